@@ -1,0 +1,62 @@
+/* ck-oauth-tokens.h: an OAuth login as Claude Code stores it
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+#define CK_TYPE_OAUTH_TOKENS (ck_oauth_tokens_get_type ())
+
+/* The fields of Claude Code's "claudeAiOauth" object, plus the account and
+ * organization the token endpoint and profile report. Members this code
+ * does not know are kept in @extra so that import and export are lossless.
+ * Reference counted; the last unref wipes the secrets.
+ */
+typedef struct
+{
+  char       *access_token;
+  char       *refresh_token;
+  gint64      expires_at_ms;      /* unix milliseconds, 0 = unknown */
+  char      **scopes;
+  char       *subscription_type;
+  char       *rate_limit_tier;
+  char       *account_uuid;
+  char       *account_email;
+  char       *organization_uuid;
+  char       *organization_name;
+  JsonObject *extra;
+} CkOAuthTokens;
+
+GType          ck_oauth_tokens_get_type                (void) G_GNUC_CONST;
+CkOAuthTokens *ck_oauth_tokens_new                     (void);
+CkOAuthTokens *ck_oauth_tokens_ref                     (CkOAuthTokens  *self);
+void           ck_oauth_tokens_unref                   (CkOAuthTokens  *self);
+CkOAuthTokens *ck_oauth_tokens_copy                    (const CkOAuthTokens *self);
+CkOAuthTokens *ck_oauth_tokens_new_from_json           (const char     *json,
+                                                        gssize          length,
+                                                        GError        **error);
+CkOAuthTokens *ck_oauth_tokens_new_from_credentials_file (const char   *contents,
+                                                          gssize        length,
+                                                          GError      **error);
+CkOAuthTokens *ck_oauth_tokens_new_from_token_response (const char     *body,
+                                                        gssize          length,
+                                                        gint64          now_ms,
+                                                        GError        **error);
+char          *ck_oauth_tokens_to_json                 (const CkOAuthTokens *self);
+gboolean       ck_oauth_tokens_equal                   (const CkOAuthTokens *a,
+                                                        const CkOAuthTokens *b);
+gboolean       ck_oauth_tokens_valid_for               (const CkOAuthTokens *self,
+                                                        gint64          now_ms,
+                                                        guint           seconds);
+char          *ck_oauth_tokens_dup_scopes_string       (const CkOAuthTokens *self);
+
+/* Overwrites a secret string with zeros and frees it. */
+void           ck_secret_free                          (char           *secret);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CkOAuthTokens, ck_oauth_tokens_unref)
+
+G_END_DECLS

@@ -1,0 +1,116 @@
+/* test-oauth-tokens.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "ck-error.h"
+#include "ck-oauth-tokens.h"
+
+static const char credentials_file[] =
+  "{\"claudeAiOauth\":{\"accessToken\":\"test-access-token-1\","
+  "\"refreshToken\":\"test-refresh-token-1\",\"expiresAt\":1764000000000,"
+  "\"scopes\":[\"user:inference\",\"user:profile\"],"
+  "\"subscriptionType\":\"max\",\"rateLimitTier\":\"default_claude_max_20x\","
+  "\"futureField\":{\"nested\":[1,2,3]}},\"otherTopLevel\":true}";
+
+static void
+test_credentials_file_round_trip (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CkOAuthTokens) tokens = NULL;
+  g_autoptr(CkOAuthTokens) again = NULL;
+  g_autofree char *json = NULL;
+  JsonNode *future;
+
+  tokens = ck_oauth_tokens_new_from_credentials_file (credentials_file, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (tokens->access_token, ==, "test-access-token-1");
+  g_assert_cmpstr (tokens->refresh_token, ==, "test-refresh-token-1");
+  g_assert_cmpint (tokens->expires_at_ms, ==, 1764000000000);
+  g_assert_cmpuint (g_strv_length (tokens->scopes), ==, 2);
+  g_assert_cmpstr (tokens->subscription_type, ==, "max");
+  g_assert_cmpstr (tokens->rate_limit_tier, ==, "default_claude_max_20x");
+
+  /* Members we do not know survive a store and a load. */
+  json = ck_oauth_tokens_to_json (tokens);
+  again = ck_oauth_tokens_new_from_json (json, -1, &error);
+  g_assert_no_error (error);
+  g_assert_true (ck_oauth_tokens_equal (tokens, again));
+  g_assert_nonnull (again->extra);
+  future = json_object_get_member (again->extra, "futureField");
+  g_assert_nonnull (future);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (future));
+
+  /* A copy is deep and equal. */
+  {
+    g_autoptr(CkOAuthTokens) copy = ck_oauth_tokens_copy (tokens);
+
+    g_assert_true (ck_oauth_tokens_equal (tokens, copy));
+    g_assert_true (copy->access_token != tokens->access_token);
+  }
+}
+
+static void
+test_malformed (void)
+{
+  const char *bad[] = {
+    "", "{", "[]", "null", "{\"claudeAiOauth\":5}", "{\"other\":{}}",
+    "{\"claudeAiOauth\":{\"refreshToken\":\"x\"}}",
+    "{\"claudeAiOauth\":{\"accessToken\":7}}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(CkOAuthTokens) tokens = NULL;
+
+      tokens = ck_oauth_tokens_new_from_credentials_file (bad[i], -1, &error);
+      g_assert_null (tokens);
+      g_assert_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT);
+      /* The message never echoes the file's contents. */
+      g_assert_null (strstr (error->message, "refreshToken"));
+    }
+}
+
+static void
+test_token_response (void)
+{
+  static const char body[] =
+    "{\"access_token\":\"a-1\",\"refresh_token\":\"r-1\",\"expires_in\":3600,"
+    "\"scope\":\"user:inference  user:profile\",\"token_type\":\"Bearer\","
+    "\"account\":{\"uuid\":\"acc-uuid\",\"email_address\":\"user@example.org\"},"
+    "\"organization\":{\"uuid\":\"org-uuid\",\"name\":\"Example Org\"}}";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CkOAuthTokens) tokens = NULL;
+
+  tokens = ck_oauth_tokens_new_from_token_response (body, -1, 1000000, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (tokens->access_token, ==, "a-1");
+  g_assert_cmpstr (tokens->refresh_token, ==, "r-1");
+  g_assert_cmpint (tokens->expires_at_ms, ==, 1000000 + 3600 * 1000);
+  g_assert_cmpuint (g_strv_length (tokens->scopes), ==, 2);
+  g_assert_cmpstr (tokens->account_email, ==, "user@example.org");
+  g_assert_cmpstr (tokens->organization_name, ==, "Example Org");
+
+  g_assert_true (ck_oauth_tokens_valid_for (tokens, 1000000, 300));
+  g_assert_false (ck_oauth_tokens_valid_for (tokens, 1000000 + 3400 * 1000, 300));
+
+  g_clear_pointer (&tokens, ck_oauth_tokens_unref);
+  tokens = ck_oauth_tokens_new_from_token_response ("{\"error\":\"invalid_grant\"}", -1, 0, &error);
+  g_assert_null (tokens);
+  g_assert_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT);
+}
+
+int
+main (int argc, char *argv[])
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  g_test_add_func ("/oauth-tokens/credentials-file", test_credentials_file_round_trip);
+  g_test_add_func ("/oauth-tokens/malformed", test_malformed);
+  g_test_add_func ("/oauth-tokens/token-response", test_token_response);
+  return g_test_run ();
+}
