@@ -1,0 +1,68 @@
+/* ck-cli.h: what every claude-keyring command shares
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* Exit statuses of every command. */
+enum
+{
+  CK_EXIT_OK = 0,
+  CK_EXIT_FAILURE = 1,   /* also "no usable credential" for status */
+  CK_EXIT_USAGE = 2,
+};
+
+/* One command: parses its own options from argv (argv[0] is the command
+ * name) and returns an exit status. */
+typedef int (*CkCliCommandFunc) (int argc, char **argv);
+
+typedef struct
+{
+  const char       *name;
+  const char       *summary;   /* one line for `claude-keyring --help` */
+  CkCliCommandFunc  func;
+} CkCliCommand;
+
+/* Prints "claude-keyring: MESSAGE" as one line on stderr. */
+void             ck_cli_error          (const char *format,
+                                        ...) G_GNUC_PRINTF (1, 2);
+/* Prints @error's message (D-Bus prefix stripped, agent-not-running and
+ * timeouts translated into advice) as one line on stderr. */
+void             ck_cli_print_error    (const GError *error);
+
+/* The session bus, connected lazily once. */
+GDBusConnection *ck_cli_get_bus        (GError    **error);
+
+/* Calls a Credentials1 method on the agent, starting it through D-Bus
+ * activation when needed. @timeout_ms bounds the wait; remote errors come
+ * back as CK_ERROR codes. */
+GVariant        *ck_cli_call           (const char  *method,
+                                        GVariant    *parameters,
+                                        const GVariantType *reply_type,
+                                        int          timeout_ms,
+                                        GError     **error);
+
+/* GetCredential with @min_validity seconds; returns the a{sv} dict. */
+GVariant        *ck_cli_get_credential (guint        min_validity,
+                                        const char  *kind,
+                                        int          timeout_ms,
+                                        GError     **error);
+
+/* Commands, one file each (ck-cli-NAME.c). */
+int ck_cli_login        (int argc, char **argv);
+int ck_cli_logout       (int argc, char **argv);
+int ck_cli_status       (int argc, char **argv);
+int ck_cli_token        (int argc, char **argv);
+int ck_cli_set_api_key  (int argc, char **argv);
+int ck_cli_helper       (int argc, char **argv);
+int ck_cli_run          (int argc, char **argv);
+int ck_cli_setup_claude (int argc, char **argv);
+int ck_cli_import       (int argc, char **argv);
+int ck_cli_doctor       (int argc, char **argv);
+
+G_END_DECLS
