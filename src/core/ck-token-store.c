@@ -1,0 +1,987 @@
+/* ck-token-store.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * Keeps the credentials in the Secret Service and a copy in memory, so that
+ * callers are answered without a keyring round trip. Every operation goes
+ * through one queue, one at a time, and ends with a fresh read of the
+ * keyring: the memory copy is always what the keyring holds. Reads never
+ * ask to unlock (no prompt can block us); writes check the default
+ * collection first and fail fast when it is locked; every operation has a
+ * deadline.
+ */
+
+#define G_LOG_DOMAIN "ck-token-store"
+
+#include "config.h"
+
+#include <string.h>
+
+#include <libsecret/secret.h>
+
+#include "ck-error.h"
+#include "ck-token-store.h"
+
+#define DEFAULT_TIMEOUT_MSEC 5000
+#define RELOAD_DELAY_MSEC    100
+
+typedef enum
+{
+  OP_LOAD,
+  OP_SET_API_KEY,
+  OP_SET_OAUTH,
+  OP_CLEAR,
+} OpKind;
+
+typedef struct
+{
+  OpKind         kind;
+  char          *secret;
+  char          *account;
+  char          *label;
+  char          *clear_kind;
+  CkOAuthTokens *tokens;
+  GCancellable  *caller_cancellable;
+  gulong         cancelled_id;
+  guint          timeout_id;
+  gboolean       timed_out;
+  GList         *doomed;
+} Op;
+
+struct _CkTokenStore
+{
+  GObject         parent_instance;
+
+  SecretService  *service;
+  guint           signal_id;
+  guint           reload_source;
+
+  GQueue          queue;
+  GTask          *current;
+  guint           timeout_ms;
+
+  CkKeyringState  state;
+  GError         *state_error;
+  gboolean        loaded;
+  char           *api_key;
+  CkOAuthTokens  *oauth;
+};
+
+G_DEFINE_FINAL_TYPE (CkTokenStore, ck_token_store, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_TIMEOUT,
+  N_PROPS
+};
+
+enum {
+  CHANGED,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+static const SecretSchema *
+ck_token_store_get_schema (void)
+{
+  static const SecretSchema schema = {
+    CK_SECRET_SCHEMA_NAME, SECRET_SCHEMA_NONE,
+    {
+      { "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
+      { "account", SECRET_SCHEMA_ATTRIBUTE_STRING },
+      { NULL, 0 },
+    }
+  };
+
+  return &schema;
+}
+
+static void run_next (CkTokenStore *self);
+static void step_final_load (GTask *task);
+
+static void
+op_free (Op *op)
+{
+  g_clear_pointer (&op->secret, ck_secret_free);
+  g_clear_pointer (&op->account, g_free);
+  g_clear_pointer (&op->label, g_free);
+  g_clear_pointer (&op->clear_kind, g_free);
+  g_clear_pointer (&op->tokens, ck_oauth_tokens_unref);
+  g_clear_handle_id (&op->timeout_id, g_source_remove);
+  if (op->caller_cancellable != NULL)
+    g_cancellable_disconnect (op->caller_cancellable, op->cancelled_id);
+  g_clear_object (&op->caller_cancellable);
+  g_list_free_full (op->doomed, g_object_unref);
+  g_free (op);
+}
+
+static void
+on_caller_cancelled (GCancellable *caller,
+                     GCancellable *ours)
+{
+  g_cancellable_cancel (ours);
+}
+
+/* Turns whatever libsecret or GIO said into one of our errors. */
+static GError *
+map_error (CkTokenStore *self,
+           Op           *op,
+           GError       *error)
+{
+  if (op->timed_out)
+    {
+      if (self->service == NULL)
+        return g_error_new (CK_ERROR, CK_ERROR_KEYRING_UNAVAILABLE,
+                            "The Secret Service did not answer within %u seconds; "
+                            "check that GNOME Keyring or another keyring is running.",
+                            (self->timeout_ms + 999) / 1000);
+      return g_error_new (CK_ERROR, CK_ERROR_KEYRING_LOCKED,
+                          "The keyring did not answer within %u seconds; it may be "
+                          "locked or waiting for a password. Unlock it and try again.",
+                          (self->timeout_ms + 999) / 1000);
+    }
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return g_error_new_literal (CK_ERROR, CK_ERROR_CANCELLED,
+                                "The keyring request was cancelled.");
+  if (error->domain == CK_ERROR)
+    return g_error_copy (error);
+  if (g_error_matches (error, SECRET_ERROR, SECRET_ERROR_IS_LOCKED))
+    return g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_LOCKED,
+                                "The keyring is locked; unlock it and try again.");
+  if (self->service == NULL)
+    return g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_UNAVAILABLE,
+                                "No Secret Service is running; install and start "
+                                "GNOME Keyring (or another keyring) and try again.");
+  return g_error_new (CK_ERROR, CK_ERROR_KEYRING_UNAVAILABLE,
+                      "The keyring refused the request: %s", error->message);
+}
+
+static void
+set_state (CkTokenStore   *self,
+           CkKeyringState  state,
+           const GError   *error)
+{
+  self->state = state;
+  g_clear_error (&self->state_error);
+  if (error != NULL)
+    self->state_error = g_error_copy (error);
+  if (state != CK_KEYRING_STATE_READY)
+    {
+      g_clear_pointer (&self->api_key, ck_secret_free);
+      g_clear_pointer (&self->oauth, ck_oauth_tokens_unref);
+    }
+}
+
+static void
+finish_op (GTask  *task,
+           GError *error)
+{
+  CkTokenStore *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+
+  g_assert (self->current == task);
+
+  g_clear_handle_id (&op->timeout_id, g_source_remove);
+  self->current = NULL;
+
+  if (error != NULL)
+    {
+      g_autoptr(GError) mapped = map_error (self, op, error);
+
+      g_debug ("Keyring operation %d failed: %s", op->kind, mapped->message);
+      /* Any operation that finds the keyring locked or gone tells us its
+       * state; a cancelled one tells us nothing. */
+      if (g_error_matches (mapped, CK_ERROR, CK_ERROR_KEYRING_LOCKED) ||
+          g_error_matches (mapped, CK_ERROR, CK_ERROR_KEYRING_UNAVAILABLE))
+        {
+          CkKeyringState before = self->state;
+
+          set_state (self,
+                     g_error_matches (mapped, CK_ERROR, CK_ERROR_KEYRING_LOCKED)
+                       ? CK_KEYRING_STATE_LOCKED : CK_KEYRING_STATE_UNAVAILABLE,
+                     mapped);
+          self->loaded = TRUE;
+          if (before != self->state || op->kind == OP_LOAD)
+            g_signal_emit (self, signals[CHANGED], 0);
+        }
+      g_task_return_error (task, g_steal_pointer (&mapped));
+      g_error_free (error);
+    }
+  else
+    g_task_return_boolean (task, TRUE);
+
+  g_object_unref (task);
+  run_next (self);
+}
+
+static gboolean
+on_op_timeout (gpointer user_data)
+{
+  GTask *task = user_data;
+  Op *op = g_task_get_task_data (task);
+
+  op->timeout_id = 0;
+  op->timed_out = TRUE;
+  g_debug ("Keyring operation %d timed out", op->kind);
+  g_cancellable_cancel (g_task_get_cancellable (task));
+  return G_SOURCE_REMOVE;
+}
+
+static GHashTable *
+attributes_new (const char *kind,
+                const char *account)
+{
+  GHashTable *attributes = g_hash_table_new (g_str_hash, g_str_equal);
+
+  if (kind != NULL)
+    g_hash_table_insert (attributes, (gpointer) "kind", (gpointer) kind);
+  if (account != NULL)
+    g_hash_table_insert (attributes, (gpointer) "account", (gpointer) account);
+  return attributes;
+}
+
+/* Loading */
+
+static gboolean
+reload_cb (gpointer user_data)
+{
+  CkTokenStore *self = user_data;
+
+  self->reload_source = 0;
+  ck_token_store_load_async (self, NULL, NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_secret_signal (GDBusConnection *connection,
+                  const char      *sender_name,
+                  const char      *object_path,
+                  const char      *interface_name,
+                  const char      *signal_name,
+                  GVariant        *parameters,
+                  gpointer         user_data)
+{
+  CkTokenStore *self = user_data;
+
+  /* Someone changed, locked or unlocked something: read again, once. */
+  if (self->reload_source == 0)
+    self->reload_source = g_timeout_add (RELOAD_DELAY_MSEC, reload_cb, self);
+}
+
+static void
+on_default_collection_for_load (GObject      *object,
+                                GAsyncResult *result,
+                                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  CkTokenStore *self = g_task_get_source_object (task);
+  g_autoptr(SecretCollection) collection = NULL;
+  g_autoptr(GError) error = NULL;
+
+  collection = secret_collection_for_alias_finish (result, &error);
+  if (error != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      finish_op (g_steal_pointer (&task), g_steal_pointer (&error));
+      return;
+    }
+
+  /* Nothing of ours was readable, and writes would hit a locked keyring. */
+  if (collection != NULL && secret_collection_get_locked (collection) &&
+      self->api_key == NULL && self->oauth == NULL)
+    {
+      g_autoptr(GError) locked =
+        g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_LOCKED,
+                             "The keyring is locked; unlock it and try again.");
+
+      set_state (self, CK_KEYRING_STATE_LOCKED, locked);
+    }
+
+  g_signal_emit (self, signals[CHANGED], 0);
+  finish_op (g_steal_pointer (&task), NULL);
+}
+
+static void
+on_loaded (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  CkTokenStore *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  char *api_key = NULL;
+  g_autoptr(CkOAuthTokens) oauth = NULL;
+  gboolean any_locked = FALSE;
+  GList *items;
+
+  items = secret_service_search_finish (SECRET_SERVICE (object), result, &error);
+  if (error != NULL)
+    {
+      finish_op (g_steal_pointer (&task), g_steal_pointer (&error));
+      return;
+    }
+
+  for (const GList *l = items; l != NULL; l = l->next)
+    {
+      SecretItem *item = l->data;
+      g_autoptr(GHashTable) attributes = secret_item_get_attributes (item);
+      const char *kind = g_hash_table_lookup (attributes, "kind");
+      g_autoptr(SecretValue) value = NULL;
+      const char *text;
+
+      if (secret_item_get_locked (item))
+        {
+          any_locked = TRUE;
+          continue;
+        }
+      if (!(value = secret_item_get_secret (item)) ||
+          !(text = secret_value_get_text (value)))
+        continue;
+
+      if (g_strcmp0 (kind, "api-key") == 0 && api_key == NULL && text[0] != '\0')
+        api_key = g_strdup (text);
+      else if (g_strcmp0 (kind, "oauth") == 0)
+        {
+          g_autoptr(GError) parse_error = NULL;
+          g_autoptr(CkOAuthTokens) tokens = ck_oauth_tokens_new_from_json (text, -1, &parse_error);
+
+          if (tokens == NULL)
+            g_warning ("Ignoring a stored login that cannot be read: %s",
+                       parse_error->message);
+          else if (oauth == NULL || tokens->expires_at_ms > oauth->expires_at_ms)
+            {
+              g_clear_pointer (&oauth, ck_oauth_tokens_unref);
+              oauth = g_steal_pointer (&tokens);
+            }
+        }
+    }
+  g_list_free_full (items, g_object_unref);
+
+  if (any_locked && api_key == NULL && oauth == NULL)
+    {
+      g_autoptr(GError) locked =
+        g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_LOCKED,
+                             "The keyring is locked; unlock it and try again.");
+
+      set_state (self, CK_KEYRING_STATE_LOCKED, locked);
+      self->loaded = TRUE;
+      g_signal_emit (self, signals[CHANGED], 0);
+      finish_op (g_steal_pointer (&task), NULL);
+      return;
+    }
+
+  set_state (self, CK_KEYRING_STATE_READY, NULL);
+  g_clear_pointer (&self->api_key, ck_secret_free);
+  self->api_key = g_steal_pointer (&api_key);
+  g_clear_pointer (&self->oauth, ck_oauth_tokens_unref);
+  self->oauth = g_steal_pointer (&oauth);
+  self->loaded = TRUE;
+
+  /* Check that what we wrote is what the keyring gives back. */
+  if ((op->kind == OP_SET_API_KEY && g_strcmp0 (self->api_key, op->secret) != 0) ||
+      (op->kind == OP_SET_OAUTH && !ck_oauth_tokens_equal (self->oauth, op->tokens)))
+    {
+      g_signal_emit (self, signals[CHANGED], 0);
+      finish_op (g_steal_pointer (&task),
+                 g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_UNAVAILABLE,
+                                      "The keyring did not keep the credential; "
+                                      "check that its default collection is writable."));
+      return;
+    }
+
+  if (op->kind == OP_LOAD && self->api_key == NULL && self->oauth == NULL)
+    {
+      /* Empty: say "locked" rather than "logged out" when a write would fail. */
+      GCancellable *cancellable = g_task_get_cancellable (task);
+
+      secret_collection_for_alias (self->service, "default", SECRET_COLLECTION_NONE,
+                                   cancellable, on_default_collection_for_load,
+                                   g_steal_pointer (&task));
+      return;
+    }
+
+  g_signal_emit (self, signals[CHANGED], 0);
+  finish_op (g_steal_pointer (&task), NULL);
+}
+
+static void
+step_final_load (GTask *task)
+{
+  CkTokenStore *self = g_task_get_source_object (task);
+  g_autoptr(GHashTable) attributes = attributes_new (NULL, NULL);
+
+  secret_service_search (self->service, ck_token_store_get_schema (), attributes,
+                         SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS,
+                         g_task_get_cancellable (task),
+                         on_loaded, task);
+}
+
+/* Deleting */
+
+static void delete_next (GTask *task);
+
+static void
+on_item_deleted (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GTask *task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!secret_item_delete_finish (SECRET_ITEM (object), result, &error))
+    {
+      finish_op (task, g_steal_pointer (&error));
+      return;
+    }
+  delete_next (task);
+}
+
+static void
+delete_next (GTask *task)
+{
+  Op *op = g_task_get_task_data (task);
+  SecretItem *item;
+
+  if (op->doomed == NULL)
+    {
+      step_final_load (task);
+      return;
+    }
+  item = op->doomed->data;
+  op->doomed = g_list_delete_link (op->doomed, op->doomed);
+  secret_item_delete (item, g_task_get_cancellable (task), on_item_deleted, task);
+  g_object_unref (item);
+}
+
+static void
+on_searched_for_delete (GObject      *object,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  GTask *task = user_data;
+  Op *op = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  GList *items;
+
+  items = secret_service_search_finish (SECRET_SERVICE (object), result, &error);
+  if (error != NULL)
+    {
+      finish_op (task, g_steal_pointer (&error));
+      return;
+    }
+
+  for (GList *l = items; l != NULL; l = l->next)
+    {
+      SecretItem *item = l->data;
+      g_autoptr(GHashTable) attributes = secret_item_get_attributes (item);
+
+      /* A new login keeps only its own item. */
+      if (op->kind == OP_SET_OAUTH &&
+          g_strcmp0 (g_hash_table_lookup (attributes, "account"), op->account) == 0)
+        g_object_unref (item);
+      else
+        op->doomed = g_list_prepend (op->doomed, item);
+    }
+  g_list_free (items);
+
+  delete_next (task);
+}
+
+static void
+step_delete (GTask      *task,
+             const char *kind)
+{
+  CkTokenStore *self = g_task_get_source_object (task);
+  g_autoptr(GHashTable) attributes = attributes_new (kind, NULL);
+
+  secret_service_search (self->service, ck_token_store_get_schema (), attributes,
+                         SECRET_SEARCH_ALL, g_task_get_cancellable (task),
+                         on_searched_for_delete, task);
+}
+
+/* Writing */
+
+static void
+on_stored (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  GTask *task = user_data;
+  Op *op = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!secret_service_store_finish (SECRET_SERVICE (object), result, &error))
+    {
+      finish_op (task, g_steal_pointer (&error));
+      return;
+    }
+
+  if (op->kind == OP_SET_OAUTH)
+    step_delete (task, "oauth");
+  else
+    step_final_load (task);
+}
+
+static void
+on_default_collection (GObject      *object,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  GTask *task = user_data;
+  CkTokenStore *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+  g_autoptr(SecretCollection) collection = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) attributes = NULL;
+  g_autoptr(SecretValue) value = NULL;
+
+  collection = secret_collection_for_alias_finish (result, &error);
+  if (error != NULL)
+    {
+      finish_op (task, g_steal_pointer (&error));
+      return;
+    }
+  if (collection == NULL)
+    {
+      finish_op (task, g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_UNAVAILABLE,
+                                            "The keyring has no default collection; create "
+                                            "one in Passwords and Keys and try again."));
+      return;
+    }
+  if (secret_collection_get_locked (collection))
+    {
+      finish_op (task, g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_LOCKED,
+                                            "The keyring is locked; unlock it and try again."));
+      return;
+    }
+
+  switch (op->kind)
+    {
+    case OP_SET_API_KEY:
+    case OP_SET_OAUTH:
+      attributes = attributes_new (op->kind == OP_SET_API_KEY ? "api-key" : "oauth",
+                                   op->account);
+      value = secret_value_new (op->secret, -1, "text/plain");
+      secret_service_store (self->service, ck_token_store_get_schema (), attributes,
+                            SECRET_COLLECTION_DEFAULT, op->label, value,
+                            g_task_get_cancellable (task), on_stored, task);
+      break;
+
+    case OP_CLEAR:
+      step_delete (task, op->clear_kind);
+      break;
+
+    case OP_LOAD:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static void
+step_ready (GTask *task)
+{
+  CkTokenStore *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+
+  if (op->kind == OP_LOAD)
+    step_final_load (task);
+  else
+    secret_collection_for_alias (self->service, "default", SECRET_COLLECTION_NONE,
+                                 g_task_get_cancellable (task),
+                                 on_default_collection, task);
+}
+
+static void
+on_service (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  GTask *task = user_data;
+  CkTokenStore *self = g_task_get_source_object (task);
+  g_autoptr(GError) error = NULL;
+  SecretService *service;
+
+  service = secret_service_get_finish (result, &error);
+  if (service == NULL)
+    {
+      finish_op (task, g_steal_pointer (&error));
+      return;
+    }
+
+  if (self->service == NULL)
+    {
+      GDBusConnection *connection = g_dbus_proxy_get_connection (G_DBUS_PROXY (service));
+
+      self->service = service;
+      self->signal_id =
+        g_dbus_connection_signal_subscribe (connection, "org.freedesktop.secrets",
+                                            NULL, NULL, NULL, NULL,
+                                            G_DBUS_SIGNAL_FLAGS_NONE,
+                                            on_secret_signal, self, NULL);
+    }
+  else
+    g_object_unref (service);
+
+  step_ready (task);
+}
+
+static void
+run_next (CkTokenStore *self)
+{
+  GTask *task;
+  Op *op;
+
+  if (self->current != NULL || g_queue_is_empty (&self->queue))
+    return;
+
+  self->current = task = g_queue_pop_head (&self->queue);
+  op = g_task_get_task_data (task);
+
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
+    {
+      finish_op (task, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Cancelled"));
+      return;
+    }
+
+  op->timeout_id = g_timeout_add (self->timeout_ms, on_op_timeout, task);
+
+  if (self->service == NULL)
+    secret_service_get (SECRET_SERVICE_OPEN_SESSION, g_task_get_cancellable (task),
+                        on_service, task);
+  else
+    step_ready (task);
+}
+
+static void
+queue_op (CkTokenStore        *self,
+          Op                  *op,
+          gpointer             source_tag,
+          GCancellable        *cancellable,
+          GAsyncReadyCallback  callback,
+          gpointer             user_data)
+{
+  g_autoptr(GCancellable) ours = g_cancellable_new ();
+  GTask *task;
+
+  task = g_task_new (self, ours, callback, user_data);
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_task_data (task, op, (GDestroyNotify) op_free);
+  /* Keep the task alive only through the queue; errors are reported to
+   * the caller, not checked against the caller's cancellable twice. */
+  g_task_set_check_cancellable (task, FALSE);
+
+  if (cancellable != NULL)
+    {
+      op->caller_cancellable = g_object_ref (cancellable);
+      op->cancelled_id = g_cancellable_connect (cancellable,
+                                                G_CALLBACK (on_caller_cancelled),
+                                                g_object_ref (ours), g_object_unref);
+    }
+
+  g_queue_push_tail (&self->queue, task);
+  run_next (self);
+}
+
+/* Public API */
+
+CkTokenStore *
+ck_token_store_new (void)
+{
+  return g_object_new (CK_TYPE_TOKEN_STORE, NULL);
+}
+
+guint
+ck_token_store_get_timeout (CkTokenStore *self)
+{
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), 0);
+
+  return self->timeout_ms;
+}
+
+void
+ck_token_store_set_timeout (CkTokenStore *self,
+                            guint         msec)
+{
+  g_return_if_fail (CK_IS_TOKEN_STORE (self));
+
+  msec = MAX (msec, 1);
+  if (self->timeout_ms != msec)
+    {
+      self->timeout_ms = msec;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TIMEOUT]);
+    }
+}
+
+gboolean
+ck_token_store_is_loaded (CkTokenStore *self)
+{
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), FALSE);
+
+  return self->loaded;
+}
+
+CkKeyringState
+ck_token_store_get_state (CkTokenStore *self)
+{
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), CK_KEYRING_STATE_UNKNOWN);
+
+  return self->state;
+}
+
+const char *
+ck_token_store_get_state_message (CkTokenStore *self)
+{
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), NULL);
+
+  return self->state_error != NULL ? self->state_error->message : NULL;
+}
+
+GError *
+ck_token_store_dup_state_error (CkTokenStore *self)
+{
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), NULL);
+
+  return self->state_error != NULL ? g_error_copy (self->state_error) : NULL;
+}
+
+const char *
+ck_token_store_get_api_key (CkTokenStore *self)
+{
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), NULL);
+
+  return self->api_key;
+}
+
+CkOAuthTokens *
+ck_token_store_get_oauth (CkTokenStore *self)
+{
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), NULL);
+
+  return self->oauth;
+}
+
+void
+ck_token_store_load_async (CkTokenStore        *self,
+                           GCancellable        *cancellable,
+                           GAsyncReadyCallback  callback,
+                           gpointer             user_data)
+{
+  Op *op;
+
+  g_return_if_fail (CK_IS_TOKEN_STORE (self));
+
+  op = g_new0 (Op, 1);
+  op->kind = OP_LOAD;
+  queue_op (self, op, ck_token_store_load_async, cancellable, callback, user_data);
+}
+
+gboolean
+ck_token_store_load_finish (CkTokenStore  *self,
+                            GAsyncResult  *result,
+                            GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+ck_token_store_set_api_key_async (CkTokenStore        *self,
+                                  const char          *api_key,
+                                  GCancellable        *cancellable,
+                                  GAsyncReadyCallback  callback,
+                                  gpointer             user_data)
+{
+  Op *op;
+
+  g_return_if_fail (CK_IS_TOKEN_STORE (self));
+  g_return_if_fail (api_key != NULL && api_key[0] != '\0');
+
+  op = g_new0 (Op, 1);
+  op->kind = OP_SET_API_KEY;
+  op->secret = g_strdup (api_key);
+  op->account = g_strdup ("default");
+  op->label = g_strdup ("Claude Code API key");
+  queue_op (self, op, ck_token_store_set_api_key_async, cancellable, callback, user_data);
+}
+
+gboolean
+ck_token_store_set_api_key_finish (CkTokenStore  *self,
+                                   GAsyncResult  *result,
+                                   GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+ck_token_store_set_oauth_async (CkTokenStore        *self,
+                                CkOAuthTokens       *tokens,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  Op *op;
+
+  g_return_if_fail (CK_IS_TOKEN_STORE (self));
+  g_return_if_fail (tokens != NULL && tokens->access_token != NULL);
+
+  op = g_new0 (Op, 1);
+  op->kind = OP_SET_OAUTH;
+  op->tokens = ck_oauth_tokens_ref (tokens);
+  op->secret = ck_oauth_tokens_to_json (tokens);
+  op->account = g_strdup (tokens->account_uuid != NULL ? tokens->account_uuid : "default");
+  if (tokens->account_email != NULL)
+    op->label = g_strdup_printf ("Claude Code login (%s)", tokens->account_email);
+  else
+    op->label = g_strdup ("Claude Code login");
+  queue_op (self, op, ck_token_store_set_oauth_async, cancellable, callback, user_data);
+}
+
+gboolean
+ck_token_store_set_oauth_finish (CkTokenStore  *self,
+                                 GAsyncResult  *result,
+                                 GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+ck_token_store_clear_async (CkTokenStore        *self,
+                            const char          *kind,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  Op *op;
+
+  g_return_if_fail (CK_IS_TOKEN_STORE (self));
+
+  op = g_new0 (Op, 1);
+  op->kind = OP_CLEAR;
+  op->clear_kind = g_strdup (kind);
+  queue_op (self, op, ck_token_store_clear_async, cancellable, callback, user_data);
+}
+
+gboolean
+ck_token_store_clear_finish (CkTokenStore  *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* GObject */
+
+static void
+ck_token_store_dispose (GObject *object)
+{
+  CkTokenStore *self = (CkTokenStore *) object;
+
+  g_clear_handle_id (&self->reload_source, g_source_remove);
+  if (self->service != NULL && self->signal_id != 0)
+    {
+      GDBusConnection *connection = g_dbus_proxy_get_connection (G_DBUS_PROXY (self->service));
+
+      g_dbus_connection_signal_unsubscribe (connection, self->signal_id);
+      self->signal_id = 0;
+    }
+
+  G_OBJECT_CLASS (ck_token_store_parent_class)->dispose (object);
+}
+
+static void
+ck_token_store_finalize (GObject *object)
+{
+  CkTokenStore *self = (CkTokenStore *) object;
+
+  /* Queued tasks hold a reference on us, so none can be left here. */
+  g_assert (self->current == NULL);
+  g_assert (g_queue_is_empty (&self->queue));
+
+  g_clear_object (&self->service);
+  g_clear_error (&self->state_error);
+  g_clear_pointer (&self->api_key, ck_secret_free);
+  g_clear_pointer (&self->oauth, ck_oauth_tokens_unref);
+
+  G_OBJECT_CLASS (ck_token_store_parent_class)->finalize (object);
+}
+
+static void
+ck_token_store_get_property (GObject    *object,
+                             guint       prop_id,
+                             GValue     *value,
+                             GParamSpec *pspec)
+{
+  CkTokenStore *self = CK_TOKEN_STORE (object);
+
+  switch (prop_id)
+    {
+    case PROP_TIMEOUT:
+      g_value_set_uint (value, self->timeout_ms);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+ck_token_store_set_property (GObject      *object,
+                             guint         prop_id,
+                             const GValue *value,
+                             GParamSpec   *pspec)
+{
+  CkTokenStore *self = CK_TOKEN_STORE (object);
+
+  switch (prop_id)
+    {
+    case PROP_TIMEOUT:
+      ck_token_store_set_timeout (self, g_value_get_uint (value));
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+ck_token_store_class_init (CkTokenStoreClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = ck_token_store_dispose;
+  object_class->finalize = ck_token_store_finalize;
+  object_class->get_property = ck_token_store_get_property;
+  object_class->set_property = ck_token_store_set_property;
+
+  properties[PROP_TIMEOUT] =
+    g_param_spec_uint ("timeout", NULL, NULL,
+                       1, G_MAXUINT, DEFAULT_TIMEOUT_MSEC,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * CkTokenStore::changed:
+   *
+   * The keyring was read again: the state, the API key or the login may
+   * differ.
+   */
+  signals[CHANGED] =
+    g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+ck_token_store_init (CkTokenStore *self)
+{
+  self->timeout_ms = DEFAULT_TIMEOUT_MSEC;
+  g_queue_init (&self->queue);
+}

@@ -1,0 +1,71 @@
+/* ck-token-store.h: the credentials kept in the Secret Service
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "ck-oauth-tokens.h"
+
+G_BEGIN_DECLS
+
+#define CK_SECRET_SCHEMA_NAME "io.github.claudekeyring.ClaudeKeyring.Credential"
+
+typedef enum
+{
+  CK_KEYRING_STATE_UNKNOWN,      /* not read yet */
+  CK_KEYRING_STATE_READY,
+  CK_KEYRING_STATE_LOCKED,       /* our items, or the default collection, are locked */
+  CK_KEYRING_STATE_UNAVAILABLE,  /* no Secret Service, or it does not answer */
+} CkKeyringState;
+
+#define CK_TYPE_TOKEN_STORE (ck_token_store_get_type ())
+
+G_DECLARE_FINAL_TYPE (CkTokenStore, ck_token_store, CK, TOKEN_STORE, GObject)
+
+CkTokenStore   *ck_token_store_new                (void);
+guint           ck_token_store_get_timeout        (CkTokenStore         *self);
+void            ck_token_store_set_timeout        (CkTokenStore         *self,
+                                                   guint                 msec);
+gboolean        ck_token_store_is_loaded          (CkTokenStore         *self);
+CkKeyringState  ck_token_store_get_state          (CkTokenStore         *self);
+const char     *ck_token_store_get_state_message  (CkTokenStore         *self);
+const char     *ck_token_store_get_api_key        (CkTokenStore         *self);
+CkOAuthTokens  *ck_token_store_get_oauth          (CkTokenStore         *self);
+GError         *ck_token_store_dup_state_error    (CkTokenStore         *self);
+
+void            ck_token_store_load_async         (CkTokenStore         *self,
+                                                   GCancellable         *cancellable,
+                                                   GAsyncReadyCallback   callback,
+                                                   gpointer              user_data);
+gboolean        ck_token_store_load_finish        (CkTokenStore         *self,
+                                                   GAsyncResult         *result,
+                                                   GError              **error);
+void            ck_token_store_set_api_key_async  (CkTokenStore         *self,
+                                                   const char           *api_key,
+                                                   GCancellable         *cancellable,
+                                                   GAsyncReadyCallback   callback,
+                                                   gpointer              user_data);
+gboolean        ck_token_store_set_api_key_finish (CkTokenStore         *self,
+                                                   GAsyncResult         *result,
+                                                   GError              **error);
+void            ck_token_store_set_oauth_async    (CkTokenStore         *self,
+                                                   CkOAuthTokens        *tokens,
+                                                   GCancellable         *cancellable,
+                                                   GAsyncReadyCallback   callback,
+                                                   gpointer              user_data);
+gboolean        ck_token_store_set_oauth_finish   (CkTokenStore         *self,
+                                                   GAsyncResult         *result,
+                                                   GError              **error);
+void            ck_token_store_clear_async        (CkTokenStore         *self,
+                                                   const char           *kind,
+                                                   GCancellable         *cancellable,
+                                                   GAsyncReadyCallback   callback,
+                                                   gpointer              user_data);
+gboolean        ck_token_store_clear_finish       (CkTokenStore         *self,
+                                                   GAsyncResult         *result,
+                                                   GError              **error);
+
+G_END_DECLS

@@ -1,0 +1,297 @@
+/* test-token-store.c: CkTokenStore on the real GNOME Keyring of the test session
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "ck-error.h"
+#include "ck-token-store.h"
+
+typedef struct
+{
+  GMainLoop    *loop;
+  GAsyncResult *result;
+} Wait;
+
+static void
+on_done (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Wait *wait = user_data;
+
+  wait->result = g_object_ref (result);
+  g_main_loop_quit (wait->loop);
+}
+
+static GAsyncResult *
+wait_for (Wait *wait)
+{
+  g_main_loop_run (wait->loop);
+  return wait->result;
+}
+
+#define WAIT_INIT { g_main_loop_new (NULL, FALSE), NULL }
+
+static void
+wait_clear (Wait *wait)
+{
+  g_clear_pointer (&wait->loop, g_main_loop_unref);
+  g_clear_object (&wait->result);
+}
+
+static void
+load (CkTokenStore *store)
+{
+  Wait wait = WAIT_INIT;
+  g_autoptr(GError) error = NULL;
+
+  ck_token_store_load_async (store, NULL, on_done, &wait);
+  g_assert_true (ck_token_store_load_finish (store, wait_for (&wait), &error));
+  g_assert_no_error (error);
+  wait_clear (&wait);
+}
+
+static void
+set_api_key (CkTokenStore *store,
+             const char   *key)
+{
+  Wait wait = WAIT_INIT;
+  g_autoptr(GError) error = NULL;
+
+  ck_token_store_set_api_key_async (store, key, NULL, on_done, &wait);
+  ck_token_store_set_api_key_finish (store, wait_for (&wait), &error);
+  g_assert_no_error (error);
+  wait_clear (&wait);
+}
+
+static void
+clear (CkTokenStore *store,
+       const char   *kind)
+{
+  Wait wait = WAIT_INIT;
+  g_autoptr(GError) error = NULL;
+
+  ck_token_store_clear_async (store, kind, NULL, on_done, &wait);
+  ck_token_store_clear_finish (store, wait_for (&wait), &error);
+  g_assert_no_error (error);
+  wait_clear (&wait);
+}
+
+static CkOAuthTokens *
+make_tokens (const char *account,
+             const char *access)
+{
+  CkOAuthTokens *tokens = ck_oauth_tokens_new ();
+
+  tokens->access_token = g_strdup (access);
+  tokens->refresh_token = g_strdup ("test-refresh-token");
+  tokens->expires_at_ms = 4102444800000;
+  tokens->account_uuid = g_strdup (account);
+  tokens->account_email = g_strdup ("user@example.org");
+  return tokens;
+}
+
+static void
+set_oauth (CkTokenStore  *store,
+           CkOAuthTokens *tokens)
+{
+  Wait wait = WAIT_INIT;
+  g_autoptr(GError) error = NULL;
+
+  ck_token_store_set_oauth_async (store, tokens, NULL, on_done, &wait);
+  ck_token_store_set_oauth_finish (store, wait_for (&wait), &error);
+  g_assert_no_error (error);
+  wait_clear (&wait);
+}
+
+static char *
+secret_tool_lookup (const char *kind)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *command =
+    g_strdup_printf ("secret-tool lookup xdg:schema " CK_SECRET_SCHEMA_NAME " kind %s", kind);
+
+  g_assert_true (g_spawn_command_line_sync (command, &out, NULL, NULL, NULL));
+  return g_steal_pointer (&out);
+}
+
+static void
+test_api_key_round_trip (void)
+{
+  g_autoptr(CkTokenStore) store = ck_token_store_new ();
+  g_autoptr(CkTokenStore) other = ck_token_store_new ();
+  g_autofree char *stored = NULL;
+
+  load (store);
+  g_assert_cmpint (ck_token_store_get_state (store), ==, CK_KEYRING_STATE_READY);
+  g_assert_null (ck_token_store_get_api_key (store));
+
+  set_api_key (store, "test-api-key-0001");
+  g_assert_cmpstr (ck_token_store_get_api_key (store), ==, "test-api-key-0001");
+
+  /* It is in the Secret Service under our schema, not just in memory. */
+  stored = secret_tool_lookup ("api-key");
+  g_assert_cmpstr (stored, ==, "test-api-key-0001");
+
+  /* A second store (a restarted agent) reads it back. */
+  load (other);
+  g_assert_cmpstr (ck_token_store_get_api_key (other), ==, "test-api-key-0001");
+
+  /* Replacing keeps one item. */
+  set_api_key (store, "test-api-key-0002");
+  load (other);
+  g_assert_cmpstr (ck_token_store_get_api_key (other), ==, "test-api-key-0002");
+
+  clear (store, "api-key");
+  g_assert_null (ck_token_store_get_api_key (store));
+  g_clear_pointer (&stored, g_free);
+  stored = secret_tool_lookup ("api-key");
+  g_assert_cmpstr (stored, ==, "");
+}
+
+static void
+test_oauth_replace (void)
+{
+  g_autoptr(CkTokenStore) store = ck_token_store_new ();
+  g_autoptr(CkTokenStore) other = ck_token_store_new ();
+  g_autoptr(CkOAuthTokens) first = make_tokens ("account-1", "test-access-1");
+  g_autoptr(CkOAuthTokens) second = make_tokens ("account-2", "test-access-2");
+  g_autofree char *json = NULL;
+
+  load (store);
+  set_oauth (store, first);
+  g_assert_true (ck_oauth_tokens_equal (ck_token_store_get_oauth (store), first));
+
+  /* A new login, even of another account, replaces the old one. */
+  second->expires_at_ms = 1;
+  set_oauth (store, second);
+  load (other);
+  g_assert_nonnull (ck_token_store_get_oauth (other));
+  g_assert_cmpstr (ck_token_store_get_oauth (other)->access_token, ==, "test-access-2");
+
+  json = secret_tool_lookup ("oauth");
+  g_assert_nonnull (strstr (json, "\"accessToken\":\"test-access-2\""));
+
+  /* Clearing everything leaves nothing. */
+  set_api_key (store, "test-api-key-0003");
+  clear (store, NULL);
+  load (other);
+  g_assert_null (ck_token_store_get_api_key (other));
+  g_assert_null (ck_token_store_get_oauth (other));
+}
+
+static void
+on_changed (CkTokenStore *store,
+            GMainLoop    *loop)
+{
+  if (ck_token_store_get_api_key (store) != NULL)
+    g_main_loop_quit (loop);
+}
+
+static gboolean
+on_too_late (gpointer user_data)
+{
+  g_error ("The store did not notice a change made by another program");
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_external_change (void)
+{
+  g_autoptr(CkTokenStore) store = ck_token_store_new ();
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr(GError) error = NULL;
+  const char *argv[] = {
+    "secret-tool", "store", "--label=Claude Code API key", "xdg:schema",
+    CK_SECRET_SCHEMA_NAME, "kind", "api-key", "account", "default", NULL
+  };
+  g_autoptr(GSubprocess) tool = NULL;
+  guint timeout_id;
+
+  load (store);
+  g_assert_null (ck_token_store_get_api_key (store));
+
+  g_signal_connect (store, "changed", G_CALLBACK (on_changed), loop);
+  tool = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (tool, "test-api-key-external", NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+
+  timeout_id = g_timeout_add_seconds (10, on_too_late, NULL);
+  g_main_loop_run (loop);
+  g_source_remove (timeout_id);
+  g_assert_cmpstr (ck_token_store_get_api_key (store), ==, "test-api-key-external");
+  clear (store, NULL);
+}
+
+static void
+lock_keyring (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  g_autoptr(GVariant) reply = NULL;
+  const char *paths[] = { "/org/freedesktop/secrets/collection/login" };
+
+  g_assert_no_error (error);
+  reply = g_dbus_connection_call_sync (bus, "org.freedesktop.secrets",
+                                       "/org/freedesktop/secrets",
+                                       "org.freedesktop.Secret.Service", "Lock",
+                                       g_variant_new ("(@ao)", g_variant_new_objv (paths, 1)),
+                                       NULL, G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+  g_assert_no_error (error);
+}
+
+/* Runs last in this binary: nothing here can unlock without a prompt. */
+static void
+test_locked (void)
+{
+  g_autoptr(CkTokenStore) store = ck_token_store_new ();
+  g_autoptr(CkTokenStore) fresh = ck_token_store_new ();
+  g_autoptr(GError) error = NULL;
+  Wait wait = WAIT_INIT;
+  gint64 start;
+
+  load (store);
+  set_api_key (store, "test-api-key-locked");
+  lock_keyring ();
+
+  /* Reading never prompts: the store reports the lock at once. */
+  start = g_get_monotonic_time ();
+  ck_token_store_load_async (fresh, NULL, on_done, &wait);
+  g_assert_true (ck_token_store_load_finish (fresh, wait_for (&wait), &error));
+  g_assert_cmpint (ck_token_store_get_state (fresh), ==, CK_KEYRING_STATE_LOCKED);
+  g_assert_null (ck_token_store_get_api_key (fresh));
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_USEC_PER_SEC);
+  wait_clear (&wait);
+
+  /* Writing fails fast with KeyringLocked instead of waiting on a prompt. */
+  wait = (Wait) WAIT_INIT;
+  start = g_get_monotonic_time ();
+  ck_token_store_set_api_key_async (fresh, "test-api-key-other", NULL, on_done, &wait);
+  g_assert_false (ck_token_store_set_api_key_finish (fresh, wait_for (&wait), &error));
+  g_assert_error (error, CK_ERROR, CK_ERROR_KEYRING_LOCKED);
+  g_assert_null (strstr (error->message, "test-api-key"));
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_USEC_PER_SEC);
+  wait_clear (&wait);
+  g_clear_error (&error);
+
+  /* The store that had the key drops it when the lock is noticed. */
+  load (store);
+  g_assert_cmpint (ck_token_store_get_state (store), ==, CK_KEYRING_STATE_LOCKED);
+  g_assert_null (ck_token_store_get_api_key (store));
+}
+
+int
+main (int argc, char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/token-store/api-key", test_api_key_round_trip);
+  g_test_add_func ("/token-store/oauth-replace", test_oauth_replace);
+  g_test_add_func ("/token-store/external-change", test_external_change);
+  g_test_add_func ("/token-store/locked", test_locked);
+  return g_test_run ();
+}
