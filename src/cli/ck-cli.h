@@ -53,6 +53,29 @@ GVariant        *ck_cli_get_credential (guint        min_validity,
                                         int          timeout_ms,
                                         GError     **error);
 
+/* ANTHROPIC_API_KEY when it is set and not empty, else NULL. */
+const char      *ck_cli_get_env_api_key (void);
+
+/* Writes @secret and a newline to stdout in one write and flushes; the
+ * temporary copy is wiped. FALSE with errno-based @error when stdout is
+ * closed. */
+gboolean         ck_cli_print_secret   (const char  *secret,
+                                        GError     **error);
+
+/* A GOptionContext for one command: `claude-keyring COMMAND --help` shows
+ * "claude-keyring COMMAND [OPTION…] PARAMETERS", @summary and @entries
+ * (which may be NULL). */
+GOptionContext  *ck_cli_option_context_new (const char         *command,
+                                            const char         *parameters,
+                                            const char         *summary,
+                                            const GOptionEntry *entries);
+/* Parses a command's options. `--help` prints the help on stdout and
+ * exits 0; a bad option prints one line on stderr and returns FALSE: the
+ * command then returns CK_EXIT_USAGE. */
+gboolean         ck_cli_parse_options  (GOptionContext  *context,
+                                        int             *argc,
+                                        char          ***argv);
+
 /* Commands, one file each (ck-cli-NAME.c). */
 int ck_cli_login        (int argc, char **argv);
 int ck_cli_logout       (int argc, char **argv);

@@ -1,0 +1,235 @@
+/* ck-cli-status.c: `claude-keyring status [--json]`
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "ck-cli"
+
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <json-glib/json-glib.h>
+
+#include "ck-cli.h"
+
+/* The agent answers from memory; the margin covers its activation. */
+#define STATUS_TIMEOUT_MS (15 * 1000)
+
+static const char *
+lookup_string (GVariant   *status,
+               const char *key)
+{
+  const char *value = NULL;
+
+  if (!g_variant_lookup (status, key, "&s", &value) || value[0] == '\0')
+    return NULL;
+
+  return value;
+}
+
+/* Whether claude gets a credential from the agent right now. "refreshing"
+ * means tokens exist and a new access token is on its way. */
+static gboolean
+is_usable (GVariant *status)
+{
+  const char *state = lookup_string (status, "state");
+
+  return g_strcmp0 (state, "logged-in") == 0 ||
+         g_strcmp0 (state, "refreshing") == 0;
+}
+
+static const char *
+describe_state (const char *state)
+{
+  static const struct {
+    const char *state;
+    const char *text;
+  } states[] = {
+    { "logged-in",     "logged in" },
+    { "logged-out",    "logged out; run 'claude-keyring login' or 'claude-keyring set-api-key'" },
+    { "expired",       "expired; run 'claude-keyring login'" },
+    { "refreshing",    "refreshing the access token" },
+    { "login-pending", "a login is in progress" },
+    { "locked",        "the keyring is locked; unlock it and try again" },
+    { "error",         "error; run 'claude-keyring doctor'" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (states); i++)
+    {
+      if (g_strcmp0 (states[i].state, state) == 0)
+        return states[i].text;
+    }
+
+  return state;
+}
+
+static const char *
+describe_source (const char *source)
+{
+  if (g_strcmp0 (source, "oauth") == 0)
+    return "Claude login (OAuth)";
+  if (g_strcmp0 (source, "keyring") == 0)
+    return "API key in the keyring";
+  if (g_strcmp0 (source, "helper") == 0)
+    return "API key helper";
+  return source;
+}
+
+static char *
+format_duration (gint64 seconds)
+{
+  gint64 days = seconds / 86400;
+  gint64 hours = (seconds % 86400) / 3600;
+  gint64 minutes = (seconds % 3600) / 60;
+
+  if (days > 0)
+    return hours > 0 ? g_strdup_printf ("%" G_GINT64_FORMAT " d %" G_GINT64_FORMAT " h", days, hours)
+                     : g_strdup_printf ("%" G_GINT64_FORMAT " d", days);
+  if (hours > 0)
+    return minutes > 0 ? g_strdup_printf ("%" G_GINT64_FORMAT " h %" G_GINT64_FORMAT " min", hours, minutes)
+                       : g_strdup_printf ("%" G_GINT64_FORMAT " h", hours);
+  if (minutes > 0)
+    return g_strdup_printf ("%" G_GINT64_FORMAT " min", minutes);
+  return g_strdup_printf ("%" G_GINT64_FORMAT " s", seconds);
+}
+
+static char *
+format_expiry (gint64 expires_at)
+{
+  g_autoptr(GDateTime) when = g_date_time_new_from_unix_local (expires_at);
+  g_autofree char *date = NULL;
+  g_autofree char *relative = NULL;
+  gint64 left = expires_at - g_get_real_time () / G_USEC_PER_SEC;
+
+  date = when != NULL ? g_date_time_format (when, "%Y-%m-%d %H:%M") : NULL;
+
+  if (left >= 0)
+    {
+      g_autofree char *duration = format_duration (left);
+      relative = g_strdup_printf ("in %s", duration);
+    }
+  else
+    {
+      g_autofree char *duration = format_duration (-left);
+      relative = g_strdup_printf ("expired %s ago", duration);
+    }
+
+  return g_strdup_printf ("%s (%s)", date ? date : "?", relative);
+}
+
+static void
+print_line (const char *label,
+            const char *value)
+{
+  if (value != NULL)
+    printf ("%-14s%s\n", label, value);
+}
+
+static void
+print_human (GVariant *status)
+{
+  g_autofree const char **scopes = NULL;
+  g_autofree char *expires = NULL;
+  g_autofree char *scope_list = NULL;
+  gint64 expires_at = 0;
+
+  if (g_variant_lookup (status, "expires-at", "x", &expires_at) && expires_at > 0)
+    expires = format_expiry (expires_at);
+
+  if (g_variant_lookup (status, "scopes", "^a&s", &scopes) && scopes[0] != NULL)
+    scope_list = g_strjoinv (" ", (char **) scopes);
+
+  print_line ("State:", describe_state (lookup_string (status, "state")));
+  print_line ("Source:", describe_source (lookup_string (status, "source")));
+  print_line ("Account:", lookup_string (status, "account"));
+  print_line ("Organization:", lookup_string (status, "organization"));
+  print_line ("Subscription:", lookup_string (status, "subscription"));
+  print_line ("Expires:", expires);
+  print_line ("Scopes:", scope_list);
+
+  if (ck_cli_get_env_api_key () != NULL)
+    print_line ("Environment:", "ANTHROPIC_API_KEY is set; it overrides everything above for claude");
+}
+
+static void
+print_json (GVariant *status)
+{
+  g_autoptr(JsonGenerator) generator = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+  JsonObject *object;
+
+  root = json_gvariant_serialize (status);
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    {
+      json_node_unref (root);
+      root = json_node_init_object (json_node_alloc (), json_object_new ());
+    }
+
+  /* Keep the documented keys present and typed even when the agent leaves
+   * one out. */
+  object = json_node_get_object (root);
+  if (!json_object_has_member (object, "state"))
+    json_object_set_string_member (object, "state", "error");
+  if (!json_object_has_member (object, "expires-at"))
+    json_object_set_int_member (object, "expires-at", 0);
+  if (!json_object_has_member (object, "scopes"))
+    json_object_set_array_member (object, "scopes", json_array_new ());
+  json_object_set_boolean_member (object, "usable", is_usable (status));
+  json_object_set_boolean_member (object, "environment-api-key",
+                                  ck_cli_get_env_api_key () != NULL);
+
+  generator = json_generator_new ();
+  json_generator_set_pretty (generator, TRUE);
+  json_generator_set_root (generator, root);
+  text = json_generator_to_data (generator, NULL);
+
+  printf ("%s\n", text);
+}
+
+int
+ck_cli_status (int    argc,
+               char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean json = FALSE;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the status as a JSON object", NULL },
+    { NULL }
+  };
+
+  context = ck_cli_option_context_new ("status", NULL,
+                                       "Shows which credential claude gets, for which account, and until when.\n"
+                                       "Exits 0 when usable credentials exist, 1 when not.",
+                                       entries);
+  if (!ck_cli_parse_options (context, &argc, &argv))
+    return CK_EXIT_USAGE;
+
+  if (argc > 1)
+    {
+      ck_cli_error ("status takes no arguments; see 'claude-keyring status --help'");
+      return CK_EXIT_USAGE;
+    }
+
+  reply = ck_cli_call ("GetStatus", NULL, G_VARIANT_TYPE ("(a{sv})"),
+                       STATUS_TIMEOUT_MS, &error);
+  if (reply == NULL)
+    {
+      ck_cli_print_error (error);
+      return CK_EXIT_FAILURE;
+    }
+
+  status = g_variant_get_child_value (reply, 0);
+
+  if (json)
+    print_json (status);
+  else
+    print_human (status);
+
+  return is_usable (status) ? CK_EXIT_OK : CK_EXIT_FAILURE;
+}

@@ -1,0 +1,336 @@
+/* ck-cli.c: what every claude-keyring command shares
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "ck-cli"
+
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ck-cli.h"
+#include "ck-error.h"
+
+#define AGENT_NOT_RUNNING \
+  "the agent is not installed or could not start; run claude-keyring-agent and try again"
+
+static GDBusConnection *session_bus;
+
+void
+ck_cli_error (const char *format,
+              ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  /* One line, whatever the message holds. */
+  g_strdelimit (message, "\r\n", ' ');
+  g_strchomp (message);
+
+  fflush (stdout);
+  fprintf (stderr, "claude-keyring: %s\n", message);
+  fflush (stderr);
+}
+
+void
+ck_cli_print_error (const GError *error)
+{
+  g_autoptr(GError) copy = NULL;
+
+  g_return_if_fail (error != NULL);
+
+  copy = g_error_copy (error);
+  if (g_dbus_error_is_remote_error (copy))
+    g_dbus_error_strip_remote_error (copy);
+
+  ck_cli_error ("%s", copy->message);
+}
+
+const char *
+ck_cli_get_env_api_key (void)
+{
+  const char *key = g_getenv ("ANTHROPIC_API_KEY");
+
+  return key != NULL && key[0] != '\0' ? key : NULL;
+}
+
+gboolean
+ck_cli_print_secret (const char  *secret,
+                     GError     **error)
+{
+  gsize len;
+  gsize done = 0;
+  char *line;
+  gboolean ret = TRUE;
+
+  g_return_val_if_fail (secret != NULL, FALSE);
+
+  len = strlen (secret);
+  line = g_malloc (len + 1);
+  memcpy (line, secret, len);
+  line[len++] = '\n';
+
+  /* Whatever stdio already holds goes first; the secret itself bypasses
+   * stdio so that no copy stays behind in its buffer. */
+  fflush (stdout);
+
+  while (done < len)
+    {
+      gssize n = write (STDOUT_FILENO, line + done, len - done);
+
+      if (n < 0)
+        {
+          int errsv = errno;
+
+          if (errsv == EINTR)
+            continue;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                       "could not write to standard output: %s",
+                       g_strerror (errsv));
+          ret = FALSE;
+          break;
+        }
+
+      done += n;
+    }
+
+  explicit_bzero (line, len);
+  g_free (line);
+
+  return ret;
+}
+
+GOptionContext *
+ck_cli_option_context_new (const char         *command,
+                           const char         *parameters,
+                           const char         *summary,
+                           const GOptionEntry *entries)
+{
+  g_autofree char *prgname = NULL;
+  GOptionContext *context;
+
+  g_return_val_if_fail (command != NULL, NULL);
+
+  /* The help's usage line is "PRGNAME [OPTION…] PARAMETERS". */
+  prgname = g_strdup_printf ("claude-keyring %s", command);
+  g_set_prgname (prgname);
+
+  context = g_option_context_new (parameters);
+  if (summary != NULL)
+    g_option_context_set_summary (context, summary);
+  if (entries != NULL)
+    g_option_context_add_main_entries (context, entries, NULL);
+
+  return context;
+}
+
+gboolean
+ck_cli_parse_options (GOptionContext   *context,
+                      int              *argc,
+                      char           ***argv)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_return_val_if_fail (context != NULL, FALSE);
+
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      ck_cli_error ("%s; see '%s --help'", error->message, g_get_prgname ());
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+GDBusConnection *
+ck_cli_get_bus (GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  if (session_bus != NULL)
+    return session_bus;
+
+  session_bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &local_error);
+  if (session_bus == NULL)
+    {
+      g_set_error (error, local_error->domain, local_error->code,
+                   "cannot connect to the session bus (%s); run it inside your desktop or login session",
+                   local_error->message);
+      return NULL;
+    }
+
+  return session_bus;
+}
+
+static gboolean
+is_activation_error (const GError *error)
+{
+  g_autofree char *remote = NULL;
+
+  if (error->domain == G_DBUS_ERROR)
+    {
+      switch (error->code)
+        {
+        case G_DBUS_ERROR_SERVICE_UNKNOWN:
+        case G_DBUS_ERROR_NAME_HAS_NO_OWNER:
+        case G_DBUS_ERROR_SPAWN_EXEC_FAILED:
+        case G_DBUS_ERROR_SPAWN_FORK_FAILED:
+        case G_DBUS_ERROR_SPAWN_CHILD_EXITED:
+        case G_DBUS_ERROR_SPAWN_CHILD_SIGNALED:
+        case G_DBUS_ERROR_SPAWN_FAILED:
+        case G_DBUS_ERROR_SPAWN_SETUP_FAILED:
+        case G_DBUS_ERROR_SPAWN_CONFIG_INVALID:
+        case G_DBUS_ERROR_SPAWN_SERVICE_INVALID:
+        case G_DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND:
+        case G_DBUS_ERROR_SPAWN_PERMISSIONS_INVALID:
+        case G_DBUS_ERROR_SPAWN_FILE_INVALID:
+        case G_DBUS_ERROR_SPAWN_NO_MEMORY:
+          return TRUE;
+
+        default:
+          break;
+        }
+    }
+
+  /* Activation through systemd fails with systemd's own error names. */
+  remote = g_dbus_error_get_remote_error (error);
+  return remote != NULL &&
+         (g_str_has_prefix (remote, "org.freedesktop.systemd1.") ||
+          g_str_has_prefix (remote, "org.freedesktop.DBus.Error.Spawn."));
+}
+
+/* Turns what the bus or the agent said into one sentence a user can act
+ * on. CK_ERROR keeps the agent's own message, which is written for users. */
+static GError *
+translate_error (const char *method,
+                 int         timeout_ms,
+                 GError     *error)
+{
+  if (g_dbus_error_is_remote_error (error))
+    g_dbus_error_strip_remote_error (error);
+
+  if (error->domain == CK_ERROR)
+    return error;
+
+  if (is_activation_error (error))
+    {
+      g_free (error->message);
+      error->message = g_strdup (AGENT_NOT_RUNNING);
+    }
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ||
+           g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_TIMEOUT) ||
+           g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_TIMED_OUT))
+    {
+      g_free (error->message);
+      error->message = g_strdup_printf ("the agent did not answer within %d s; try again, or restart it with claude-keyring-agent --replace",
+                                        MAX (1, (timeout_ms + 999) / 1000));
+    }
+  else if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_NO_REPLY))
+    {
+      g_free (error->message);
+      error->message = g_strdup ("the agent stopped before it answered; try again (it restarts on demand)");
+    }
+  else if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
+           g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_INTERFACE) ||
+           g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT))
+    {
+      g_free (error->message);
+      error->message = g_strdup_printf ("the running agent does not know %s; update claude-keyring and restart the agent with claude-keyring-agent --replace",
+                                        method);
+    }
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED))
+    {
+      g_free (error->message);
+      error->message = g_strdup ("the connection to the session bus was closed; try again");
+    }
+  else
+    {
+      char *message = g_strdup_printf ("calling the agent (%s) failed: %s",
+                                       method, error->message);
+      g_free (error->message);
+      error->message = message;
+    }
+
+  return error;
+}
+
+GVariant *
+ck_cli_call (const char          *method,
+             GVariant            *parameters,
+             const GVariantType  *reply_type,
+             int                  timeout_ms,
+             GError             **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  GDBusConnection *bus;
+  GVariant *reply;
+
+  g_return_val_if_fail (method != NULL, NULL);
+
+  /* Registers io.github.claudekeyring.Error.* (once; later calls are a
+   * lookup) so that remote errors come back as CK_ERROR codes. */
+  (void) ck_error_quark ();
+
+  if (!(bus = ck_cli_get_bus (error)))
+    {
+      if (parameters != NULL)
+        g_variant_unref (g_variant_ref_sink (parameters));
+      return NULL;
+    }
+
+  reply = g_dbus_connection_call_sync (bus,
+                                       APP_ID,
+                                       OBJECT_PATH,
+                                       DBUS_INTERFACE,
+                                       method,
+                                       parameters,
+                                       reply_type,
+                                       G_DBUS_CALL_FLAGS_NONE,
+                                       timeout_ms,
+                                       NULL,
+                                       &local_error);
+  if (reply == NULL)
+    {
+      g_propagate_error (error, translate_error (method, timeout_ms,
+                                                 g_steal_pointer (&local_error)));
+      return NULL;
+    }
+
+  return reply;
+}
+
+GVariant *
+ck_cli_get_credential (guint        min_validity,
+                       const char  *kind,
+                       int          timeout_ms,
+                       GError     **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  GVariantBuilder options;
+
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&options, "{sv}", "min-validity",
+                         g_variant_new_uint32 (min_validity));
+  if (kind != NULL)
+    g_variant_builder_add (&options, "{sv}", "kind",
+                           g_variant_new_string (kind));
+
+  reply = ck_cli_call ("GetCredential",
+                       g_variant_new ("(a{sv})", &options),
+                       G_VARIANT_TYPE ("(a{sv})"),
+                       timeout_ms,
+                       error);
+  if (reply == NULL)
+    return NULL;
+
+  return g_variant_get_child_value (reply, 0);
+}
