@@ -1,14 +1,27 @@
-/* main.c: claude-keyring-agent (placeholder until the agent lands)
+/* main.c: claude-keyring-agent
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
 #include "config.h"
 
-#include <gio/gio.h>
+#include <locale.h>
+
+#include <glib/gi18n.h>
+
+#include "ck-agent.h"
 
 int
-main (int argc, char *argv[])
+main (int   argc,
+      char *argv[])
 {
-  return 0;
+  g_autoptr(CkAgent) agent = NULL;
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  agent = ck_agent_new ();
+  return g_application_run (G_APPLICATION (agent), argc, argv);
 }

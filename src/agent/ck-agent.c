@@ -1,0 +1,192 @@
+/* ck-agent.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * A GApplication so that the bus name, uniqueness, --replace and "a second
+ * start shows the window" work the way they do for every GNOME app. The
+ * credentials object is exported in dbus_register, before the name is
+ * owned, so a call queued by D-Bus activation never finds it missing.
+ */
+
+#define G_LOG_DOMAIN "ck-agent"
+
+#include "config.h"
+
+#include <glib-unix.h>
+
+#include "ck-agent.h"
+#include "ck-service.h"
+
+struct _CkAgent
+{
+  GApplication  parent_instance;
+
+  GSettings    *settings;
+  CkService    *service;
+  gboolean      headless;
+};
+
+G_DEFINE_FINAL_TYPE (CkAgent, ck_agent, G_TYPE_APPLICATION)
+
+static gboolean
+on_quit_signal (gpointer user_data)
+{
+  g_application_quit (G_APPLICATION (user_data));
+  return G_SOURCE_CONTINUE;
+}
+
+static GSettings *
+load_settings (GError **error)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr(GSettingsSchema) schema = NULL;
+
+  if (source != NULL)
+    schema = g_settings_schema_source_lookup (source, APP_ID, TRUE);
+  if (schema == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   "The settings schema %s is not installed; install claude-keyring "
+                   "or set GSETTINGS_SCHEMA_DIR to the build's data directory.", APP_ID);
+      return NULL;
+    }
+  return g_settings_new_full (schema, NULL, NULL);
+}
+
+static gboolean
+ck_agent_dbus_register (GApplication     *application,
+                        GDBusConnection  *connection,
+                        const char       *object_path,
+                        GError          **error)
+{
+  CkAgent *self = CK_AGENT (application);
+
+  if (!G_APPLICATION_CLASS (ck_agent_parent_class)->dbus_register (application, connection,
+                                                                    object_path, error))
+    return FALSE;
+
+  if (self->settings == NULL && !(self->settings = load_settings (error)))
+    return FALSE;
+
+  self->service = ck_service_new (self->settings);
+  return ck_service_export (self->service, connection, OBJECT_PATH, error);
+}
+
+static void
+ck_agent_dbus_unregister (GApplication    *application,
+                          GDBusConnection *connection,
+                          const char      *object_path)
+{
+  CkAgent *self = CK_AGENT (application);
+
+  if (self->service != NULL)
+    ck_service_unexport (self->service);
+
+  G_APPLICATION_CLASS (ck_agent_parent_class)->dbus_unregister (application, connection,
+                                                                object_path);
+}
+
+static void
+ck_agent_startup (GApplication *application)
+{
+  CkAgent *self = CK_AGENT (application);
+
+  G_APPLICATION_CLASS (ck_agent_parent_class)->startup (application);
+
+  /* A service: it stays until the session ends or it is replaced. */
+  g_application_hold (application);
+  g_unix_signal_add (SIGTERM, on_quit_signal, application);
+  g_unix_signal_add (SIGINT, on_quit_signal, application);
+
+  g_message ("claude-keyring-agent %s serving %s%s", PACKAGE_VERSION, APP_ID,
+             self->headless ? " (headless)" : "");
+}
+
+static void
+ck_agent_activate (GApplication *application)
+{
+  /* Without a display there is no window to show. */
+}
+
+static int
+ck_agent_handle_local_options (GApplication *application,
+                               GVariantDict *options)
+{
+  CkAgent *self = CK_AGENT (application);
+
+  if (g_variant_dict_contains (options, "version"))
+    {
+      g_print ("claude-keyring-agent %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+
+  if (g_variant_dict_contains (options, "replace"))
+    g_application_set_flags (application,
+                             g_application_get_flags (application) | G_APPLICATION_REPLACE);
+
+  self->headless = g_variant_dict_contains (options, "headless") ||
+                   (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL);
+
+  return -1;
+}
+
+static void
+ck_agent_shutdown (GApplication *application)
+{
+  CkAgent *self = CK_AGENT (application);
+
+  g_clear_object (&self->service);
+
+  G_APPLICATION_CLASS (ck_agent_parent_class)->shutdown (application);
+}
+
+static void
+ck_agent_finalize (GObject *object)
+{
+  CkAgent *self = (CkAgent *) object;
+
+  g_clear_object (&self->service);
+  g_clear_object (&self->settings);
+
+  G_OBJECT_CLASS (ck_agent_parent_class)->finalize (object);
+}
+
+static void
+ck_agent_class_init (CkAgentClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
+
+  object_class->finalize = ck_agent_finalize;
+  app_class->dbus_register = ck_agent_dbus_register;
+  app_class->dbus_unregister = ck_agent_dbus_unregister;
+  app_class->startup = ck_agent_startup;
+  app_class->activate = ck_agent_activate;
+  app_class->handle_local_options = ck_agent_handle_local_options;
+  app_class->shutdown = ck_agent_shutdown;
+}
+
+static void
+ck_agent_init (CkAgent *self)
+{
+  static const GOptionEntry entries[] = {
+    { "headless", 0, 0, G_OPTION_ARG_NONE, NULL,
+      "Run without tray icon and windows", NULL },
+    { "replace", 0, 0, G_OPTION_ARG_NONE, NULL,
+      "Replace the running agent", NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, NULL,
+      "Print the version and exit", NULL },
+    { NULL }
+  };
+
+  g_application_add_main_option_entries (G_APPLICATION (self), entries);
+}
+
+CkAgent *
+ck_agent_new (void)
+{
+  return g_object_new (CK_TYPE_AGENT,
+                       "application-id", APP_ID,
+                       "flags", G_APPLICATION_ALLOW_REPLACEMENT,
+                       NULL);
+}

@@ -1,0 +1,30 @@
+/* ck-doctor.h: the agent's side of `claude-keyring doctor`
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "ck-helper-runner.h"
+#include "ck-token-store.h"
+
+G_BEGIN_DECLS
+
+#define CK_TYPE_DOCTOR (ck_doctor_get_type ())
+
+G_DECLARE_FINAL_TYPE (CkDoctor, ck_doctor, CK, DOCTOR, GObject)
+
+CkDoctor *ck_doctor_new        (CkTokenStore         *store,
+                                CkHelperRunner       *helper);
+/* Result: aa{sv}, one dict per check: id, status (ok/warn/fail), summary, detail. */
+void      ck_doctor_run_async  (CkDoctor             *self,
+                                GCancellable         *cancellable,
+                                GAsyncReadyCallback   callback,
+                                gpointer              user_data);
+GVariant *ck_doctor_run_finish (CkDoctor             *self,
+                                GAsyncResult         *result,
+                                GError              **error);
+
+G_END_DECLS

@@ -1,0 +1,43 @@
+/* ck-oauth-source.h: where the resolver gets a fresh OAuth token
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "ck-oauth-tokens.h"
+
+G_BEGIN_DECLS
+
+#define CK_TYPE_OAUTH_SOURCE (ck_oauth_source_get_type ())
+
+G_DECLARE_INTERFACE (CkOAuthSource, ck_oauth_source, CK, OAUTH_SOURCE, GObject)
+
+struct _CkOAuthSourceInterface
+{
+  GTypeInterface parent_iface;
+
+  /* Tokens valid for at least @min_validity seconds, refreshed first when
+   * needed; NULL with CK_ERROR_NOT_LOGGED_IN when there is no login. */
+  void           (*get_tokens_async)  (CkOAuthSource        *self,
+                                       guint                 min_validity,
+                                       GCancellable         *cancellable,
+                                       GAsyncReadyCallback   callback,
+                                       gpointer              user_data);
+  CkOAuthTokens *(*get_tokens_finish) (CkOAuthSource        *self,
+                                       GAsyncResult         *result,
+                                       GError              **error);
+};
+
+void           ck_oauth_source_get_tokens_async  (CkOAuthSource        *self,
+                                                  guint                 min_validity,
+                                                  GCancellable         *cancellable,
+                                                  GAsyncReadyCallback   callback,
+                                                  gpointer              user_data);
+CkOAuthTokens *ck_oauth_source_get_tokens_finish (CkOAuthSource        *self,
+                                                  GAsyncResult         *result,
+                                                  GError              **error);
+
+G_END_DECLS

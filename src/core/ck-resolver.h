@@ -1,0 +1,42 @@
+/* ck-resolver.h: picks the credential claude should use
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "ck-credential.h"
+#include "ck-helper-runner.h"
+#include "ck-oauth-source.h"
+#include "ck-token-store.h"
+
+G_BEGIN_DECLS
+
+#define CK_TYPE_RESOLVER (ck_resolver_get_type ())
+
+G_DECLARE_FINAL_TYPE (CkResolver, ck_resolver, CK, RESOLVER, GObject)
+
+CkResolver   *ck_resolver_new                   (CkTokenStore         *store,
+                                                 CkHelperRunner       *helper);
+void          ck_resolver_set_oauth_source      (CkResolver           *self,
+                                                 CkOAuthSource        *source);
+gboolean      ck_resolver_resolve_now           (CkResolver           *self,
+                                                 const char           *env_api_key,
+                                                 CkCredentialKind      kind,
+                                                 guint                 min_validity,
+                                                 CkCredential        **credential,
+                                                 GError              **error);
+void          ck_resolver_get_credential_async  (CkResolver           *self,
+                                                 const char           *env_api_key,
+                                                 CkCredentialKind      kind,
+                                                 guint                 min_validity,
+                                                 GCancellable         *cancellable,
+                                                 GAsyncReadyCallback   callback,
+                                                 gpointer              user_data);
+CkCredential *ck_resolver_get_credential_finish (CkResolver           *self,
+                                                 GAsyncResult         *result,
+                                                 GError              **error);
+
+G_END_DECLS

@@ -1,0 +1,781 @@
+/* ck-service.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * Every method first identifies its caller (once per connection, see
+ * CkAccessControl), then answers from memory where it can: the keyring is
+ * read at start and when it changes, never per call.
+ */
+
+#define G_LOG_DOMAIN "ck-service"
+
+#include "config.h"
+
+#include <string.h>
+
+#include "ck-access-control.h"
+#include "ck-dbus-generated.h"
+#include "ck-doctor.h"
+#include "ck-error.h"
+#include "ck-service.h"
+
+#define MAX_READS            50
+#define DEFAULT_MIN_VALIDITY 300
+#define MAX_API_KEY_LENGTH   4096
+
+struct _CkService
+{
+  GObject             parent_instance;
+
+  GSettings          *settings;
+  CkDBusCredentials1 *skeleton;
+  CkAccessControl    *access;
+  CkTokenStore       *store;
+  CkHelperRunner     *helper;
+  CkResolver         *resolver;
+  CkDoctor           *doctor;
+
+  GVariant           *last_status;
+  guint               expiry_timer;
+  GQueue              reads;
+  guint               read_count;
+};
+
+G_DEFINE_FINAL_TYPE (CkService, ck_service, G_TYPE_OBJECT)
+
+typedef void (*CallerFunc) (CkService             *self,
+                            GDBusMethodInvocation *invocation,
+                            CkCaller              *caller);
+
+static void
+ck_read_free (CkRead *read)
+{
+  g_free (read->exe);
+  g_free (read->source);
+  g_free (read);
+}
+
+/* Status */
+
+static void update_status (CkService *self);
+
+static gboolean
+on_expiry (gpointer user_data)
+{
+  CkService *self = user_data;
+
+  self->expiry_timer = 0;
+  update_status (self);
+  return G_SOURCE_REMOVE;
+}
+
+GVariant *
+ck_service_dup_status (CkService *self)
+{
+  GVariantBuilder builder;
+  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
+  const char *state = "logged-out";
+  const char *source = "";
+  const char *keyring = "unknown";
+  gint64 now_ms = g_get_real_time () / 1000;
+
+  switch (ck_token_store_get_state (self->store))
+    {
+    case CK_KEYRING_STATE_READY:
+      keyring = "unlocked";
+      break;
+    case CK_KEYRING_STATE_LOCKED:
+      keyring = "locked";
+      state = "locked";
+      break;
+    case CK_KEYRING_STATE_UNAVAILABLE:
+      keyring = "unavailable";
+      state = "error";
+      break;
+    case CK_KEYRING_STATE_UNKNOWN:
+    default:
+      break;
+    }
+
+  if (ck_helper_runner_is_configured (self->helper))
+    {
+      state = "logged-in";
+      source = "helper";
+    }
+  else if (ck_token_store_get_api_key (self->store) != NULL)
+    {
+      state = "logged-in";
+      source = "keyring";
+    }
+  else if (tokens != NULL)
+    {
+      source = "oauth";
+      state = ck_oauth_tokens_valid_for (tokens, now_ms, 0) ? "logged-in" : "expired";
+    }
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "state", g_variant_new_string (state));
+  g_variant_builder_add (&builder, "{sv}", "source", g_variant_new_string (source));
+  g_variant_builder_add (&builder, "{sv}", "keyring", g_variant_new_string (keyring));
+  if (ck_token_store_get_state_message (self->store) != NULL)
+    g_variant_builder_add (&builder, "{sv}", "detail",
+                           g_variant_new_string (ck_token_store_get_state_message (self->store)));
+  if (tokens != NULL)
+    {
+      g_variant_builder_add (&builder, "{sv}", "account",
+                             g_variant_new_string (tokens->account_email ?: ""));
+      g_variant_builder_add (&builder, "{sv}", "organization",
+                             g_variant_new_string (tokens->organization_name ?: ""));
+      g_variant_builder_add (&builder, "{sv}", "subscription",
+                             g_variant_new_string (tokens->subscription_type ?: ""));
+      g_variant_builder_add (&builder, "{sv}", "expires-at",
+                             g_variant_new_int64 (tokens->expires_at_ms / 1000));
+      g_variant_builder_add (&builder, "{sv}", "scopes",
+                             g_variant_new_strv ((const char * const *) tokens->scopes, -1));
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+static void
+update_status (CkService *self)
+{
+  g_autoptr(GVariant) status = ck_service_dup_status (self);
+  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
+  gint64 now_ms = g_get_real_time () / 1000;
+
+  /* Wake up when the login expires, so the state flips on time. */
+  g_clear_handle_id (&self->expiry_timer, g_source_remove);
+  if (tokens != NULL && tokens->expires_at_ms > now_ms)
+    self->expiry_timer = g_timeout_add_seconds ((guint) MIN ((tokens->expires_at_ms - now_ms) / 1000 + 1,
+                                                             G_MAXUINT / 2),
+                                                on_expiry, self);
+
+  if (self->last_status != NULL && g_variant_equal (status, self->last_status))
+    return;
+  g_clear_pointer (&self->last_status, g_variant_unref);
+  self->last_status = g_variant_ref (status);
+  ck_dbus_credentials1_emit_status_changed (self->skeleton, status);
+}
+
+/* Caller identification */
+
+typedef struct
+{
+  CkService             *self;
+  GDBusMethodInvocation *invocation;
+  CallerFunc             func;
+} Pending;
+
+static void
+on_identified (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Pending *pending = user_data;
+  g_autoptr(CkCaller) caller = NULL;
+  g_autoptr(GError) error = NULL;
+
+  caller = ck_access_control_identify_finish (CK_ACCESS_CONTROL (object), result, &error);
+  if (caller == NULL || !ck_access_control_allows (CK_ACCESS_CONTROL (object), caller, &error))
+    g_dbus_method_invocation_return_gerror (pending->invocation, error);
+  else
+    pending->func (pending->self, pending->invocation, caller);
+
+  g_object_unref (pending->self);
+  g_free (pending);
+}
+
+static gboolean
+with_caller (CkService             *self,
+             GDBusMethodInvocation *invocation,
+             CallerFunc             func)
+{
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+  CkCaller *caller = ck_access_control_lookup (self->access, sender);
+  g_autoptr(GError) error = NULL;
+  Pending *pending;
+
+  if (caller != NULL)
+    {
+      if (!ck_access_control_allows (self->access, caller, &error))
+        g_dbus_method_invocation_return_gerror (invocation, error);
+      else
+        func (self, invocation, caller);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+
+  pending = g_new0 (Pending, 1);
+  pending->self = g_object_ref (self);
+  pending->invocation = invocation;
+  pending->func = func;
+  ck_access_control_identify_async (self->access, sender, NULL, on_identified, pending);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+return_error (GDBusMethodInvocation *invocation,
+              GError                *error)
+{
+  /* Only our own domain crosses the bus, so callers see the names of
+   * DESIGN.md and never an unmapped GError. */
+  if (error->domain != CK_ERROR)
+    {
+      g_autoptr(GError) mapped = g_error_new_literal (CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                                      error->message);
+      g_dbus_method_invocation_return_gerror (invocation, mapped);
+    }
+  else
+    g_dbus_method_invocation_return_gerror (invocation, error);
+}
+
+/* GetCredential */
+
+typedef struct
+{
+  CkService             *self;
+  GDBusMethodInvocation *invocation;
+  CkCaller              *caller;
+} Call;
+
+static Call *
+call_new (CkService             *self,
+          GDBusMethodInvocation *invocation,
+          CkCaller              *caller)
+{
+  Call *call = g_new0 (Call, 1);
+
+  call->self = g_object_ref (self);
+  call->invocation = invocation;
+  call->caller = caller != NULL ? ck_caller_ref (caller) : NULL;
+  return call;
+}
+
+static void
+call_free (Call *call)
+{
+  g_object_unref (call->self);
+  g_clear_pointer (&call->caller, ck_caller_unref);
+  g_free (call);
+}
+
+static void
+record_read (CkService          *self,
+             const CkCaller     *caller,
+             const CkCredential *credential)
+{
+  CkRead *read = g_new0 (CkRead, 1);
+
+  read->time = g_get_real_time ();
+  read->pid = caller->pid;
+  read->exe = g_strdup (caller->exe);
+  read->source = g_strdup (credential->source);
+  g_queue_push_head (&self->reads, read);
+  if (self->reads.length > MAX_READS)
+    ck_read_free (g_queue_pop_tail (&self->reads));
+  self->read_count++;
+  g_debug ("Credential (%s) read by pid %u (%s)", credential->source, caller->pid,
+           caller->exe != NULL ? caller->exe : "unknown executable");
+}
+
+static void
+return_credential (CkService             *self,
+                   GDBusMethodInvocation *invocation,
+                   const CkCaller        *caller,
+                   const CkCredential    *credential)
+{
+  GVariantBuilder builder;
+
+  record_read (self, caller, credential);
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "kind",
+                         g_variant_new_string (ck_credential_kind_to_string (credential->kind)));
+  g_variant_builder_add (&builder, "{sv}", "token", g_variant_new_string (credential->token));
+  g_variant_builder_add (&builder, "{sv}", "expires-at", g_variant_new_int64 (credential->expires_at));
+  g_variant_builder_add (&builder, "{sv}", "source", g_variant_new_string (credential->source));
+  g_variant_builder_add (&builder, "{sv}", "account", g_variant_new_string (credential->account));
+  ck_dbus_credentials1_complete_get_credential (self->skeleton, invocation,
+                                                g_variant_builder_end (&builder));
+}
+
+static void
+on_credential (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Call *call = user_data;
+  g_autoptr(CkCredential) credential = NULL;
+  g_autoptr(GError) error = NULL;
+
+  credential = ck_resolver_get_credential_finish (CK_RESOLVER (object), result, &error);
+  if (credential == NULL)
+    return_error (call->invocation, error);
+  else
+    return_credential (call->self, call->invocation, call->caller, credential);
+  call_free (call);
+}
+
+static gboolean
+parse_credential_options (GVariant          *options,
+                          guint             *min_validity,
+                          CkCredentialKind  *kind,
+                          GError           **error)
+{
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  *min_validity = DEFAULT_MIN_VALIDITY;
+  *kind = CK_CREDENTIAL_KIND_ANY;
+
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr(GVariant) owned = value;
+
+      if (g_str_equal (key, "min-validity"))
+        {
+          if (!g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
+            {
+              g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                   "The option min-validity must be an unsigned 32-bit integer (u).");
+              return FALSE;
+            }
+          *min_validity = MIN (g_variant_get_uint32 (value), 86400 * 30);
+        }
+      else if (g_str_equal (key, "kind"))
+        {
+          if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ||
+              !ck_credential_kind_from_string (g_variant_get_string (value, NULL), kind))
+            {
+              g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                   "The option kind must be the string “api-key” or “oauth”.");
+              return FALSE;
+            }
+        }
+      /* Unknown options are ignored so newer callers work with this agent. */
+    }
+  return TRUE;
+}
+
+static void
+get_credential (CkService             *self,
+                GDBusMethodInvocation *invocation,
+                CkCaller              *caller)
+{
+  g_autoptr(CkCredential) credential = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariant *options;
+  CkCredentialKind kind;
+  guint min_validity;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &options);
+  if (!parse_credential_options (options, &min_validity, &kind, &error))
+    {
+      g_variant_unref (options);
+      return_error (invocation, error);
+      return;
+    }
+  g_variant_unref (options);
+
+  /* The common case answers from memory without going back to the loop. */
+  if (ck_resolver_resolve_now (self->resolver, NULL, kind, min_validity, &credential, &error))
+    {
+      if (error != NULL)
+        return_error (invocation, error);
+      else
+        return_credential (self, invocation, caller, credential);
+      return;
+    }
+
+  ck_resolver_get_credential_async (self->resolver, NULL, kind, min_validity, NULL,
+                                    on_credential, call_new (self, invocation, caller));
+}
+
+static gboolean
+handle_get_credential (CkDBusCredentials1    *skeleton,
+                       GDBusMethodInvocation *invocation,
+                       GVariant              *options,
+                       CkService             *self)
+{
+  return with_caller (self, invocation, get_credential);
+}
+
+/* GetStatus */
+
+static void
+on_loaded_for_status (GObject      *object,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  Call *call = user_data;
+  g_autoptr(GVariant) status = NULL;
+
+  /* A failed read is part of the status, not an error of this call. */
+  ck_token_store_load_finish (CK_TOKEN_STORE (object), result, NULL);
+  status = ck_service_dup_status (call->self);
+  ck_dbus_credentials1_complete_get_status (call->self->skeleton, call->invocation, status);
+  call_free (call);
+}
+
+static void
+get_status (CkService             *self,
+            GDBusMethodInvocation *invocation,
+            CkCaller              *caller)
+{
+  g_autoptr(GVariant) status = NULL;
+
+  /* Right after start the keyring may not have been read yet. */
+  if (!ck_token_store_is_loaded (self->store))
+    {
+      ck_token_store_load_async (self->store, NULL, on_loaded_for_status,
+                                 call_new (self, invocation, NULL));
+      return;
+    }
+
+  status = ck_service_dup_status (self);
+  ck_dbus_credentials1_complete_get_status (self->skeleton, invocation, status);
+}
+
+static gboolean
+handle_get_status (CkDBusCredentials1    *skeleton,
+                   GDBusMethodInvocation *invocation,
+                   CkService             *self)
+{
+  return with_caller (self, invocation, get_status);
+}
+
+/* SetApiKey, ClearApiKey, Logout */
+
+static void
+on_store_done (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Call *call = user_data;
+  g_autoptr(GError) error = NULL;
+
+  /* All store operations share one finish shape. */
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    return_error (call->invocation, error);
+  else
+    g_dbus_method_invocation_return_value (call->invocation, NULL);
+  call_free (call);
+}
+
+static gboolean
+api_key_is_valid (const char *key)
+{
+  gsize length = strlen (key);
+
+  if (length == 0 || length > MAX_API_KEY_LENGTH)
+    return FALSE;
+  for (gsize i = 0; i < length; i++)
+    if (key[i] <= ' ' || key[i] >= 0x7f)
+      return FALSE;
+  return TRUE;
+}
+
+static void
+set_api_key (CkService             *self,
+             GDBusMethodInvocation *invocation,
+             CkCaller              *caller)
+{
+  const char *key;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &key);
+  if (!api_key_is_valid (key))
+    {
+      g_dbus_method_invocation_return_error_literal (invocation, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                                     "An API key is one line of printable "
+                                                     "characters without spaces.");
+      return;
+    }
+  ck_token_store_set_api_key_async (self->store, key, NULL, on_store_done,
+                                    call_new (self, invocation, NULL));
+}
+
+static gboolean
+handle_set_api_key (CkDBusCredentials1    *skeleton,
+                    GDBusMethodInvocation *invocation,
+                    const char            *key,
+                    CkService             *self)
+{
+  return with_caller (self, invocation, set_api_key);
+}
+
+static void
+clear_api_key (CkService             *self,
+               GDBusMethodInvocation *invocation,
+               CkCaller              *caller)
+{
+  ck_token_store_clear_async (self->store, "api-key", NULL, on_store_done,
+                              call_new (self, invocation, NULL));
+}
+
+static gboolean
+handle_clear_api_key (CkDBusCredentials1    *skeleton,
+                      GDBusMethodInvocation *invocation,
+                      CkService             *self)
+{
+  return with_caller (self, invocation, clear_api_key);
+}
+
+static void
+logout (CkService             *self,
+        GDBusMethodInvocation *invocation,
+        CkCaller              *caller)
+{
+  ck_helper_runner_invalidate (self->helper);
+  ck_token_store_clear_async (self->store, NULL, NULL, on_store_done,
+                              call_new (self, invocation, NULL));
+}
+
+static gboolean
+handle_logout (CkDBusCredentials1    *skeleton,
+               GDBusMethodInvocation *invocation,
+               CkService             *self)
+{
+  return with_caller (self, invocation, logout);
+}
+
+/* ImportCredentials */
+
+static void
+on_imported (GObject      *object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Call *call = user_data;
+  g_autoptr(GError) error = NULL;
+  CkOAuthTokens *tokens;
+
+  if (!ck_token_store_set_oauth_finish (CK_TOKEN_STORE (object), result, &error))
+    return_error (call->invocation, error);
+  else
+    {
+      tokens = ck_token_store_get_oauth (CK_TOKEN_STORE (object));
+      g_dbus_method_invocation_return_value (call->invocation,
+                                             g_variant_new ("(s)",
+                                                            tokens != NULL && tokens->account_email != NULL
+                                                              ? tokens->account_email : ""));
+    }
+  call_free (call);
+}
+
+static void
+import_credentials (CkService             *self,
+                    GDBusMethodInvocation *invocation,
+                    CkCaller              *caller)
+{
+  g_autoptr(CkOAuthTokens) tokens = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *contents;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &contents);
+  tokens = ck_oauth_tokens_new_from_credentials_file (contents, -1, &error);
+  if (tokens == NULL)
+    {
+      return_error (invocation, error);
+      return;
+    }
+  ck_token_store_set_oauth_async (self->store, tokens, NULL, on_imported,
+                                  call_new (self, invocation, NULL));
+}
+
+static gboolean
+handle_import_credentials (CkDBusCredentials1    *skeleton,
+                           GDBusMethodInvocation *invocation,
+                           const char            *contents,
+                           CkService             *self)
+{
+  return with_caller (self, invocation, import_credentials);
+}
+
+/* Doctor */
+
+static void
+on_doctor (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Call *call = user_data;
+  g_autoptr(GVariant) checks = NULL;
+  g_autoptr(GError) error = NULL;
+
+  checks = ck_doctor_run_finish (CK_DOCTOR (object), result, &error);
+  if (checks == NULL)
+    return_error (call->invocation, error);
+  else
+    ck_dbus_credentials1_complete_doctor (call->self->skeleton, call->invocation, checks);
+  call_free (call);
+}
+
+static void
+doctor (CkService             *self,
+        GDBusMethodInvocation *invocation,
+        CkCaller              *caller)
+{
+  ck_doctor_run_async (self->doctor, NULL, on_doctor, call_new (self, invocation, NULL));
+}
+
+static gboolean
+handle_doctor (CkDBusCredentials1    *skeleton,
+               GDBusMethodInvocation *invocation,
+               CkService             *self)
+{
+  return with_caller (self, invocation, doctor);
+}
+
+/* Setup */
+
+static gboolean
+seconds_to_msec (GValue   *value,
+                 GVariant *variant,
+                 gpointer  user_data)
+{
+  g_value_set_uint (value, g_variant_get_uint32 (variant) * 1000);
+  return TRUE;
+}
+
+static void
+on_store_changed (CkService *self)
+{
+  update_status (self);
+}
+
+static void
+on_helper_command_changed (CkService *self)
+{
+  update_status (self);
+}
+
+CkService *
+ck_service_new (GSettings *settings)
+{
+  CkService *self;
+
+  g_return_val_if_fail (G_IS_SETTINGS (settings), NULL);
+
+  self = g_object_new (CK_TYPE_SERVICE, NULL);
+  self->settings = g_object_ref (settings);
+
+  g_settings_bind (settings, "api-key-helper", self->helper, "command", G_SETTINGS_BIND_GET);
+  g_settings_bind (settings, "api-key-helper-ttl", self->helper, "ttl", G_SETTINGS_BIND_GET);
+  g_settings_bind_with_mapping (settings, "api-key-helper-timeout", self->helper, "timeout",
+                                G_SETTINGS_BIND_GET, seconds_to_msec, NULL, NULL, NULL);
+  g_signal_connect_object (self->helper, "notify::command",
+                           G_CALLBACK (on_helper_command_changed), self, G_CONNECT_SWAPPED);
+
+  return self;
+}
+
+gboolean
+ck_service_export (CkService        *self,
+                   GDBusConnection  *connection,
+                   const char       *object_path,
+                   GError          **error)
+{
+  g_return_val_if_fail (CK_IS_SERVICE (self), FALSE);
+
+  self->access = ck_access_control_new (connection);
+  g_settings_bind (self->settings, "allow-sandboxed-callers", self->access, "allow-sandboxed",
+                   G_SETTINGS_BIND_GET);
+
+  if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton),
+                                         connection, object_path, error))
+    return FALSE;
+
+  /* Read the keyring now, so the first caller is answered from memory. */
+  ck_token_store_load_async (self->store, NULL, NULL, NULL);
+  return TRUE;
+}
+
+void
+ck_service_unexport (CkService *self)
+{
+  g_return_if_fail (CK_IS_SERVICE (self));
+
+  if (g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (self->skeleton)))
+    g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->skeleton));
+  g_clear_object (&self->access);
+}
+
+CkTokenStore *
+ck_service_get_store (CkService *self)
+{
+  g_return_val_if_fail (CK_IS_SERVICE (self), NULL);
+
+  return self->store;
+}
+
+GList *
+ck_service_get_reads (CkService *self)
+{
+  g_return_val_if_fail (CK_IS_SERVICE (self), NULL);
+
+  return self->reads.head;
+}
+
+guint
+ck_service_get_read_count (CkService *self)
+{
+  g_return_val_if_fail (CK_IS_SERVICE (self), 0);
+
+  return self->read_count;
+}
+
+static void
+ck_service_dispose (GObject *object)
+{
+  CkService *self = (CkService *) object;
+
+  ck_service_unexport (self);
+  g_clear_handle_id (&self->expiry_timer, g_source_remove);
+  g_clear_object (&self->doctor);
+  g_clear_object (&self->resolver);
+  g_clear_object (&self->helper);
+  g_clear_object (&self->store);
+  g_clear_object (&self->skeleton);
+  g_clear_object (&self->settings);
+  g_clear_pointer (&self->last_status, g_variant_unref);
+  g_queue_clear_full (&self->reads, (GDestroyNotify) ck_read_free);
+
+  G_OBJECT_CLASS (ck_service_parent_class)->dispose (object);
+}
+
+static void
+ck_service_class_init (CkServiceClass *klass)
+{
+  G_OBJECT_CLASS (klass)->dispose = ck_service_dispose;
+}
+
+static void
+ck_service_init (CkService *self)
+{
+  g_queue_init (&self->reads);
+
+  self->store = ck_token_store_new ();
+  self->helper = ck_helper_runner_new ();
+  self->resolver = ck_resolver_new (self->store, self->helper);
+  self->doctor = ck_doctor_new (self->store, self->helper);
+
+  self->skeleton = ck_dbus_credentials1_skeleton_new ();
+  ck_dbus_credentials1_set_version (self->skeleton, PACKAGE_VERSION);
+
+  g_signal_connect_object (self->store, "changed", G_CALLBACK (on_store_changed),
+                           self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->skeleton, "handle-get-credential",
+                           G_CALLBACK (handle_get_credential), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-get-status",
+                           G_CALLBACK (handle_get_status), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-set-api-key",
+                           G_CALLBACK (handle_set_api_key), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-clear-api-key",
+                           G_CALLBACK (handle_clear_api_key), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-logout",
+                           G_CALLBACK (handle_logout), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-import-credentials",
+                           G_CALLBACK (handle_import_credentials), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-doctor",
+                           G_CALLBACK (handle_doctor), self, 0);
+}
