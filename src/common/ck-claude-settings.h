@@ -1,0 +1,63 @@
+/* ck-claude-settings.h: read and edit Claude Code's settings.json
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* The settings key Claude Code runs to get an API key. */
+#define CK_CLAUDE_SETTINGS_API_KEY_HELPER "apiKeyHelper"
+
+/* $CLAUDE_CONFIG_DIR when set, else ~/.claude: where claude keeps
+ * settings.json and .credentials.json. */
+char     *ck_claude_settings_get_config_dir       (void);
+/* CONFIG_DIR/settings.json */
+char     *ck_claude_settings_get_default_path     (void);
+/* CONFIG_DIR/.credentials.json, claude's plaintext OAuth login. */
+char     *ck_claude_settings_get_credentials_path (void);
+
+/* Reads apiKeyHelper from the settings file at @path (NULL: the default).
+ * A missing file or key gives TRUE with *@helper NULL; a file that is not a
+ * JSON object, or an apiKeyHelper that is not a string, gives
+ * CK_ERROR_INVALID_ARGUMENT. */
+gboolean  ck_claude_settings_get_api_key_helper   (const char  *path,
+                                                   char       **helper,
+                                                   GError     **error);
+
+/* Sets apiKeyHelper to @helper, or removes it when @helper is NULL, in the
+ * settings file at @path (NULL: the default). Every other byte of the file
+ * stays as it was; the file keeps its mode (a new one is 0600 in a 0700
+ * directory) and is replaced atomically. A file that is not a JSON object
+ * is left untouched (CK_ERROR_INVALID_ARGUMENT). Removing from a missing
+ * file does nothing. @previous receives the old value (NULL if none);
+ * @changed whether the file was written. */
+gboolean  ck_claude_settings_set_api_key_helper   (const char  *path,
+                                                   const char  *helper,
+                                                   char       **previous,
+                                                   gboolean    *changed,
+                                                   GError     **error);
+
+/* The pure part of the above, for tests and fuzzers: returns @contents
+ * (@length bytes, -1 for NUL-terminated) with the top-level apiKeyHelper set
+ * to @helper, or removed when @helper is NULL, touching nothing else. Empty
+ * or blank @contents counts as an empty object. Returns NULL with
+ * CK_ERROR_INVALID_ARGUMENT when @contents is not a JSON object (or uses
+ * syntax strict JSON does not allow, such as comments). */
+char     *ck_claude_settings_rewrite              (const char  *contents,
+                                                   gssize       length,
+                                                   const char  *helper,
+                                                   GError     **error);
+
+/* Whether @command (an apiKeyHelper value) runs this project's
+ * `claude-keyring helper`. */
+gboolean  ck_claude_settings_is_our_helper        (const char  *command);
+
+/* The apiKeyHelper value that runs @program (an absolute path to
+ * claude-keyring) as a helper, quoted for sh when it needs to be. */
+char     *ck_claude_settings_helper_command       (const char  *program);
+
+G_END_DECLS
