@@ -143,6 +143,7 @@ print_human (GVariant *status)
 
   print_line ("State:", describe_state (lookup_string (status, "state")));
   print_line ("Source:", describe_source (lookup_string (status, "source")));
+  print_line ("Keyring:", lookup_string (status, "keyring"));
   print_line ("Account:", lookup_string (status, "account"));
   print_line ("Organization:", lookup_string (status, "organization"));
   print_line ("Subscription:", lookup_string (status, "subscription"));
