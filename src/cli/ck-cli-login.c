@@ -213,8 +213,18 @@ on_signal (gpointer user_data,
   Login *self = user_data;
 
   stop_spinner (self);
-  cancel_login (self);
-  ck_cli_error ("the login was cancelled");
+
+  if (self->we_started)
+    {
+      cancel_login (self);
+      ck_cli_error ("the login was cancelled");
+    }
+  else
+    {
+      /* With --code the agent already has the code: only the wait ends. */
+      ck_cli_error ("stopped waiting; the agent finishes the login on its own, see 'claude-keyring status'");
+    }
+
   finish (self, 128 + signum);
 
   return G_SOURCE_REMOVE;
