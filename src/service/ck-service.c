@@ -17,6 +17,7 @@
 #include "ck-dbus-generated.h"
 #include "ck-doctor.h"
 #include "ck-error.h"
+#include "ck-oauth-manager.h"
 #include "ck-service.h"
 
 #define MAX_READS            50
@@ -34,6 +35,7 @@ struct _CkService
   CkHelperRunner     *helper;
   CkResolver         *resolver;
   CkDoctor           *doctor;
+  CkOAuthManager     *oauth;
 
   GVariant           *last_status;
   guint               expiry_timer;
@@ -113,6 +115,11 @@ ck_service_dup_status (CkService *self)
       state = ck_oauth_tokens_valid_for (tokens, now_ms, 0) ? "logged-in" : "expired";
     }
 
+  if (self->oauth != NULL && ck_oauth_manager_get_login_pending (self->oauth))
+    state = "login-pending";
+  else if (self->oauth != NULL && ck_oauth_manager_get_refreshing (self->oauth))
+    state = "refreshing";
+
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&builder, "{sv}", "state", g_variant_new_string (state));
   g_variant_builder_add (&builder, "{sv}", "source", g_variant_new_string (source));
@@ -120,6 +127,15 @@ ck_service_dup_status (CkService *self)
   if (ck_token_store_get_state_message (self->store) != NULL)
     g_variant_builder_add (&builder, "{sv}", "detail",
                            g_variant_new_string (ck_token_store_get_state_message (self->store)));
+  if (self->oauth != NULL && ck_oauth_manager_get_last_refresh (self->oauth) != 0)
+    {
+      const char *refresh_error = ck_oauth_manager_get_last_refresh_error (self->oauth);
+
+      g_variant_builder_add (&builder, "{sv}", "last-refresh",
+                             g_variant_new_int64 (ck_oauth_manager_get_last_refresh (self->oauth)));
+      g_variant_builder_add (&builder, "{sv}", "last-refresh-error",
+                             g_variant_new_string (refresh_error != NULL ? refresh_error : ""));
+    }
   if (tokens != NULL)
     {
       g_variant_builder_add (&builder, "{sv}", "account",
@@ -521,13 +537,28 @@ handle_clear_api_key (CkDBusCredentials1    *skeleton,
 }
 
 static void
+on_logged_out (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Call *call = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!ck_oauth_manager_logout_finish (CK_OAUTH_MANAGER (object), result, &error))
+    return_error (call->invocation, error);
+  else
+    g_dbus_method_invocation_return_value (call->invocation, NULL);
+  call_free (call);
+}
+
+static void
 logout (CkService             *self,
         GDBusMethodInvocation *invocation,
         CkCaller              *caller)
 {
   ck_helper_runner_invalidate (self->helper);
-  ck_token_store_clear_async (self->store, NULL, NULL, on_store_done,
-                              call_new (self, invocation, NULL));
+  ck_oauth_manager_logout_async (self->oauth, NULL, on_logged_out,
+                                 call_new (self, invocation, NULL));
 }
 
 static gboolean
@@ -591,6 +622,124 @@ handle_import_credentials (CkDBusCredentials1    *skeleton,
   return with_caller (self, invocation, import_credentials);
 }
 
+/* Login, CompleteLogin, CancelLogin */
+
+static void
+login (CkService             *self,
+       GDBusMethodInvocation *invocation,
+       CkCaller              *caller)
+{
+  g_autoptr(GVariant) options = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  const char *mode = "claude-ai";
+  gboolean open_browser = TRUE;
+  gboolean manual = FALSE;
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &options);
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr(GVariant) owned = value;
+      const GVariantType *expected = g_str_equal (key, "mode") ? G_VARIANT_TYPE_STRING
+                                   : g_str_equal (key, "open-browser") || g_str_equal (key, "manual")
+                                     ? G_VARIANT_TYPE_BOOLEAN : NULL;
+
+      if (expected == NULL)
+        continue;
+      if (!g_variant_is_of_type (value, expected))
+        {
+          g_dbus_method_invocation_return_error (invocation, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                                 "The option %s must have the type %s.", key,
+                                                 g_variant_type_peek_string (expected));
+          return;
+        }
+      if (g_str_equal (key, "mode"))
+        mode = g_variant_get_string (value, NULL);
+      else if (g_str_equal (key, "open-browser"))
+        open_browser = g_variant_get_boolean (value);
+      else
+        manual = g_variant_get_boolean (value);
+    }
+
+  if (!g_str_equal (mode, "claude-ai") && !g_str_equal (mode, "console"))
+    {
+      g_dbus_method_invocation_return_error_literal (invocation, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                                     "The login mode must be “claude-ai” or “console”.");
+      return;
+    }
+
+  url = ck_oauth_manager_start_login (self->oauth,
+                                      g_str_equal (mode, "console") ? CK_LOGIN_MODE_CONSOLE
+                                                                    : CK_LOGIN_MODE_CLAUDE_AI,
+                                      manual, open_browser, &error);
+  if (url == NULL)
+    return_error (invocation, error);
+  else
+    ck_dbus_credentials1_complete_login (self->skeleton, invocation, url);
+}
+
+static gboolean
+handle_login (CkDBusCredentials1    *skeleton,
+              GDBusMethodInvocation *invocation,
+              GVariant              *options,
+              CkService             *self)
+{
+  return with_caller (self, invocation, login);
+}
+
+static void
+complete_login (CkService             *self,
+                GDBusMethodInvocation *invocation,
+                CkCaller              *caller)
+{
+  g_autoptr(GError) error = NULL;
+  const char *code;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &code);
+  if (!ck_oauth_manager_complete_login (self->oauth, code, &error))
+    return_error (invocation, error);
+  else
+    ck_dbus_credentials1_complete_complete_login (self->skeleton, invocation);
+}
+
+static gboolean
+handle_complete_login (CkDBusCredentials1    *skeleton,
+                       GDBusMethodInvocation *invocation,
+                       const char            *code,
+                       CkService             *self)
+{
+  return with_caller (self, invocation, complete_login);
+}
+
+static void
+cancel_login (CkService             *self,
+              GDBusMethodInvocation *invocation,
+              CkCaller              *caller)
+{
+  ck_oauth_manager_cancel_login (self->oauth);
+  ck_dbus_credentials1_complete_cancel_login (self->skeleton, invocation);
+}
+
+static gboolean
+handle_cancel_login (CkDBusCredentials1    *skeleton,
+                     GDBusMethodInvocation *invocation,
+                     CkService             *self)
+{
+  return with_caller (self, invocation, cancel_login);
+}
+
+static void
+on_login_finished (CkService  *self,
+                   gboolean    ok,
+                   const char *message)
+{
+  ck_dbus_credentials1_emit_login_finished (self->skeleton, ok, message);
+}
+
 /* Doctor */
 
 static void
@@ -644,7 +793,7 @@ on_store_changed (CkService *self)
 }
 
 static void
-on_helper_command_changed (CkService *self)
+on_state_changed (CkService *self)
 {
   update_status (self);
 }
@@ -664,7 +813,16 @@ ck_service_new (GSettings *settings)
   g_settings_bind_with_mapping (settings, "api-key-helper-timeout", self->helper, "timeout",
                                 G_SETTINGS_BIND_GET, seconds_to_msec, NULL, NULL, NULL);
   g_signal_connect_object (self->helper, "notify::command",
-                           G_CALLBACK (on_helper_command_changed), self, G_CONNECT_SWAPPED);
+                           G_CALLBACK (on_state_changed), self, G_CONNECT_SWAPPED);
+
+  self->oauth = ck_oauth_manager_new (settings, self->store);
+  ck_resolver_set_oauth_source (self->resolver, CK_OAUTH_SOURCE (self->oauth));
+  g_signal_connect_object (self->oauth, "login-finished",
+                           G_CALLBACK (on_login_finished), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->oauth, "notify::login-pending",
+                           G_CALLBACK (on_state_changed), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->oauth, "notify::refreshing",
+                           G_CALLBACK (on_state_changed), self, G_CONNECT_SWAPPED);
 
   return self;
 }
@@ -732,6 +890,7 @@ ck_service_dispose (GObject *object)
   ck_service_unexport (self);
   g_clear_handle_id (&self->expiry_timer, g_source_remove);
   g_clear_object (&self->doctor);
+  g_clear_object (&self->oauth);
   g_clear_object (&self->resolver);
   g_clear_object (&self->helper);
   g_clear_object (&self->store);
@@ -778,4 +937,10 @@ ck_service_init (CkService *self)
                            G_CALLBACK (handle_import_credentials), self, 0);
   g_signal_connect_object (self->skeleton, "handle-doctor",
                            G_CALLBACK (handle_doctor), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-login",
+                           G_CALLBACK (handle_login), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-complete-login",
+                           G_CALLBACK (handle_complete_login), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-cancel-login",
+                           G_CALLBACK (handle_cancel_login), self, 0);
 }

@@ -1,0 +1,1033 @@
+/* ck-oauth-manager.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * Refresh is single-flight: every caller that needs a fresher token while
+ * a refresh is under way waits for that one request. The rotated tokens
+ * are written to the keyring before anyone sees the new access token; if
+ * the keyring refuses them they are kept in memory (the old refresh token
+ * is spent) and saved on the next request, and callers get RefreshFailed.
+ * A failed request leaves the stored tokens as they were.
+ */
+
+#define G_LOG_DOMAIN "ck-oauth-manager"
+
+#include "config.h"
+
+#include <string.h>
+
+#include "ck-config.h"
+#include "ck-error.h"
+#include "ck-loopback-server.h"
+#include "ck-oauth-client.h"
+#include "ck-oauth-manager.h"
+#include "ck-pkce.h"
+
+#define MIN_BACKGROUND_INTERVAL_SEC 30
+#define MAX_BACKOFF_SEC             (15 * 60)
+#define LOGOUT_TIMEOUT_SEC          5
+
+struct _CkOAuthManager
+{
+  GObject           parent_instance;
+
+  GSettings        *settings;
+  CkTokenStore     *store;
+  guint             generation;
+
+  /* Refresh */
+  GPtrArray        *waiters;
+  gboolean          refreshing;
+  CkOAuthTokens    *unsaved;
+  gint64            last_refresh;
+  char             *last_refresh_error;
+  guint             refresh_count;
+  guint             failures;
+  guint             background_id;
+  gint64            last_background;
+
+  /* Login */
+  CkPkce           *pkce;
+  char             *redirect_uri;
+  CkLoopbackServer *server;
+  GCancellable     *login_cancellable;
+  GCancellable     *wait_cancellable;
+  guint             login_timeout_id;
+  gboolean          exchanging;
+};
+
+static void ck_oauth_manager_source_init (CkOAuthSourceInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (CkOAuthManager, ck_oauth_manager, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (CK_TYPE_OAUTH_SOURCE,
+                                                      ck_oauth_manager_source_init))
+
+enum {
+  PROP_0,
+  PROP_LOGIN_PENDING,
+  PROP_REFRESHING,
+  N_PROPS
+};
+
+enum {
+  LOGIN_FINISHED,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+static void schedule_background (CkOAuthManager *self);
+static void ck_oauth_manager_get_tokens_async (CkOAuthSource       *source,
+                                               guint                min_validity,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+
+static gint64
+now_ms (void)
+{
+  return g_get_real_time () / 1000;
+}
+
+static CkOAuthClient *
+create_client (CkOAuthManager  *self,
+               GError         **error)
+{
+  g_autofree char *token_url = NULL;
+  g_autofree char *revoke_url = NULL;
+  g_autofree char *api_base_url = NULL;
+  g_autofree char *client_id = ck_config_dup_client_id (self->settings);
+  CkOAuthClient *client;
+
+  if (!(token_url = ck_config_dup_endpoint (self->settings, CK_ENDPOINT_TOKEN, error)) ||
+      !(revoke_url = ck_config_dup_endpoint (self->settings, CK_ENDPOINT_REVOKE, error)) ||
+      !(api_base_url = ck_config_dup_endpoint (self->settings, CK_ENDPOINT_API_BASE, error)))
+    return NULL;
+
+  client = ck_oauth_client_new (token_url, revoke_url, api_base_url, client_id);
+  ck_oauth_client_set_timeout (client, g_settings_get_uint (self->settings, "http-timeout"));
+  return client;
+}
+
+/* Refresh */
+
+static void
+set_refreshing (CkOAuthManager *self,
+                gboolean        refreshing)
+{
+  if (self->refreshing != refreshing)
+    {
+      self->refreshing = refreshing;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_REFRESHING]);
+    }
+}
+
+static void
+complete_waiters (CkOAuthManager *self,
+                  CkOAuthTokens  *tokens,
+                  const GError   *error)
+{
+  g_autoptr(GPtrArray) waiters = g_steal_pointer (&self->waiters);
+
+  self->waiters = g_ptr_array_new ();
+  set_refreshing (self, FALSE);
+
+  for (guint i = 0; i < waiters->len; i++)
+    {
+      g_autoptr(GTask) task = g_ptr_array_index (waiters, i);
+
+      if (tokens != NULL)
+        g_task_return_pointer (task, ck_oauth_tokens_ref (tokens),
+                               (GDestroyNotify) ck_oauth_tokens_unref);
+      else
+        g_task_return_error (task, g_error_copy (error));
+    }
+
+  schedule_background (self);
+}
+
+static void
+fail_refresh (CkOAuthManager *self,
+              GError         *error)
+{
+  g_autoptr(GError) owned = error;
+
+  self->failures++;
+  g_free (self->last_refresh_error);
+  self->last_refresh_error = g_strdup (error->message);
+  g_message ("Refreshing the login failed: %s", error->message);
+  complete_waiters (self, NULL, error);
+}
+
+/* Carry over what a refresh reply may leave out. */
+static void
+merge_tokens (CkOAuthTokens       *fresh,
+              const CkOAuthTokens *old)
+{
+#define KEEP(field) if (fresh->field == NULL && old->field != NULL) fresh->field = g_strdup (old->field)
+  KEEP (refresh_token);
+  KEEP (subscription_type);
+  KEEP (rate_limit_tier);
+  KEEP (account_uuid);
+  KEEP (account_email);
+  KEEP (organization_uuid);
+  KEEP (organization_name);
+#undef KEEP
+  if ((fresh->scopes == NULL || fresh->scopes[0] == NULL) && old->scopes != NULL)
+    {
+      g_strfreev (fresh->scopes);
+      fresh->scopes = g_strdupv (old->scopes);
+    }
+  if (fresh->extra == NULL && old->extra != NULL)
+    fresh->extra = json_object_ref (old->extra);
+}
+
+typedef struct
+{
+  CkOAuthManager *self;
+  guint           generation;
+} RefreshData;
+
+static RefreshData *
+refresh_data_new (CkOAuthManager *self)
+{
+  RefreshData *data = g_new0 (RefreshData, 1);
+
+  data->self = g_object_ref (self);
+  data->generation = self->generation;
+  return data;
+}
+
+static void
+refresh_data_free (RefreshData *data)
+{
+  g_object_unref (data->self);
+  g_free (data);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RefreshData, refresh_data_free)
+
+static gboolean
+refresh_is_stale (RefreshData *data)
+{
+  /* A logout or a new login happened meanwhile: this result is not wanted. */
+  if (data->generation == data->self->generation)
+    return FALSE;
+  complete_waiters (data->self, NULL,
+                    &(GError) { CK_ERROR, CK_ERROR_NOT_LOGGED_IN,
+                                (char *) "The login changed while it was being refreshed; try again." });
+  return TRUE;
+}
+
+static void
+on_saved (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(RefreshData) data = user_data;
+  CkOAuthManager *self = data->self;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CkOAuthTokens) tokens = NULL;
+
+  if (refresh_is_stale (data))
+    return;
+
+  if (!ck_token_store_set_oauth_finish (CK_TOKEN_STORE (object), result, &error))
+    {
+      fail_refresh (self, g_error_new (CK_ERROR, CK_ERROR_REFRESH_FAILED,
+                                       "The refreshed login could not be saved to the keyring (%s); "
+                                       "it is kept in memory and saved on the next request.",
+                                       error->message));
+      return;
+    }
+
+  tokens = g_steal_pointer (&self->unsaved);
+  self->failures = 0;
+  g_clear_pointer (&self->last_refresh_error, g_free);
+  g_debug ("Login refreshed and saved");
+  complete_waiters (self, tokens, NULL);
+}
+
+static void
+save_unsaved (CkOAuthManager *self)
+{
+  ck_token_store_set_oauth_async (self->store, self->unsaved, NULL, on_saved,
+                                  refresh_data_new (self));
+}
+
+static void
+on_refreshed (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(RefreshData) data = user_data;
+  CkOAuthManager *self = data->self;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CkOAuthTokens) fresh = NULL;
+  CkOAuthTokens *old;
+
+  fresh = ck_oauth_client_refresh_finish (CK_OAUTH_CLIENT (object), result, &error);
+  if (refresh_is_stale (data))
+    return;
+
+  if (fresh == NULL)
+    {
+      if (g_error_matches (error, CK_OAUTH_ERROR, CK_OAUTH_ERROR_INVALID_GRANT))
+        fail_refresh (self, g_error_new_literal (CK_ERROR, CK_ERROR_REFRESH_FAILED,
+                                                 "The server no longer accepts this login; "
+                                                 "run “claude-keyring login” again."));
+      else
+        fail_refresh (self, g_error_new (CK_ERROR, CK_ERROR_REFRESH_FAILED,
+                                         "Refreshing the login failed (%s); it is tried again on "
+                                         "the next request, no new login is needed yet.",
+                                         error->message));
+      return;
+    }
+
+  if ((old = ck_token_store_get_oauth (self->store)) != NULL)
+    merge_tokens (fresh, old);
+  self->unsaved = g_steal_pointer (&fresh);
+  save_unsaved (self);
+}
+
+static void
+start_refresh (CkOAuthManager *self)
+{
+  g_autoptr(CkOAuthClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
+
+  set_refreshing (self, TRUE);
+
+  if (self->unsaved != NULL)
+    {
+      save_unsaved (self);
+      return;
+    }
+
+  if (tokens->refresh_token == NULL || tokens->refresh_token[0] == '\0')
+    {
+      fail_refresh (self, g_error_new_literal (CK_ERROR, CK_ERROR_REFRESH_FAILED,
+                                               "The login has expired and cannot be refreshed; "
+                                               "run “claude-keyring login” again."));
+      return;
+    }
+
+  if (!(client = create_client (self, &error)))
+    {
+      fail_refresh (self, g_error_new (CK_ERROR, CK_ERROR_REFRESH_FAILED,
+                                       "Refreshing the login failed: %s", error->message));
+      return;
+    }
+
+  self->refresh_count++;
+  self->last_refresh = now_ms () / 1000;
+  g_debug ("Refreshing the login (request %u)", self->refresh_count);
+  ck_oauth_client_refresh_async (client, tokens->refresh_token, NULL, on_refreshed,
+                                 refresh_data_new (self));
+}
+
+static void
+ck_oauth_manager_get_tokens_async (CkOAuthSource       *source,
+                                   guint                min_validity,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  CkOAuthManager *self = CK_OAUTH_MANAGER (source);
+  g_autoptr(GTask) task = NULL;
+  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, ck_oauth_manager_get_tokens_async);
+
+  if (tokens == NULL)
+    {
+      g_task_return_new_error (task, CK_ERROR, CK_ERROR_NOT_LOGGED_IN,
+                               "Not logged in; run “claude-keyring login”.");
+      return;
+    }
+
+  if (self->unsaved == NULL && ck_oauth_tokens_valid_for (tokens, now_ms (), min_validity))
+    {
+      g_task_return_pointer (task, ck_oauth_tokens_ref (tokens),
+                             (GDestroyNotify) ck_oauth_tokens_unref);
+      return;
+    }
+
+  g_ptr_array_add (self->waiters, g_steal_pointer (&task));
+  if (!self->refreshing)
+    start_refresh (self);
+}
+
+static CkOAuthTokens *
+ck_oauth_manager_get_tokens_finish (CkOAuthSource  *source,
+                                    GAsyncResult   *result,
+                                    GError        **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+ck_oauth_manager_source_init (CkOAuthSourceInterface *iface)
+{
+  iface->get_tokens_async = ck_oauth_manager_get_tokens_async;
+  iface->get_tokens_finish = ck_oauth_manager_get_tokens_finish;
+}
+
+/* Background refresh, so a long-running claude is not the one to find the
+ * token expired. Backs off after failures; never a hot loop. */
+
+static void
+on_background_done (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(CkOAuthTokens) tokens = NULL;
+
+  /* Failures were logged and are in the status; nothing else to do. */
+  tokens = ck_oauth_source_get_tokens_finish (CK_OAUTH_SOURCE (object), result, NULL);
+}
+
+static gboolean
+on_background (gpointer user_data)
+{
+  CkOAuthManager *self = user_data;
+
+  self->background_id = 0;
+  self->last_background = g_get_monotonic_time ();
+  ck_oauth_manager_get_tokens_async (CK_OAUTH_SOURCE (self),
+                                     g_settings_get_uint (self->settings, "refresh-margin"),
+                                     NULL, on_background_done, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_background (CkOAuthManager *self)
+{
+  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
+  gint64 delay_ms, since_last_ms;
+  guint margin;
+
+  g_clear_handle_id (&self->background_id, g_source_remove);
+  if (tokens == NULL || tokens->expires_at_ms == 0 || self->refreshing || self->pkce != NULL)
+    return;
+  if (self->unsaved == NULL && (tokens->refresh_token == NULL || tokens->refresh_token[0] == '\0'))
+    return;
+
+  margin = g_settings_get_uint (self->settings, "refresh-margin");
+  delay_ms = MAX (tokens->expires_at_ms - (gint64) margin * 1000 - now_ms (), 0);
+
+  if (self->failures > 0)
+    delay_ms = MAX (delay_ms, (gint64) MIN (MIN_BACKGROUND_INTERVAL_SEC << MIN (self->failures - 1, 10),
+                                            MAX_BACKOFF_SEC) * 1000);
+  if (self->last_background != 0)
+    {
+      since_last_ms = (g_get_monotonic_time () - self->last_background) / 1000;
+      delay_ms = MAX (delay_ms, MIN_BACKGROUND_INTERVAL_SEC * 1000 - since_last_ms);
+    }
+
+  delay_ms = MIN (delay_ms, (gint64) G_MAXINT32);
+  g_debug ("Next background refresh in %" G_GINT64_FORMAT " s", delay_ms / 1000);
+  self->background_id = g_timeout_add_full (G_PRIORITY_LOW, (guint) delay_ms,
+                                            on_background, self, NULL);
+}
+
+/* Login */
+
+static void
+finish_login (CkOAuthManager *self,
+              gboolean        ok,
+              const char     *message)
+{
+  if (self->pkce == NULL)
+    return;
+
+  g_cancellable_cancel (self->login_cancellable);
+  g_clear_object (&self->login_cancellable);
+  g_clear_object (&self->wait_cancellable);
+  g_clear_object (&self->server);
+  g_clear_pointer (&self->pkce, ck_pkce_free);
+  g_clear_pointer (&self->redirect_uri, g_free);
+  g_clear_handle_id (&self->login_timeout_id, g_source_remove);
+  self->exchanging = FALSE;
+
+  g_message ("Login %s", ok ? "finished" : "failed");
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LOGIN_PENDING]);
+  g_signal_emit (self, signals[LOGIN_FINISHED], 0, ok, message);
+  schedule_background (self);
+}
+
+typedef struct
+{
+  CkOAuthManager *self;
+  GCancellable   *cancellable;
+  CkOAuthTokens  *tokens;
+  guint           generation;
+} LoginData;
+
+static LoginData *
+login_data_new (CkOAuthManager *self)
+{
+  LoginData *data = g_new0 (LoginData, 1);
+
+  data->self = g_object_ref (self);
+  data->cancellable = g_object_ref (self->login_cancellable);
+  return data;
+}
+
+static void
+login_data_free (LoginData *data)
+{
+  g_object_unref (data->self);
+  g_object_unref (data->cancellable);
+  g_clear_pointer (&data->tokens, ck_oauth_tokens_unref);
+  g_free (data);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LoginData, login_data_free)
+
+static void
+on_login_saved (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(LoginData) data = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message = NULL;
+
+  if (!ck_token_store_set_oauth_finish (CK_TOKEN_STORE (object), result, &error))
+    {
+      message = g_strdup_printf ("The login worked but could not be saved to the keyring: %s",
+                                 error->message);
+      finish_login (data->self, FALSE, message);
+      return;
+    }
+  data->self->failures = 0;
+  g_clear_pointer (&data->self->last_refresh_error, g_free);
+  finish_login (data->self, TRUE,
+                data->tokens->account_email != NULL ? data->tokens->account_email
+                                                    : "your Claude account");
+}
+
+static void
+on_profile (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(LoginData) data = user_data;
+  CkOAuthManager *self = data->self;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CkOAuthTokens) profiled = NULL;
+  CkOAuthTokens *tokens;
+
+  profiled = ck_oauth_client_fetch_profile_finish (CK_OAUTH_CLIENT (object), result, &error);
+  if (g_cancellable_is_cancelled (data->cancellable))
+    return;
+  if (profiled != NULL)
+    {
+      g_clear_pointer (&data->tokens, ck_oauth_tokens_unref);
+      data->tokens = g_steal_pointer (&profiled);
+    }
+  else
+    g_debug ("No account details from the profile endpoint: %s", error->message);
+
+  /* A new login supersedes any refresh result still waiting to be saved. */
+  self->generation++;
+  g_clear_pointer (&self->unsaved, ck_oauth_tokens_unref);
+  tokens = data->tokens;
+  ck_token_store_set_oauth_async (self->store, tokens, NULL, on_login_saved,
+                                  g_steal_pointer (&data));
+}
+
+static void
+on_exchanged (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(LoginData) data = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message = NULL;
+  CkOAuthTokens *tokens;
+  GCancellable *cancellable;
+
+  data->tokens = ck_oauth_client_exchange_code_finish (CK_OAUTH_CLIENT (object), result, &error);
+  if (g_cancellable_is_cancelled (data->cancellable))
+    return;
+  if (data->tokens == NULL)
+    {
+      if (g_error_matches (error, CK_OAUTH_ERROR, CK_OAUTH_ERROR_INVALID_GRANT))
+        message = g_strdup ("The server refused the login code; it may have expired or been "
+                            "used already. Start the login again.");
+      else
+        message = g_strdup_printf ("Logging in failed: %s", error->message);
+      finish_login (data->self, FALSE, message);
+      return;
+    }
+
+  tokens = data->tokens;
+  cancellable = data->cancellable;
+  ck_oauth_client_fetch_profile_async (CK_OAUTH_CLIENT (object), tokens, cancellable,
+                                       on_profile, g_steal_pointer (&data));
+}
+
+static void
+exchange_code (CkOAuthManager *self,
+               const char     *code)
+{
+  g_autoptr(CkOAuthClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message = NULL;
+
+  self->exchanging = TRUE;
+  g_clear_handle_id (&self->login_timeout_id, g_source_remove);
+
+  if (!(client = create_client (self, &error)))
+    {
+      message = g_strdup_printf ("Logging in failed: %s", error->message);
+      finish_login (self, FALSE, message);
+      return;
+    }
+
+  ck_oauth_client_exchange_code_async (client, code, self->pkce->verifier, self->redirect_uri,
+                                       self->pkce->state, self->login_cancellable,
+                                       on_exchanged, login_data_new (self));
+}
+
+static void
+on_callback (GObject      *object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(LoginData) data = user_data;
+  g_autoptr(GError) error = NULL;
+  char *code;
+
+  code = ck_loopback_server_wait_finish (CK_LOOPBACK_SERVER (object), result, &error);
+  /* Cancelled: the login ended, or a pasted code took over. */
+  if (g_cancellable_is_cancelled (data->cancellable) || data->self->exchanging ||
+      data->self->server != CK_LOOPBACK_SERVER (object))
+    {
+      ck_secret_free (code);
+      return;
+    }
+  if (code == NULL)
+    {
+      finish_login (data->self, FALSE, error->message);
+      return;
+    }
+  exchange_code (data->self, code);
+  ck_secret_free (code);
+}
+
+static gboolean
+on_login_timeout (gpointer user_data)
+{
+  CkOAuthManager *self = user_data;
+  g_autofree char *message = NULL;
+  guint minutes = (g_settings_get_uint (self->settings, "login-timeout") + 59) / 60;
+
+  self->login_timeout_id = 0;
+  message = g_strdup_printf ("No answer from the browser within %u minute%s; run the login again.",
+                             minutes, minutes == 1 ? "" : "s");
+  finish_login (self, FALSE, message);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_browser_launched (GObject      *object,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!g_app_info_launch_default_for_uri_finish (result, &error))
+    g_message ("Could not open a web browser (%s); open the login URL by hand.", error->message);
+}
+
+char *
+ck_oauth_manager_start_login (CkOAuthManager  *self,
+                              CkLoginMode      mode,
+                              gboolean         manual,
+                              gboolean         open_browser,
+                              GError         **error)
+{
+  g_autofree char *authorize_url = NULL;
+  g_autofree char *client_id = NULL;
+  g_autofree char *scopes = NULL;
+  g_autoptr(CkPkce) pkce = NULL;
+  g_autoptr(CkLoopbackServer) server = NULL;
+  g_autofree char *redirect_uri = NULL;
+  guint timeout;
+  char *url;
+
+  g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), NULL);
+
+  if (self->pkce != NULL)
+    {
+      g_set_error_literal (error, CK_ERROR, CK_ERROR_LOGIN_IN_PROGRESS,
+                           "A login is already in progress; finish it in the browser, paste its "
+                           "code with “claude-keyring login --code”, or cancel it.");
+      return NULL;
+    }
+
+  authorize_url = ck_config_dup_endpoint (self->settings,
+                                          mode == CK_LOGIN_MODE_CONSOLE ? CK_ENDPOINT_CONSOLE_AUTHORIZE
+                                                                        : CK_ENDPOINT_AUTHORIZE,
+                                          error);
+  if (authorize_url == NULL)
+    return NULL;
+
+  pkce = ck_pkce_new ();
+  if (manual)
+    {
+      if (!(redirect_uri = ck_config_dup_endpoint (self->settings, CK_ENDPOINT_MANUAL_REDIRECT, error)))
+        return NULL;
+    }
+  else
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      if (!(server = ck_loopback_server_new (pkce->state, &local_error)))
+        {
+          g_set_error (error, CK_ERROR, CK_ERROR_LOGIN_FAILED,
+                       "Cannot listen for the browser on this machine (%s); try a manual login.",
+                       local_error->message);
+          return NULL;
+        }
+      redirect_uri = ck_loopback_server_dup_redirect_uri (server);
+    }
+
+  client_id = ck_config_dup_client_id (self->settings);
+  scopes = ck_config_dup_scopes (self->settings, mode == CK_LOGIN_MODE_CONSOLE);
+  url = ck_pkce_build_authorize_url (pkce, authorize_url, client_id, redirect_uri, scopes);
+
+  self->pkce = g_steal_pointer (&pkce);
+  self->redirect_uri = g_steal_pointer (&redirect_uri);
+  self->login_cancellable = g_cancellable_new ();
+  self->wait_cancellable = g_cancellable_new ();
+  g_clear_handle_id (&self->background_id, g_source_remove);
+
+  timeout = g_settings_get_uint (self->settings, "login-timeout");
+  self->login_timeout_id = g_timeout_add_seconds (timeout, on_login_timeout, self);
+  if (server != NULL)
+    {
+      self->server = g_steal_pointer (&server);
+      /* The manager's own timer ends the login; the server just waits. */
+      ck_loopback_server_wait_async (self->server, timeout + 60, self->wait_cancellable,
+                                     on_callback, login_data_new (self));
+    }
+
+  if (open_browser)
+    g_app_info_launch_default_for_uri_async (url, NULL, NULL, on_browser_launched, NULL);
+
+  g_message ("Login started (%s, %s redirect)",
+             mode == CK_LOGIN_MODE_CONSOLE ? "console" : "claude.ai",
+             manual ? "manual" : "loopback");
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LOGIN_PENDING]);
+  return url;
+}
+
+gboolean
+ck_oauth_manager_complete_login (CkOAuthManager  *self,
+                                 const char      *pasted,
+                                 GError         **error)
+{
+  g_autofree char *trimmed = NULL;
+  g_autofree char *code = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), FALSE);
+
+  if (self->pkce == NULL)
+    {
+      g_set_error_literal (error, CK_ERROR, CK_ERROR_LOGIN_FAILED,
+                           "No login is in progress; start one with “claude-keyring login”.");
+      return FALSE;
+    }
+  if (self->exchanging)
+    {
+      g_set_error_literal (error, CK_ERROR, CK_ERROR_LOGIN_IN_PROGRESS,
+                           "The login is already being completed.");
+      return FALSE;
+    }
+
+  trimmed = g_strstrip (g_strdup (pasted));
+  if (g_str_has_prefix (trimmed, "http://") || g_str_has_prefix (trimmed, "https://"))
+    {
+      g_autoptr(GUri) uri = g_uri_parse (trimmed, G_URI_FLAGS_ENCODED, NULL);
+
+      /* The address the browser could not open still carries the code. */
+      if (uri == NULL ||
+          !ck_loopback_parse_callback (CK_LOOPBACK_CALLBACK_PATH, g_uri_get_query (uri),
+                                       self->pkce->state, &code, &local_error))
+        {
+          g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                               "The pasted address does not belong to this login; paste the "
+                               "code shown after you approved, or start the login again.");
+          explicit_bzero (trimmed, strlen (trimmed));
+          return FALSE;
+        }
+    }
+  else if (!ck_pkce_parse_manual_code (trimmed, self->pkce->state, &code, error))
+    {
+      explicit_bzero (trimmed, strlen (trimmed));
+      return FALSE;
+    }
+  explicit_bzero (trimmed, strlen (trimmed));
+
+  g_cancellable_cancel (self->wait_cancellable);
+  exchange_code (self, code);
+  explicit_bzero (code, strlen (code));
+  return TRUE;
+}
+
+void
+ck_oauth_manager_cancel_login (CkOAuthManager *self)
+{
+  g_return_if_fail (CK_IS_OAUTH_MANAGER (self));
+
+  finish_login (self, FALSE, "The login was cancelled.");
+}
+
+/* Logout */
+
+static void
+on_cleared (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!ck_token_store_clear_finish (CK_TOKEN_STORE (object), result, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+clear_store (GTask *task)
+{
+  CkOAuthManager *self = g_task_get_source_object (task);
+
+  ck_token_store_clear_async (self->store, NULL, g_task_get_cancellable (task),
+                              on_cleared, task);
+}
+
+static void
+on_revoked (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  /* Not every server can revoke; local state is cleared all the same. */
+  if (!ck_oauth_client_revoke_finish (CK_OAUTH_CLIENT (object), result, &error))
+    g_debug ("The server did not revoke the login: %s", error->message);
+  clear_store (user_data);
+}
+
+void
+ck_oauth_manager_logout_async (CkOAuthManager      *self,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  GTask *task;
+  g_autoptr(CkOAuthClient) client = NULL;
+  g_autoptr(CkOAuthTokens) tokens = NULL;
+  const char *token;
+
+  g_return_if_fail (CK_IS_OAUTH_MANAGER (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, ck_oauth_manager_logout_async);
+
+  finish_login (self, FALSE, "The login was cancelled by a logout.");
+  self->generation++;
+  tokens = self->unsaved != NULL ? g_steal_pointer (&self->unsaved)
+                                 : (ck_token_store_get_oauth (self->store) != NULL
+                                      ? ck_oauth_tokens_ref (ck_token_store_get_oauth (self->store))
+                                      : NULL);
+  self->failures = 0;
+  g_clear_pointer (&self->last_refresh_error, g_free);
+  g_clear_handle_id (&self->background_id, g_source_remove);
+
+  token = tokens == NULL ? NULL
+        : tokens->refresh_token != NULL ? tokens->refresh_token : tokens->access_token;
+  if (token != NULL && (client = create_client (self, NULL)))
+    {
+      ck_oauth_client_set_timeout (client, MIN (LOGOUT_TIMEOUT_SEC,
+                                                g_settings_get_uint (self->settings, "http-timeout")));
+      ck_oauth_client_revoke_async (client, token, cancellable, on_revoked, task);
+      return;
+    }
+  clear_store (task);
+}
+
+gboolean
+ck_oauth_manager_logout_finish (CkOAuthManager  *self,
+                                GAsyncResult    *result,
+                                GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* Accessors */
+
+gboolean
+ck_oauth_manager_get_login_pending (CkOAuthManager *self)
+{
+  g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), FALSE);
+
+  return self->pkce != NULL;
+}
+
+gboolean
+ck_oauth_manager_get_refreshing (CkOAuthManager *self)
+{
+  g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), FALSE);
+
+  return self->refreshing;
+}
+
+gint64
+ck_oauth_manager_get_last_refresh (CkOAuthManager *self)
+{
+  g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), 0);
+
+  return self->last_refresh;
+}
+
+const char *
+ck_oauth_manager_get_last_refresh_error (CkOAuthManager *self)
+{
+  g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), NULL);
+
+  return self->last_refresh_error;
+}
+
+guint
+ck_oauth_manager_get_refresh_count (CkOAuthManager *self)
+{
+  g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), 0);
+
+  return self->refresh_count;
+}
+
+static void
+on_store_changed (CkOAuthManager *self)
+{
+  if (!self->refreshing)
+    schedule_background (self);
+}
+
+CkOAuthManager *
+ck_oauth_manager_new (GSettings    *settings,
+                      CkTokenStore *store)
+{
+  CkOAuthManager *self;
+
+  g_return_val_if_fail (G_IS_SETTINGS (settings), NULL);
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (store), NULL);
+
+  self = g_object_new (CK_TYPE_OAUTH_MANAGER, NULL);
+  self->settings = g_object_ref (settings);
+  self->store = g_object_ref (store);
+  g_signal_connect_object (store, "changed", G_CALLBACK (on_store_changed), self,
+                           G_CONNECT_SWAPPED);
+  return self;
+}
+
+static void
+ck_oauth_manager_dispose (GObject *object)
+{
+  CkOAuthManager *self = (CkOAuthManager *) object;
+
+  g_clear_handle_id (&self->background_id, g_source_remove);
+  g_clear_handle_id (&self->login_timeout_id, g_source_remove);
+  if (self->login_cancellable != NULL)
+    g_cancellable_cancel (self->login_cancellable);
+  g_clear_object (&self->login_cancellable);
+  g_clear_object (&self->wait_cancellable);
+  g_clear_object (&self->server);
+  g_clear_pointer (&self->pkce, ck_pkce_free);
+  g_clear_pointer (&self->redirect_uri, g_free);
+  g_clear_object (&self->store);
+  g_clear_object (&self->settings);
+
+  G_OBJECT_CLASS (ck_oauth_manager_parent_class)->dispose (object);
+}
+
+static void
+ck_oauth_manager_finalize (GObject *object)
+{
+  CkOAuthManager *self = (CkOAuthManager *) object;
+
+  g_assert (self->waiters->len == 0);
+  g_clear_pointer (&self->waiters, g_ptr_array_unref);
+  g_clear_pointer (&self->unsaved, ck_oauth_tokens_unref);
+  g_clear_pointer (&self->last_refresh_error, g_free);
+
+  G_OBJECT_CLASS (ck_oauth_manager_parent_class)->finalize (object);
+}
+
+static void
+ck_oauth_manager_get_property (GObject    *object,
+                               guint       prop_id,
+                               GValue     *value,
+                               GParamSpec *pspec)
+{
+  CkOAuthManager *self = CK_OAUTH_MANAGER (object);
+
+  switch (prop_id)
+    {
+    case PROP_LOGIN_PENDING:
+      g_value_set_boolean (value, ck_oauth_manager_get_login_pending (self));
+      break;
+
+    case PROP_REFRESHING:
+      g_value_set_boolean (value, self->refreshing);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+ck_oauth_manager_class_init (CkOAuthManagerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = ck_oauth_manager_dispose;
+  object_class->finalize = ck_oauth_manager_finalize;
+  object_class->get_property = ck_oauth_manager_get_property;
+
+  properties[PROP_LOGIN_PENDING] =
+    g_param_spec_boolean ("login-pending", NULL, NULL, FALSE,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+  properties[PROP_REFRESHING] =
+    g_param_spec_boolean ("refreshing", NULL, NULL, FALSE,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * CkOAuthManager::login-finished:
+   * @ok: whether the login succeeded
+   * @message: the account on success, the reason on failure
+   */
+  signals[LOGIN_FINISHED] =
+    g_signal_new ("login-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_BOOLEAN, G_TYPE_STRING);
+}
+
+static void
+ck_oauth_manager_init (CkOAuthManager *self)
+{
+  self->waiters = g_ptr_array_new ();
+}

@@ -1,0 +1,54 @@
+/* ck-oauth-manager.h: browser login, refresh and logout
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "ck-oauth-source.h"
+#include "ck-token-store.h"
+
+G_BEGIN_DECLS
+
+#define CK_TYPE_OAUTH_MANAGER (ck_oauth_manager_get_type ())
+
+G_DECLARE_FINAL_TYPE (CkOAuthManager, ck_oauth_manager, CK, OAUTH_MANAGER, GObject)
+
+typedef enum
+{
+  CK_LOGIN_MODE_CLAUDE_AI,
+  CK_LOGIN_MODE_CONSOLE,
+} CkLoginMode;
+
+CkOAuthManager *ck_oauth_manager_new                 (GSettings            *settings,
+                                                      CkTokenStore         *store);
+gboolean        ck_oauth_manager_get_login_pending   (CkOAuthManager       *self);
+gboolean        ck_oauth_manager_get_refreshing      (CkOAuthManager       *self);
+/* Unix seconds of the last refresh attempt, 0 if none, and its error. */
+gint64          ck_oauth_manager_get_last_refresh    (CkOAuthManager       *self);
+const char     *ck_oauth_manager_get_last_refresh_error (CkOAuthManager    *self);
+guint           ck_oauth_manager_get_refresh_count   (CkOAuthManager       *self);
+
+/* Returns the authorize URL; the result arrives as ::login-finished. */
+char           *ck_oauth_manager_start_login         (CkOAuthManager       *self,
+                                                      CkLoginMode           mode,
+                                                      gboolean              manual,
+                                                      gboolean              open_browser,
+                                                      GError              **error);
+/* Accepts "code#state" or the URL the browser was sent to. */
+gboolean        ck_oauth_manager_complete_login      (CkOAuthManager       *self,
+                                                      const char           *pasted,
+                                                      GError              **error);
+void            ck_oauth_manager_cancel_login        (CkOAuthManager       *self);
+
+void            ck_oauth_manager_logout_async        (CkOAuthManager       *self,
+                                                      GCancellable         *cancellable,
+                                                      GAsyncReadyCallback   callback,
+                                                      gpointer              user_data);
+gboolean        ck_oauth_manager_logout_finish       (CkOAuthManager       *self,
+                                                      GAsyncResult         *result,
+                                                      GError              **error);
+
+G_END_DECLS
