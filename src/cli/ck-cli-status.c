@@ -30,14 +30,26 @@ lookup_string (GVariant   *status,
 }
 
 /* Whether claude gets a credential from the agent right now. "refreshing"
- * means tokens exist and a new access token is on its way. */
+ * means tokens exist and a new access token is on its way; during a new
+ * login the old credential still serves when there is one. */
 static gboolean
 is_usable (GVariant *status)
 {
   const char *state = lookup_string (status, "state");
+  gint64 expires_at = 0;
 
-  return g_strcmp0 (state, "logged-in") == 0 ||
-         g_strcmp0 (state, "refreshing") == 0;
+  if (g_strcmp0 (state, "logged-in") == 0 ||
+      g_strcmp0 (state, "refreshing") == 0)
+    return TRUE;
+
+  if (g_strcmp0 (state, "login-pending") == 0 &&
+      lookup_string (status, "source") != NULL)
+    {
+      g_variant_lookup (status, "expires-at", "x", &expires_at);
+      return expires_at == 0 || expires_at > g_get_real_time () / G_USEC_PER_SEC;
+    }
+
+  return FALSE;
 }
 
 static const char *

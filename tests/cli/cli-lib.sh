@@ -46,6 +46,13 @@ expect_one_error_line () {
   grep -q '^claude-keyring: ' "$err" || fail "the stderr line does not start with 'claude-keyring: ' ($1)"
 }
 
+# For commands that also print progress on stderr (login): exactly one
+# error line among them, and it is the last.
+expect_one_error_among_progress () {
+  [ "$(grep -c '^claude-keyring: ' "$err")" -eq 1 ] || fail "expected exactly one error line ($1)"
+  tail -n 1 "$err" | grep -q '^claude-keyring: ' || fail "the error is not the last line ($1)"
+}
+
 agent_pid () {
   gdbus call --session --dest org.freedesktop.DBus \
     --object-path /org/freedesktop/DBus \
