@@ -10,16 +10,43 @@
 
 #include "config.h"
 
+#include <string.h>
+
+#include <libsoup/soup.h>
+
+#include "ck-claude-settings.h"
+#include "ck-config.h"
 #include "ck-doctor.h"
 #include "ck-error.h"
+
+#define API_CHECK_TIMEOUT_SEC 5
 
 struct _CkDoctor
 {
   GObject         parent_instance;
 
+  GSettings      *settings;
   CkTokenStore   *store;
   CkHelperRunner *helper;
+  CkResolver     *resolver;
+  SoupSession    *session;
 };
+
+typedef struct
+{
+  GVariantBuilder *builder;
+  SoupMessage     *message;
+  char            *api_base;
+} Run;
+
+static void
+run_free (Run *run)
+{
+  g_variant_builder_unref (run->builder);
+  g_clear_object (&run->message);
+  g_free (run->api_base);
+  g_free (run);
+}
 
 G_DEFINE_FINAL_TYPE (CkDoctor, ck_doctor, G_TYPE_OBJECT)
 
@@ -120,43 +147,159 @@ check_credential (CkDoctor        *self,
                "Run “claude-keyring login”, “claude-keyring import” or “claude-keyring set-api-key”.");
 }
 
+/* What Claude Code itself will do with its settings and files. */
 static void
-finish (GTask           *task,
-        GVariantBuilder *builder)
+check_claude_files (CkDoctor        *self,
+                    GVariantBuilder *builder)
+{
+  g_autofree char *settings_path = ck_claude_settings_get_default_path ();
+  g_autofree char *credentials_path = ck_claude_settings_get_credentials_path ();
+  g_autofree char *helper = NULL;
+  g_autofree char *detail = NULL;
+  gboolean have_key = ck_token_store_get_api_key (self->store) != NULL ||
+                      ck_helper_runner_is_configured (self->helper);
+
+  if (ck_claude_settings_get_api_key_helper (settings_path, &helper, NULL) && helper != NULL)
+    {
+      if (!ck_claude_settings_is_our_helper (helper))
+        {
+          detail = g_strdup_printf ("%s sets apiKeyHelper to “%s”; claude uses it instead of "
+                                    "claude-keyring. Run “claude-keyring setup-claude” to use "
+                                    "the keyring.", settings_path, helper);
+          add_check (builder, "claude-settings", "warn",
+                     "Claude Code runs another API key helper.", detail);
+        }
+      else if (!have_key && ck_token_store_get_oauth (self->store) != NULL)
+        {
+          detail = g_strdup_printf ("%s runs “claude-keyring helper”, which only serves API keys, "
+                                    "and claude lets a helper win over the OAuth login. Run "
+                                    "“claude-keyring setup-claude --remove” and start claude with "
+                                    "“claude-keyring run”.", settings_path);
+          add_check (builder, "claude-settings", "fail",
+                     "Claude Code's apiKeyHelper would hide the OAuth login.", detail);
+        }
+      else
+        add_check (builder, "claude-settings", "ok",
+                   "Claude Code gets its API key from claude-keyring.", NULL);
+    }
+
+  if (g_file_test (credentials_path, G_FILE_TEST_EXISTS))
+    {
+      detail = g_strdup_printf ("%s holds a login in plaintext. Run “claude-keyring import” "
+                                "to move it into the keyring.", credentials_path);
+      add_check (builder, "plaintext-credentials", "warn",
+                 "A plaintext credentials file is left behind.", detail);
+    }
+}
+
+static void
+finish (GTask *task)
 {
   CkDoctor *self = g_task_get_source_object (task);
+  Run *run = g_task_get_task_data (task);
 
-  check_keyring (self, builder);
-  check_credential (self, builder);
-  check_oauth (self, builder);
-  g_task_return_pointer (task, g_variant_ref_sink (g_variant_builder_end (builder)),
+  check_keyring (self, run->builder);
+  check_credential (self, run->builder);
+  check_oauth (self, run->builder);
+  check_claude_files (self, run->builder);
+  g_task_return_pointer (task, g_variant_ref_sink (g_variant_builder_end (run->builder)),
                          (GDestroyNotify) g_variant_unref);
 }
 
 static void
-on_helper_key (GObject      *object,
+on_api_reply (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *summary = NULL;
+  g_autofree char *detail = NULL;
+  guint status;
+
+  body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, &error);
+  if (body == NULL)
+    {
+      summary = g_strdup_printf ("Cannot reach %s.", run->api_base);
+      add_check (run->builder, "api", "warn", summary, error->message);
+      finish (g_steal_pointer (&task));
+      return;
+    }
+
+  status = soup_message_get_status (run->message);
+  if (status == SOUP_STATUS_UNAUTHORIZED || status == SOUP_STATUS_FORBIDDEN)
+    {
+      summary = g_strdup_printf ("%s refuses the credential (HTTP %u).", run->api_base, status);
+      add_check (run->builder, "api", "fail", summary,
+                 "Log in again with “claude-keyring login”, or store a valid API key.");
+    }
+  else if (SOUP_STATUS_IS_SUCCESSFUL (status))
+    {
+      summary = g_strdup_printf ("%s accepts the credential.", run->api_base);
+      add_check (run->builder, "api", "ok", summary, NULL);
+    }
+  else
+    {
+      summary = g_strdup_printf ("%s answered HTTP %u.", run->api_base, status);
+      detail = g_strdup ("The server is reachable; whether it accepts the credential is unknown.");
+      add_check (run->builder, "api", "warn", summary, detail);
+    }
+  finish (g_steal_pointer (&task));
+}
+
+/* A cheap authenticated call, with the headers claude itself would send. */
+static void
+on_credential (GObject      *object,
                GAsyncResult *result,
                gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
-  GVariantBuilder *builder = g_task_get_task_data (task);
+  CkDoctor *self = g_task_get_source_object (task);
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(CkCredential) credential = NULL;
   g_autoptr(GError) error = NULL;
-  char *key;
+  g_autofree char *url = NULL;
+  SoupMessageHeaders *headers;
+  GCancellable *cancellable;
 
-  key = ck_helper_runner_get_key_finish (CK_HELPER_RUNNER (object), result, &error);
-  if (key != NULL)
-    add_check (builder, "helper", "ok", "The API key helper printed a key.",
+  credential = ck_resolver_get_credential_finish (CK_RESOLVER (object), result, &error);
+  run->api_base = ck_config_dup_endpoint (self->settings, CK_ENDPOINT_API_BASE, NULL);
+  if (credential == NULL || run->api_base == NULL)
+    {
+      if (credential == NULL && ck_helper_runner_is_configured (self->helper))
+        add_check (run->builder, "helper", "fail", "The API key helper failed.", error->message);
+      finish (g_steal_pointer (&task));
+      return;
+    }
+  if (g_strcmp0 (credential->source, "helper") == 0)
+    add_check (run->builder, "helper", "ok", "The API key helper printed a key.",
                "It is used instead of any stored credential, as claude would.");
-  else
-    add_check (builder, "helper", "fail", "The API key helper failed.", error->message);
-  ck_secret_free (key);
-  finish (task, builder);
-}
 
-static void
-builder_free (GVariantBuilder *builder)
-{
-  g_variant_builder_unref (builder);
+  url = g_strconcat (run->api_base, "/v1/models?limit=1", NULL);
+  run->message = soup_message_new (SOUP_METHOD_GET, url);
+  if (run->message == NULL)
+    {
+      finish (g_steal_pointer (&task));
+      return;
+    }
+  headers = soup_message_get_request_headers (run->message);
+  soup_message_headers_replace (headers, "anthropic-version", "2023-06-01");
+  if (credential->kind == CK_CREDENTIAL_KIND_OAUTH)
+    {
+      g_autofree char *bearer = g_strconcat ("Bearer ", credential->token, NULL);
+
+      soup_message_headers_replace (headers, "Authorization", bearer);
+      soup_message_headers_replace (headers, "anthropic-beta", "oauth-2025-04-20");
+      explicit_bzero (bearer, strlen (bearer));
+    }
+  else
+    soup_message_headers_replace (headers, "x-api-key", credential->token);
+
+  cancellable = g_task_get_cancellable (task);
+  soup_session_send_and_read_async (self->session, run->message, G_PRIORITY_DEFAULT,
+                                    cancellable, on_api_reply, g_steal_pointer (&task));
 }
 
 void
@@ -165,21 +308,19 @@ ck_doctor_run_async (CkDoctor            *self,
                      GAsyncReadyCallback  callback,
                      gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  GVariantBuilder *builder;
+  GTask *task;
+  Run *run;
 
   g_return_if_fail (CK_IS_DOCTOR (self));
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, ck_doctor_run_async);
-  builder = g_variant_builder_new (G_VARIANT_TYPE ("aa{sv}"));
-  g_task_set_task_data (task, builder, (GDestroyNotify) builder_free);
+  run = g_new0 (Run, 1);
+  run->builder = g_variant_builder_new (G_VARIANT_TYPE ("aa{sv}"));
+  g_task_set_task_data (task, run, (GDestroyNotify) run_free);
 
-  if (ck_helper_runner_is_configured (self->helper))
-    ck_helper_runner_get_key_async (self->helper, cancellable, on_helper_key,
-                                    g_steal_pointer (&task));
-  else
-    finish (task, builder);
+  ck_resolver_get_credential_async (self->resolver, NULL, CK_CREDENTIAL_KIND_ANY, 0,
+                                    cancellable, on_credential, task);
 }
 
 GVariant *
@@ -193,13 +334,21 @@ ck_doctor_run_finish (CkDoctor      *self,
 }
 
 CkDoctor *
-ck_doctor_new (CkTokenStore   *store,
-               CkHelperRunner *helper)
+ck_doctor_new (GSettings      *settings,
+               CkTokenStore   *store,
+               CkHelperRunner *helper,
+               CkResolver     *resolver)
 {
   CkDoctor *self = g_object_new (CK_TYPE_DOCTOR, NULL);
 
+  self->settings = g_object_ref (settings);
   self->store = g_object_ref (store);
   self->helper = g_object_ref (helper);
+  self->resolver = g_object_ref (resolver);
+  self->session = soup_session_new_with_options ("timeout", API_CHECK_TIMEOUT_SEC,
+                                                 "idle-timeout", API_CHECK_TIMEOUT_SEC,
+                                                 "user-agent", "claude-keyring/" PACKAGE_VERSION,
+                                                 NULL);
   return self;
 }
 
@@ -208,8 +357,11 @@ ck_doctor_dispose (GObject *object)
 {
   CkDoctor *self = (CkDoctor *) object;
 
+  g_clear_object (&self->settings);
   g_clear_object (&self->store);
   g_clear_object (&self->helper);
+  g_clear_object (&self->resolver);
+  g_clear_object (&self->session);
 
   G_OBJECT_CLASS (ck_doctor_parent_class)->dispose (object);
 }

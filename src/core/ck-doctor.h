@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 
 #include "ck-helper-runner.h"
+#include "ck-resolver.h"
 #include "ck-token-store.h"
 
 G_BEGIN_DECLS
@@ -16,8 +17,10 @@ G_BEGIN_DECLS
 
 G_DECLARE_FINAL_TYPE (CkDoctor, ck_doctor, CK, DOCTOR, GObject)
 
-CkDoctor *ck_doctor_new        (CkTokenStore         *store,
-                                CkHelperRunner       *helper);
+CkDoctor *ck_doctor_new        (GSettings            *settings,
+                                CkTokenStore         *store,
+                                CkHelperRunner       *helper,
+                                CkResolver           *resolver);
 /* Result: aa{sv}, one dict per check: id, status (ok/warn/fail), summary, detail. */
 void      ck_doctor_run_async  (CkDoctor             *self,
                                 GCancellable         *cancellable,

@@ -815,6 +815,7 @@ ck_service_new (GSettings *settings)
   g_signal_connect_object (self->helper, "notify::command",
                            G_CALLBACK (on_state_changed), self, G_CONNECT_SWAPPED);
 
+  self->doctor = ck_doctor_new (settings, self->store, self->helper, self->resolver);
   self->oauth = ck_oauth_manager_new (settings, self->store);
   ck_resolver_set_oauth_source (self->resolver, CK_OAUTH_SOURCE (self->oauth));
   g_signal_connect_object (self->oauth, "login-finished",
@@ -916,7 +917,6 @@ ck_service_init (CkService *self)
   self->store = ck_token_store_new ();
   self->helper = ck_helper_runner_new ();
   self->resolver = ck_resolver_new (self->store, self->helper);
-  self->doctor = ck_doctor_new (self->store, self->helper);
 
   self->skeleton = ck_dbus_credentials1_skeleton_new ();
   ck_dbus_credentials1_set_version (self->skeleton, PACKAGE_VERSION);
