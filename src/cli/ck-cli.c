@@ -219,7 +219,20 @@ translate_error (const char *method,
     g_dbus_error_strip_remote_error (error);
 
   if (error->domain == CK_ERROR)
-    return error;
+    {
+      g_autofree char *lower = g_ascii_strdown (error->message, -1);
+
+      /* The agent's message says whether to log in again; make sure the
+       * line also says that it was the refresh that failed. */
+      if (error->code == CK_ERROR_REFRESH_FAILED && strstr (lower, "refresh") == NULL)
+        {
+          char *message = g_strdup_printf ("refreshing the token failed: %s", error->message);
+          g_free (error->message);
+          error->message = message;
+        }
+
+      return error;
+    }
 
   if (is_activation_error (error))
     {

@@ -81,3 +81,90 @@ stop_agent () {
   done
   fail "the agent (pid $pid) did not exit"
 }
+
+# start_fake_oauth_server: starts tests/support/fake-oauth-server.py, sets
+# $base to its URL and points the agent at it. Call it before anything
+# activates the agent.
+support=$CK_SOURCE_ROOT/tests/support
+PY=$(command -v python3)
+pids=()
+cleanup_pids () {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup_pids EXIT
+
+start_fake_oauth_server () {
+  "$PY" "$support/fake-oauth-server.py" --port-file "$CK_TEST_ROOT/port" \
+    --client-id ck-test-client "$@" 2>"$CK_TEST_ROOT/oauth-server.log" &
+  pids+=($!)
+  for _ in $(seq 100); do
+    [ -s "$CK_TEST_ROOT/port" ] && break
+    sleep 0.05
+  done
+  [ -s "$CK_TEST_ROOT/port" ] || fail "the fake OAuth server did not start"
+  base=http://127.0.0.1:$(cat "$CK_TEST_ROOT/port")
+
+  # The agent reads its endpoints from its own environment: hand them to
+  # the bus before the first call activates it.
+  if agent_running; then fail "the agent runs before the test configured it"; fi
+  gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+    --method org.freedesktop.DBus.UpdateActivationEnvironment \
+    "{'CLAUDE_KEYRING_AUTHORIZE_URL': '$base/oauth/authorize',
+      'CLAUDE_KEYRING_CONSOLE_AUTHORIZE_URL': '$base/oauth/authorize',
+      'CLAUDE_KEYRING_TOKEN_URL': '$base/v1/oauth/token',
+      'CLAUDE_KEYRING_REVOKE_URL': '$base/v1/oauth/revoke',
+      'CLAUDE_KEYRING_API_BASE_URL': '$base',
+      'CLAUDE_KEYRING_CLIENT_ID': 'ck-test-client'}" >/dev/null
+}
+
+# fake_mode JSON: changes the fake server's behaviour (see its header).
+fake_mode () {
+  curl -fsS -X POST -H 'Content-Type: application/json' -d "$1" "$base/test/mode" >/dev/null ||
+    fail "could not set the fake server's mode to $1"
+}
+
+# start_login NAME [ARGS...]: runs `login ARGS` in the background with
+# stdin not a terminal; its output goes to $CK_TEST_ROOT/NAME.{out,err}.
+start_login () {
+  local name=$1
+  shift
+  "$CK_CLI" login "$@" </dev/null >"$CK_TEST_ROOT/$name.out" 2>"$CK_TEST_ROOT/$name.err" &
+  login_pid=$!
+  pids+=("$login_pid")
+  for _ in $(seq 200); do
+    [ -s "$CK_TEST_ROOT/$name.out" ] && break
+    kill -0 "$login_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  # The URL comes at once, alone on stdout, although stdout is a file.
+  url=$(head -n 1 "$CK_TEST_ROOT/$name.out")
+  case $url in
+    "$base"/oauth/authorize\?*) ;;
+    *) cat "$CK_TEST_ROOT/$name.err" >&2; fail "login $* printed no authorize URL" ;;
+  esac
+}
+
+# wait_login NAME SECONDS: waits for the background login, sets $status.
+wait_login () {
+  local name=$1 seconds=$2
+  for _ in $(seq $((seconds * 20))); do
+    kill -0 "$login_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -0 "$login_pid" 2>/dev/null && fail "login ($name) still runs after ${seconds}s"
+  status=0
+  wait "$login_pid" || status=$?
+  cp "$CK_TEST_ROOT/$name.out" "$out"
+  cp "$CK_TEST_ROOT/$name.err" "$err"
+}
+
+# login_with_browser: a whole login, the browser approving at once.
+login_with_browser () {
+  start_login browser-login --no-browser
+  "$PY" "$support/play-browser.py" "$url" 2>"$CK_TEST_ROOT/browser.log" ||
+    fail "the browser could not complete the login ($(cat "$CK_TEST_ROOT/browser.log"))"
+  wait_login browser-login 30
+  expect_status 0 "login"
+}
