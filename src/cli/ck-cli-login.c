@@ -470,7 +470,7 @@ ck_cli_login (int    argc,
     { "console", 0, 0, G_OPTION_ARG_NONE, &console, "Log in with an Anthropic Console account (API usage billing)", NULL },
     { "no-browser", 0, 0, G_OPTION_ARG_NONE, &no_browser, "Do not open a browser; only print the link", NULL },
     { "manual", 0, 0, G_OPTION_ARG_NONE, &manual, "Show the code on the web page and paste it here (for remote machines)", NULL },
-    { "code", 0, 0, G_OPTION_ARG_STRING, &code, "Complete a pending login with the code the web page showed", "CODE#STATE" },
+    { "code", 0, 0, G_OPTION_ARG_STRING, &code, "Complete a pending login with the code the web page showed (or the localhost address the browser was sent to)", "CODE#STATE" },
     { NULL }
   };
 

@@ -108,6 +108,30 @@ format_duration (gint64 seconds)
 }
 
 static char *
+format_last_refresh (GVariant *status)
+{
+  g_autoptr(GDateTime) when = NULL;
+  g_autofree char *date = NULL;
+  g_autofree char *ago = NULL;
+  const char *refresh_error = lookup_string (status, "last-refresh-error");
+  gint64 last_refresh = 0;
+  gint64 elapsed;
+
+  if (!g_variant_lookup (status, "last-refresh", "x", &last_refresh) || last_refresh <= 0)
+    return NULL;
+
+  when = g_date_time_new_from_unix_local (last_refresh);
+  date = when != NULL ? g_date_time_format (when, "%Y-%m-%d %H:%M") : g_strdup ("?");
+  elapsed = MAX (0, g_get_real_time () / G_USEC_PER_SEC - last_refresh);
+  ago = format_duration (elapsed);
+
+  if (refresh_error != NULL)
+    return g_strdup_printf ("%s (%s ago), failed: %s", date, ago, refresh_error);
+
+  return g_strdup_printf ("%s (%s ago)", date, ago);
+}
+
+static char *
 format_expiry (gint64 expires_at)
 {
   g_autoptr(GDateTime) when = g_date_time_new_from_unix_local (expires_at);
@@ -145,6 +169,9 @@ print_human (GVariant *status)
   g_autofree const char **scopes = NULL;
   g_autofree char *expires = NULL;
   g_autofree char *scope_list = NULL;
+  g_autofree char *keyring = NULL;
+  g_autofree char *last_refresh = NULL;
+  const char *detail = lookup_string (status, "detail");
   gint64 expires_at = 0;
 
   if (g_variant_lookup (status, "expires-at", "x", &expires_at) && expires_at > 0)
@@ -153,14 +180,22 @@ print_human (GVariant *status)
   if (g_variant_lookup (status, "scopes", "^a&s", &scopes) && scopes[0] != NULL)
     scope_list = g_strjoinv (" ", (char **) scopes);
 
+  if (lookup_string (status, "keyring") != NULL && detail != NULL)
+    keyring = g_strdup_printf ("%s (%s)", lookup_string (status, "keyring"), detail);
+  else
+    keyring = g_strdup (lookup_string (status, "keyring"));
+
+  last_refresh = format_last_refresh (status);
+
   print_line ("State:", describe_state (lookup_string (status, "state")));
   print_line ("Source:", describe_source (lookup_string (status, "source")));
-  print_line ("Keyring:", lookup_string (status, "keyring"));
+  print_line ("Keyring:", keyring);
   print_line ("Account:", lookup_string (status, "account"));
   print_line ("Organization:", lookup_string (status, "organization"));
   print_line ("Subscription:", lookup_string (status, "subscription"));
   print_line ("Expires:", expires);
   print_line ("Scopes:", scope_list);
+  print_line ("Last refresh:", last_refresh);
 
   if (ck_cli_get_env_api_key () != NULL)
     print_line ("Environment:", "ANTHROPIC_API_KEY is set; it overrides everything above for claude");
