@@ -19,6 +19,7 @@ static const CkCliCommand commands[] = {
   { "logout",       "Log out and remove the stored credentials", ck_cli_logout },
   { "status",       "Show the credential state (exit 0 when usable)", ck_cli_status },
   { "token",        "Print the current token on standard output", ck_cli_token },
+  { "set-api-key",  "Store an API key read from standard input", ck_cli_set_api_key },
 #ifdef CK_CLI_HAVE_HELPER
   { "helper",       "API key helper for Claude Code (apiKeyHelper)", ck_cli_helper },
 #endif
@@ -34,7 +35,6 @@ static const CkCliCommand commands[] = {
 #ifdef CK_CLI_HAVE_DOCTOR
   { "doctor",       "Check the setup and say what breaks claude", ck_cli_doctor },
 #endif
-  { "set-api-key",  "Store an API key read from standard input", ck_cli_set_api_key },
 };
 
 static void
