@@ -844,6 +844,50 @@ ck_claude_settings_get_api_key_helper (const char  *path,
   return TRUE;
 }
 
+gboolean
+ck_claude_settings_find_api_key_helper (char **helper,
+                                        char **path)
+{
+  g_autofree char *cwd = g_get_current_dir ();
+  g_autofree char *user = ck_claude_settings_get_default_path ();
+  g_autofree char *local = g_build_filename (cwd, ".claude", "settings.local.json", NULL);
+  g_autofree char *project = g_build_filename (cwd, ".claude", "settings.json", NULL);
+  const char *files[] = {
+    "/etc/claude-code/managed-settings.json",
+    local,
+    project,
+    user,
+  };
+
+  g_return_val_if_fail (helper != NULL, FALSE);
+
+  *helper = NULL;
+  if (path != NULL)
+    *path = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *value = NULL;
+
+      if (!ck_claude_settings_get_api_key_helper (files[i], &value, &error))
+        {
+          g_debug ("Skipping %s: %s", files[i], error->message);
+          continue;
+        }
+
+      if (value != NULL)
+        {
+          *helper = g_steal_pointer (&value);
+          if (path != NULL)
+            *path = g_strdup (files[i]);
+          return TRUE;
+        }
+    }
+
+  return FALSE;
+}
+
 static gboolean
 set_errno_error (GError     **error,
                  int          saved_errno,

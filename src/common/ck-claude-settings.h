@@ -28,6 +28,14 @@ gboolean  ck_claude_settings_get_api_key_helper   (const char  *path,
                                                    char       **helper,
                                                    GError     **error);
 
+/* The apiKeyHelper claude would run when started in the current folder:
+ * the first one set in the managed settings, the project's
+ * .claude/settings.local.json, .claude/settings.json, then the user's
+ * settings, as claude ranks them. Unreadable files are skipped. TRUE with
+ * @helper and @path (which file) when one is set. */
+gboolean  ck_claude_settings_find_api_key_helper  (char       **helper,
+                                                   char       **path);
+
 /* Sets apiKeyHelper to @helper, or removes it when @helper is NULL, in the
  * settings file at @path (NULL: the default). Every other byte of the file
  * stays as it was; the file keeps its mode (a new one is 0600 in a 0700
