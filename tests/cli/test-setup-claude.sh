@@ -1,0 +1,119 @@
+#!/bin/bash
+# claude-keyring setup-claude: sets or removes apiKeyHelper and nothing
+# else, refuses when only an OAuth login is stored, never touches a file it
+# cannot parse.
+set -uo pipefail
+
+: "${CK_CLI:?run through meson test}"
+# The system Python starts in a tenth of the time of a version-manager shim.
+PY=$(command -v /usr/bin/python3 || command -v python3)
+fail=0
+check () { # check DESCRIPTION CONDITION...
+  local what=$1; shift
+  if "$@"; then echo "ok - $what"; else echo "not ok - $what"; sed 's/^/#   /' "$err"; fail=1; fi
+}
+lines () { [ -s "$1" ] && wc -l <"$1" || echo 0; }
+
+out=$CK_TEST_ROOT/out err=$CK_TEST_ROOT/err
+settings=$HOME/.claude/settings.json
+cli_path=$(readlink -f "$CK_CLI")
+json_get () { # json_get FILE KEY: prints the top-level value (or <absent>)
+  "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get(sys.argv[2], "<absent>"))' "$@"
+}
+setup () { "$CK_CLI" setup-claude "$@" >"$out" 2>"$err"; rc=$?; }
+
+printf '%s' test-api-key-0001 | "$CK_CLI" set-api-key >/dev/null 2>&1
+
+# No settings file yet: created 0600 in a 0700 folder.
+setup
+check "new file: exit 0" test "$rc" = 0
+check "new file: nothing on stdout" test ! -s "$out"
+check "new file: one line on stderr" test "$(lines "$err")" = 1
+check "new file: helper set to this binary" test "$(json_get "$settings" apiKeyHelper)" = "$cli_path helper"
+check "new file: mode 0600" test "$(stat -c %a "$settings")" = 600
+check "new file: folder 0700" test "$(stat -c %a "$HOME/.claude")" = 700
+
+# Other keys, their order and the formatting stay.
+cat >"$settings" <<'JSON'
+{
+  "model": "opus",
+  "permissions": { "allow": ["Bash(ls:*)"], "deny": [] },
+  "env": { "GREETING": "h\u00e9llo", "NAME": "Zoë" },
+  "apiKeyHelper": "op read op://vault/anthropic/key"
+}
+JSON
+chmod 0640 "$settings"
+setup
+check "replace: exit 0" test "$rc" = 0
+check "replace: says what it replaced, by program name only" grep -q "'op'" "$err"
+check "replace: never prints the old command" bash -c "! grep -q 'op://' '$err'"
+expected=$(printf '{\n  "model": "opus",\n  "permissions": { "allow": ["Bash(ls:*)"], "deny": [] },\n  "env": { "GREETING": "h\\u00e9llo", "NAME": "Zoë" },\n  "apiKeyHelper": "%s helper"\n}' "$cli_path")
+check "replace: only the value changed" test "$(cat "$settings")" = "$expected"
+check "replace: mode 0640 kept" test "$(stat -c %a "$settings")" = 640
+
+setup
+check "again: exit 0" test "$rc" = 0
+check "again: nothing changed" grep -q "nothing changed" "$err"
+
+setup --remove
+check "remove: exit 0" test "$rc" = 0
+check "remove: says what it removed" grep -q "claude-keyring helper" "$err"
+check "remove: key gone" test "$(json_get "$settings" apiKeyHelper)" = "<absent>"
+check "remove: other keys kept" test "$(json_get "$settings" model)" = opus
+
+setup --remove
+check "remove again: exit 0, nothing changed" bash -c "[ $rc = 0 ] && grep -q 'nothing changed' '$err'"
+
+# A file that is not JSON is never touched.
+printf '{\n  "model": "opus",\n}\n' >"$settings"
+touch -d '2001-01-01 00:00:00' "$settings"
+before=$(stat -c '%i %Y %s' "$settings"; sha256sum <"$settings")
+setup
+check "malformed: exit 1" test "$rc" = 1
+check "malformed: one line" test "$(lines "$err")" = 1
+check "malformed: names the file" grep -qF "$settings" "$err"
+check "malformed: untouched" test "$before" = "$(stat -c '%i %Y %s' "$settings"; sha256sum <"$settings")"
+setup --remove
+check "malformed, --remove: untouched" test "$before" = "$(stat -c '%i %Y %s' "$settings"; sha256sum <"$settings")"
+rm -f "$settings"
+
+# --settings names another file.
+other=$CK_TEST_ROOT/project/.claude/settings.local.json
+setup --settings "$other"
+check "--settings: exit 0" test "$rc" = 0
+check "--settings: that file" test "$(json_get "$other" apiKeyHelper)" = "$cli_path helper"
+check "--settings: not the default" test ! -e "$settings"
+setup --settings "$other" --remove
+check "--settings --remove" test "$(json_get "$other" apiKeyHelper)" = "<absent>"
+
+# A binary in a folder with a space: quoted for sh, which claude runs it with.
+spaced="$CK_TEST_ROOT/my tools"
+mkdir -p "$spaced"
+cp "$CK_CLI" "$spaced/claude-keyring"
+"$spaced/claude-keyring" setup-claude >"$out" 2>"$err"; rc=$?
+check "spaced path: exit 0" test "$rc" = 0
+helper=$(json_get "$settings" apiKeyHelper)
+check "spaced path: quoted" test "$helper" = "'$spaced/claude-keyring' helper"
+check "spaced path: sh runs it and gets the key" test "$(sh -c "$helper")" = test-api-key-0001
+rm -f "$settings"
+
+# Only an OAuth login stored: a helper would break claude. Refuse.
+"$CK_CLI" set-api-key --clear >/dev/null 2>&1
+mkdir -p "$HOME/.claude"
+cat >"$HOME/.claude/.credentials.json" <<'JSON'
+{"claudeAiOauth":{"accessToken":"test-oauth-token-0001","refreshToken":"test-refresh-token-0001","expiresAt":4102444800000,"scopes":["user:inference"]}}
+JSON
+"$CK_CLI" import >/dev/null 2>&1
+printf '{"model": "opus"}\n' >"$settings"
+setup
+check "oauth only: exit 1" test "$rc" = 1
+check "oauth only: one line" test "$(lines "$err")" = 1
+check "oauth only: points to run" grep -q "claude-keyring run" "$err"
+check "oauth only: file untouched" test "$(cat "$settings")" = '{"model": "opus"}'
+
+# --remove needs no agent and works whatever is stored.
+printf '{"apiKeyHelper": "x", "model": "opus"}\n' >"$settings"
+setup --remove
+check "oauth only, --remove: works" test "$(cat "$settings")" = '{"model": "opus"}'
+
+exit $fail
