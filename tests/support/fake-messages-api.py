@@ -143,37 +143,31 @@ class Handler(BaseHTTPRequestHandler):
             'model': request.get('model'),
         }
 
+        if path.startswith('/v1/') and not self.authorized():
+            status, answer = 401, lambda: self.send_error_json(
+                401, 'authentication_error', 'invalid x-api-key')
+        elif self.command == 'POST' and path == '/v1/messages':
+            status, answer = 200, lambda: self.answer_messages(request)
+        elif self.command == 'POST' and path == '/v1/messages/count_tokens':
+            status, answer = 200, lambda: self.send_json(200, {'input_tokens': 7})
+        elif self.command == 'GET' and path == '/v1/models':
+            status, answer = 200, lambda: self.send_json(200, {
+                'data': [{'type': 'model', 'id': 'claude-fake-1',
+                          'display_name': 'Fake',
+                          'created_at': '2025-01-01T00:00:00Z'}],
+                'has_more': False, 'first_id': 'claude-fake-1',
+                'last_id': 'claude-fake-1'})
+        else:
+            status, answer = 404, lambda: self.send_error_json(
+                404, 'not_found_error', 'Not found')
+
+        # Logged on arrival, before any delay, so a test can look at the
+        # client while its request is still open.
+        entry['status'] = status
+        self.server.record(entry)
         if self.server.delay:
             time.sleep(self.server.delay)
-
-        if path.startswith('/v1/') and not self.authorized():
-            entry['status'] = 401
-            self.server.record(entry)
-            self.send_error_json(401, 'authentication_error',
-                                 'invalid x-api-key')
-            return
-
-        if self.command == 'POST' and path == '/v1/messages':
-            entry['status'] = 200
-            self.server.record(entry)
-            self.answer_messages(request)
-        elif self.command == 'POST' and path == '/v1/messages/count_tokens':
-            entry['status'] = 200
-            self.server.record(entry)
-            self.send_json(200, {'input_tokens': 7})
-        elif self.command == 'GET' and path == '/v1/models':
-            entry['status'] = 200
-            self.server.record(entry)
-            self.send_json(200, {'data': [{'type': 'model',
-                                           'id': 'claude-fake-1',
-                                           'display_name': 'Fake',
-                                           'created_at': '2025-01-01T00:00:00Z'}],
-                                 'has_more': False, 'first_id': 'claude-fake-1',
-                                 'last_id': 'claude-fake-1'})
-        else:
-            entry['status'] = 404
-            self.server.record(entry)
-            self.send_error_json(404, 'not_found_error', 'Not found')
+        answer()
 
     def answer_messages(self, request):
         model = request.get('model') or 'claude-fake-1'
