@@ -260,9 +260,13 @@ add_settings_checks (GArray     *checks,
 
   if (!ck_claude_settings_find_api_key_helper (&helper, &path))
     {
+      /* A helper only helps with an API key; an OAuth login goes
+       * through run. */
       add_check (checks, "claude-settings", STATUS_OK,
-                 "Start claude with 'claude-keyring run', or run 'claude-keyring setup-claude' to have "
-                 "claude ask for the stored API key itself.",
+                 has_api_key
+                 ? "Start claude with 'claude-keyring run', or run 'claude-keyring setup-claude' to have "
+                   "claude ask for the stored API key itself."
+                 : "Start claude with 'claude-keyring run'.",
                  "No apiKeyHelper is set in Claude Code's settings.");
       return;
     }
