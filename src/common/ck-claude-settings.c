@@ -605,7 +605,9 @@ check_rewrite (const char  *before,
 
   if (is_blank (before, before_len))
     {
-      expected = json_node_init_object (json_node_alloc (), json_object_new ());
+      g_autoptr(JsonObject) empty = json_object_new ();
+
+      expected = json_node_init_object (json_node_alloc (), empty);
     }
   else if (!(expected = parse_json (before, before_len, &local_error)))
     {
