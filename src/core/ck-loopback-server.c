@@ -407,8 +407,10 @@ handle_request (SoupServer        *server,
       g_clear_pointer (&self->code, ck_secret_free);
       self->code = code;
       respond_page (msg, SOUP_STATUS_OK,
-                    "You are logged in to Claude Code",
-                    "You are logged in to Claude Code \xe2\x80\x94 you can close this tab.");
+                    "Claude Code login approved",
+                    /* The code is not exchanged yet: promise no more than that. */
+                    "Approved \xe2\x80\x94 claude-keyring is finishing the login. "
+                    "You can close this tab; your terminal or the tray shows the result.");
       finish_after_response (self, msg);
       return;
     }

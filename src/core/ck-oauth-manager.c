@@ -444,7 +444,10 @@ finish_login (CkOAuthManager *self,
   if (self->pkce == NULL)
     return;
 
+  /* Cancelling the wait closes the loopback server: a browser that comes
+   * back late must not be told anything about a login that is over. */
   g_cancellable_cancel (self->login_cancellable);
+  g_cancellable_cancel (self->wait_cancellable);
   g_clear_object (&self->login_cancellable);
   g_clear_object (&self->wait_cancellable);
   g_clear_object (&self->server);
@@ -951,7 +954,10 @@ ck_oauth_manager_dispose (GObject *object)
   g_clear_handle_id (&self->background_id, g_source_remove);
   g_clear_handle_id (&self->login_timeout_id, g_source_remove);
   if (self->login_cancellable != NULL)
-    g_cancellable_cancel (self->login_cancellable);
+    /* Cancelling the wait closes the loopback server: a browser that comes
+   * back late must not be told anything about a login that is over. */
+  g_cancellable_cancel (self->login_cancellable);
+  g_cancellable_cancel (self->wait_cancellable);
   g_clear_object (&self->login_cancellable);
   g_clear_object (&self->wait_cancellable);
   g_clear_object (&self->server);

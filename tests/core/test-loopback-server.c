@@ -214,8 +214,8 @@ test_wrong_path_then_callback (void)
   status = fetch (browser, "GET", url, &body, &headers, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (status, ==, SOUP_STATUS_OK);
-  g_assert_nonnull (strstr (body, "You are logged in to Claude Code"));
-  g_assert_nonnull (strstr (body, "you can close this tab"));
+  g_assert_nonnull (strstr (body, "Claude Code login approved"));
+  g_assert_nonnull (strstr (body, "You can close this tab"));
   /* The page loads nothing from anywhere. */
   g_assert_null (strstr (body, "src="));
   g_assert_null (strstr (body, "href="));
