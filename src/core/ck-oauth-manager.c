@@ -275,8 +275,8 @@ on_refreshed (GObject      *object,
     {
       if (g_error_matches (error, CK_OAUTH_ERROR, CK_OAUTH_ERROR_INVALID_GRANT))
         fail_refresh (self, g_error_new_literal (CK_ERROR, CK_ERROR_REFRESH_FAILED,
-                                                 "The server no longer accepts this login; "
-                                                 "run “claude-keyring login” again."));
+                                                 "Refreshing the login failed: the server no "
+                                                 "longer accepts it; run “claude-keyring login” again."));
       else
         fail_refresh (self, g_error_new (CK_ERROR, CK_ERROR_REFRESH_FAILED,
                                          "Refreshing the login failed (%s); it is tried again on "
