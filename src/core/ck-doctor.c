@@ -163,9 +163,16 @@ check_claude_files (CkDoctor        *self,
     {
       if (!ck_claude_settings_is_our_helper (helper))
         {
-          detail = g_strdup_printf ("%s sets apiKeyHelper to “%s”; claude uses it instead of "
+          g_auto(GStrv) words = NULL;
+          g_autofree char *program = NULL;
+
+          /* Name the program only: helper commands often carry a key. */
+          if (g_shell_parse_argv (helper, NULL, &words, NULL) && words[0] != NULL)
+            program = g_path_get_basename (words[0]);
+          detail = g_strdup_printf ("%s sets apiKeyHelper to run %s; claude uses it instead of "
                                     "claude-keyring. Run “claude-keyring setup-claude” to use "
-                                    "the keyring.", settings_path, helper);
+                                    "the keyring.", settings_path,
+                                    program != NULL ? program : "another command");
           add_check (builder, "claude-settings", "warn",
                      "Claude Code runs another API key helper.", detail);
         }
