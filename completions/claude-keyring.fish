@@ -1,0 +1,87 @@
+# fish completion for claude-keyring and claude-keyring-agent
+
+# The claude-keyring command on the command line: the first word after the
+# program name that is not an option.
+function __claude_keyring_command
+    for token in (commandline -opc)[2..-1]
+        switch $token
+            case '-*'
+                continue
+            case '*'
+                echo $token
+                return 0
+        end
+    end
+    return 1
+end
+
+function __claude_keyring_no_command
+    not __claude_keyring_command >/dev/null
+end
+
+# __claude_keyring_using COMMAND...: whether the command is one of these.
+function __claude_keyring_using
+    set -l command (__claude_keyring_command)
+    and contains -- $command $argv
+end
+
+# Whether "run" has no command line of its own yet: until "--" or a word
+# that is not an option, run's own options are completed.
+function __claude_keyring_run_options
+    __claude_keyring_using run
+    or return 1
+    set -l seen_run 0
+    for token in (commandline -opc)[2..-1]
+        if test $seen_run = 0
+            test "$token" = run
+            and set seen_run 1
+            continue
+        end
+        test "$token" = --
+        and return 1
+        string match -q -- '-*' $token
+        or return 1
+    end
+    return 0
+end
+
+complete -c claude-keyring -f
+
+complete -c claude-keyring -n __claude_keyring_no_command -s h -l help -d 'Show the commands'
+complete -c claude-keyring -n __claude_keyring_no_command -l version -d 'Show the version'
+complete -c claude-keyring -n __claude_keyring_no_command -a login -d 'Log in to Claude in the browser'
+complete -c claude-keyring -n __claude_keyring_no_command -a logout -d 'Log out and remove the stored credentials'
+complete -c claude-keyring -n __claude_keyring_no_command -a status -d 'Show the credential state'
+complete -c claude-keyring -n __claude_keyring_no_command -a token -d 'Print the current token'
+complete -c claude-keyring -n __claude_keyring_no_command -a set-api-key -d 'Store an API key read from standard input'
+complete -c claude-keyring -n __claude_keyring_no_command -a helper -d 'API key helper for Claude Code'
+complete -c claude-keyring -n __claude_keyring_no_command -a run -d 'Run claude (or a command) with the credential'
+complete -c claude-keyring -n __claude_keyring_no_command -a setup-claude -d "Set apiKeyHelper in Claude Code's settings"
+complete -c claude-keyring -n __claude_keyring_no_command -a import -d 'Move ~/.claude/.credentials.json into the keyring'
+complete -c claude-keyring -n __claude_keyring_no_command -a doctor -d 'Check the setup and say what breaks claude'
+
+complete -c claude-keyring -n '__claude_keyring_using login logout status token set-api-key helper setup-claude import doctor' \
+    -s h -l help -d 'Show the options of this command'
+
+complete -c claude-keyring -n '__claude_keyring_using login' -l console -d 'Log in with an Anthropic Console account'
+complete -c claude-keyring -n '__claude_keyring_using login' -l no-browser -d 'Only print the link'
+complete -c claude-keyring -n '__claude_keyring_using login' -l manual -d 'Paste the code the web page shows'
+complete -c claude-keyring -n '__claude_keyring_using login' -l code -x -d 'Complete a pending login with CODE#STATE'
+
+complete -c claude-keyring -n '__claude_keyring_using status doctor' -l json -d 'Print JSON'
+complete -c claude-keyring -n '__claude_keyring_using set-api-key' -l clear -d 'Remove the stored API key'
+complete -c claude-keyring -n '__claude_keyring_using import' -l keep -d 'Keep the plain text file'
+
+complete -c claude-keyring -n '__claude_keyring_using setup-claude' -l remove -d 'Remove apiKeyHelper instead of setting it'
+complete -c claude-keyring -n '__claude_keyring_using setup-claude' -l settings -r -F -d "Claude Code's settings file"
+
+# run: its own options, then a command line completed as if typed alone.
+complete -c claude-keyring -n __claude_keyring_run_options -l env -d 'Pass the credential in the environment'
+complete -c claude-keyring -n __claude_keyring_run_options -s h -l help -d 'Show the options of this command'
+complete -c claude-keyring -n '__claude_keyring_using run' -x -a '(__fish_complete_subcommand --fcs-skip=2)'
+
+complete -c claude-keyring-agent -f
+complete -c claude-keyring-agent -l headless -d 'Run without tray icon and windows'
+complete -c claude-keyring-agent -l replace -d 'Replace the running agent'
+complete -c claude-keyring-agent -l version -d 'Print the version and exit'
+complete -c claude-keyring-agent -s h -l help -d 'Show the options'
