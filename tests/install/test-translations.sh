@@ -3,7 +3,8 @@
 # sources mark today (a template made afresh from po/POTFILES.in, so a new
 # UI string without a translation fails here) is translated, none is fuzzy,
 # msgfmt --check passes, and names the user must type (environment
-# variables, scopes, semicolon lists) survive translation.
+# variables, scopes, semicolon lists) and mnemonics (one "_" each) survive
+# translation.
 #
 #   test-translations.sh [SOURCE_ROOT]
 set -euo pipefail
@@ -69,7 +70,7 @@ for lang in $languages; do
   fi
 
   # The file as committed.
-  if ! stats=$(LC_ALL=C msgfmt --check --statistics -o /dev/null "$po" 2>&1); then
+  if ! stats=$(LC_ALL=C msgfmt --check --check-accelerators=_ --statistics -o /dev/null "$po" 2>&1); then
     fail "msgfmt --check po/$lang.po: $stats"
   elif grep -qE 'untranslated|fuzzy' <<<"$stats"; then
     fail "po/$lang.po: $stats"
@@ -77,12 +78,12 @@ for lang in $languages; do
 
   # Against what the sources mark now.
   msgmerge --quiet -o "$tmp/$lang.po" "$po" "$tmp/claude-keyring.pot"
-  stats=$(LC_ALL=C msgfmt --check --statistics -o /dev/null "$tmp/$lang.po" 2>&1) || true
+  stats=$(LC_ALL=C msgfmt --check --check-accelerators=_ --statistics -o /dev/null "$tmp/$lang.po" 2>&1) || true
   if grep -qE 'untranslated|fuzzy|error' <<<"$stats"; then
     fail "po/$lang.po against the current sources: $stats (run: ninja -C BUILD claude-keyring-pot claude-keyring-update-po)"
     for kind in --untranslated --only-fuzzy; do
       msgattrib --no-wrap --no-obsolete $kind "$tmp/$lang.po" | grep '^msgid "..*"$' \
-        | sed "s/^/  ${kind#--}: /" >&2 || true
+        | sed "s/^/  ${kind#--}: /" | head -n 15 >&2 || true
     done
   fi
 
