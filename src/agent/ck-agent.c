@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <glib-unix.h>
+#include <gmodule.h>
 
 #include "ck-agent.h"
 #include "ck-service.h"
@@ -27,6 +28,11 @@ struct _CkAgent
 };
 
 G_DEFINE_FINAL_TYPE (CkAgent, ck_agent, G_TYPE_APPLICATION)
+
+/* The entry point of the UI module (src/ui/ck-ui-module.c). */
+typedef gboolean (*CkUiModuleInit) (GApplication  *application,
+                                    CkService     *service,
+                                    GError       **error);
 
 static gboolean
 on_quit_signal (gpointer user_data)
@@ -86,6 +92,43 @@ ck_agent_dbus_unregister (GApplication    *application,
                                                                 object_path);
 }
 
+/* GTK is only ever mapped through this module, so a headless agent stays
+ * small. Without it (not installed, no display) the agent runs headless. */
+static void
+load_ui (CkAgent *self)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = NULL;
+  const char *dir = g_getenv ("CK_UI_MODULE_DIR");
+  CkUiModuleInit init = NULL;
+  GModule *module;
+
+  path = g_module_build_path (dir != NULL ? dir : CK_UI_MODULE_DIR, "ck-ui");
+  module = g_module_open (path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+  if (module == NULL)
+    {
+      g_message ("No tray icon or windows, running headless: %s", g_module_error ());
+      self->headless = TRUE;
+      return;
+    }
+
+  /* It registers GTypes, which can never be unloaded. */
+  g_module_make_resident (module);
+
+  if (!g_module_symbol (module, "ck_ui_module_init", (gpointer *) &init) || init == NULL)
+    {
+      g_message ("No tray icon or windows, running headless: %s", g_module_error ());
+      self->headless = TRUE;
+      return;
+    }
+
+  if (!init (G_APPLICATION (self), self->service, &error))
+    {
+      g_message ("No tray icon or windows, running headless: %s", error->message);
+      self->headless = TRUE;
+    }
+}
+
 static void
 ck_agent_startup (GApplication *application)
 {
@@ -98,6 +141,9 @@ ck_agent_startup (GApplication *application)
   g_unix_signal_add (SIGTERM, on_quit_signal, application);
   g_unix_signal_add (SIGINT, on_quit_signal, application);
 
+  if (!self->headless)
+    load_ui (self);
+
   g_message ("claude-keyring-agent %s serving %s%s", PACKAGE_VERSION, APP_ID,
              self->headless ? " (headless)" : "");
 }
@@ -105,7 +151,8 @@ ck_agent_startup (GApplication *application)
 static void
 ck_agent_activate (GApplication *application)
 {
-  /* Without a display there is no window to show. */
+  /* Without a display there is no window to show; with one, the UI
+   * module handles "activate" (a second start shows the status window). */
 }
 
 static int

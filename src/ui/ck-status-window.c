@@ -1,0 +1,682 @@
+/* ck-status-window.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * Everything `claude-keyring status` and `doctor` know, kept current:
+ * the rows follow StatusChanged, the expiry counts down every second and
+ * the recent reads are looked at every second while the window is shown
+ * (the service has no signal for them, and a read costs nothing to list).
+ * Never a secret: the status carries none, and reads are who and when.
+ */
+
+#define G_LOG_DOMAIN "ck-status-window"
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+
+#include "ck-error.h"
+#include "ck-status-window.h"
+
+#define MAX_READ_ROWS 10
+
+struct _CkStatusWindow
+{
+  AdwWindow        parent_instance;
+
+  CkUi            *ui;
+  CkStatus        *status;
+  GCancellable    *cancellable;
+  GVariant        *checks;            /* aa{sv} of the last Doctor, or NULL */
+  char            *checks_error;
+  char            *provider;
+  char            *last_state;
+  guint            tick_source;
+  guint            rerun_source;
+  guint            last_read_count;
+  gboolean         checks_running;
+
+  /* Template widgets */
+  AdwToastOverlay *toast_overlay;
+  GtkImage        *state_image;
+  GtkLabel        *state_title;
+  GtkLabel        *state_summary;
+  GtkWidget       *login_button;
+  GtkWidget       *logout_button;
+  AdwActionRow    *source_row;
+  AdwActionRow    *account_row;
+  AdwActionRow    *organization_row;
+  AdwActionRow    *subscription_row;
+  AdwActionRow    *expires_row;
+  AdwActionRow    *scopes_row;
+  AdwActionRow    *provider_row;
+  AdwActionRow    *keyring_row;
+  AdwActionRow    *refresh_row;
+  AdwPreferencesGroup *reads_group;
+  GtkListBox      *reads_list;
+  AdwPreferencesGroup *checks_group;
+  GtkSpinner      *checks_spinner;
+  GtkListBox      *checks_list;
+};
+
+G_DEFINE_FINAL_TYPE (CkStatusWindow, ck_status_window, ADW_TYPE_WINDOW)
+
+static void
+clear_list (GtkListBox *list)
+{
+  GtkWidget *child;
+
+  /* gtk_list_box_remove_all() is GTK 4.12. */
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (list))) != NULL)
+    gtk_list_box_remove (list, child);
+}
+
+static GtkWidget *
+info_row_new (const char *title,
+              const char *subtitle)
+{
+  GtkWidget *row = adw_action_row_new ();
+
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
+  if (subtitle != NULL)
+    adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+  adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 0);
+  return row;
+}
+
+static void
+set_row (AdwActionRow *row,
+         const char   *value)
+{
+  gboolean shown = value != NULL && value[0] != '\0';
+
+  gtk_widget_set_visible (GTK_WIDGET (row), shown);
+  if (shown)
+    adw_action_row_set_subtitle (row, value);
+}
+
+/* Expiry */
+
+static char *
+dup_expiry_text (CkStatus *status)
+{
+  gint64 expires_at = ck_status_get_expires_at (status);
+  gint64 left = expires_at - g_get_real_time () / G_USEC_PER_SEC;
+  g_autofree char *when = NULL;
+  g_autofree char *duration = NULL;
+
+  if (expires_at <= 0)
+    return NULL;
+
+  when = ck_format_time (expires_at);
+  duration = ck_format_duration (left);
+  if (left > 0)
+    /* Translators: a time, then a countdown such as "59 min 02 s" */
+    return g_strdup_printf (_("%s, in %s; renewed before then"), when, duration);
+  /* Translators: a time, then how long ago such as "3 min 10 s" */
+  return g_strdup_printf (_("%s, %s ago"), when, duration);
+}
+
+static void
+update_expiry (CkStatusWindow *self)
+{
+  g_autofree char *text = dup_expiry_text (self->status);
+
+  set_row (self->expires_row, text);
+}
+
+/* Recent reads */
+
+static void
+update_reads (CkStatusWindow *self)
+{
+  CkService *service = ck_ui_get_service (self->ui);
+  guint count = ck_service_get_read_count (service);
+  g_autofree char *description = NULL;
+  guint shown = 0;
+
+  self->last_read_count = count;
+  clear_list (self->reads_list);
+
+  description = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                              "%u credential read since the agent started, newest first. Tokens are never shown.",
+                                              "%u credential reads since the agent started, newest first. Tokens are never shown.",
+                                              count),
+                                 count);
+  adw_preferences_group_set_description (self->reads_group, description);
+
+  for (const GList *l = ck_service_get_reads (service); l != NULL && shown < MAX_READ_ROWS; l = l->next, shown++)
+    {
+      const CkRead *read = l->data;
+      g_autoptr(GDateTime) time = g_date_time_new_from_unix_local (read->time / G_USEC_PER_SEC);
+      g_autofree char *clock = g_date_time_format (time, "%H:%M:%S");
+      g_autofree char *basename = read->exe != NULL ? g_path_get_basename (read->exe) : NULL;
+      g_autofree char *title = NULL;
+      g_autofree char *subtitle = NULL;
+
+      /* Translators: a program name and its process ID */
+      title = g_strdup_printf (_("%s (PID %u)"), basename != NULL ? basename : _("Unknown program"),
+                               read->pid);
+      /* Translators: a time, where the credential came from, the program's path */
+      subtitle = g_strdup_printf (_("%s · from %s · %s"), clock,
+                                  read->source != NULL ? read->source : "?",
+                                  read->exe != NULL ? read->exe : _("unknown executable"));
+      gtk_list_box_append (self->reads_list, info_row_new (title, subtitle));
+    }
+
+  if (shown == 0)
+    gtk_list_box_append (self->reads_list,
+                         info_row_new (_("No program has read a credential yet"), NULL));
+}
+
+static gboolean
+tick_cb (gpointer user_data)
+{
+  CkStatusWindow *self = user_data;
+
+  update_expiry (self);
+  if (ck_service_get_read_count (ck_ui_get_service (self->ui)) != self->last_read_count)
+    update_reads (self);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Keyring provider: whoever owns org.freedesktop.secrets */
+
+static const char *
+provider_name (const char *comm)
+{
+  if (g_str_has_prefix (comm, "gnome-keyring"))
+    return "GNOME Keyring";
+  if (g_str_has_prefix (comm, "keepassxc"))
+    return "KeePassXC";
+  if (g_str_has_prefix (comm, "kwalletd") || g_str_has_prefix (comm, "ksecretd"))
+    return "KWallet";
+  return comm;
+}
+
+static void
+on_provider_pid (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(CkStatusWindow) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *comm = NULL;
+  guint32 pid;
+
+  reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (object), result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  g_clear_pointer (&self->provider, g_free);
+  if (reply == NULL)
+    {
+      self->provider = g_strdup (_("No Secret Service is running"));
+    }
+  else
+    {
+      g_variant_get (reply, "(u)", &pid);
+      path = g_strdup_printf ("/proc/%u/comm", pid);
+      if (g_file_get_contents (path, &comm, NULL, NULL))
+        {
+          g_strstrip (comm);
+          self->provider = g_strdup_printf ("%s (org.freedesktop.secrets)", provider_name (comm));
+        }
+      else
+        self->provider = g_strdup ("org.freedesktop.secrets");
+    }
+
+  set_row (self->provider_row, self->provider);
+}
+
+static void
+find_provider (CkStatusWindow *self)
+{
+  GDBusConnection *connection = g_application_get_dbus_connection (ck_ui_get_application (self->ui));
+
+  g_dbus_connection_call (connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                          "org.freedesktop.DBus", "GetConnectionUnixProcessID",
+                          g_variant_new ("(s)", "org.freedesktop.secrets"), G_VARIANT_TYPE ("(u)"),
+                          G_DBUS_CALL_FLAGS_NONE, 5000, self->cancellable,
+                          on_provider_pid, g_object_ref (self));
+}
+
+/* Status */
+
+static void
+update_status (CkStatusWindow *self)
+{
+  CkStatus *status = self->status;
+  gboolean oauth = g_str_equal (ck_status_get_source (status), "oauth");
+  g_autofree char *summary = ck_status_dup_summary (status);
+  g_autofree char *scopes = g_strjoinv (", ", (char **) ck_status_get_scopes (status));
+  g_autofree char *keyring = NULL;
+  g_autofree char *refresh = NULL;
+  const char *detail = ck_status_get_detail (status);
+  const char *refresh_error = ck_status_get_last_refresh_error (status);
+  gint64 last_refresh = ck_status_get_last_refresh (status);
+
+  gtk_image_set_from_icon_name (self->state_image, ck_status_get_icon_name (status));
+  gtk_label_set_label (self->state_title, ck_status_get_title (status));
+  gtk_label_set_label (self->state_summary, summary);
+
+  gtk_widget_set_visible (self->login_button, ck_status_offers_login (status));
+  gtk_widget_set_visible (self->logout_button, ck_status_has_credentials (status));
+
+  set_row (self->source_row, ck_status_get_source_label (status));
+  set_row (self->account_row, oauth ? ck_status_get_account (status) : NULL);
+  set_row (self->organization_row, oauth ? ck_status_get_organization (status) : NULL);
+  set_row (self->subscription_row, oauth ? ck_status_get_subscription_label (status) : NULL);
+  set_row (self->scopes_row, oauth ? scopes : NULL);
+  update_expiry (self);
+
+  if (detail[0] != '\0' && !g_str_equal (ck_status_get_keyring (status), "unlocked"))
+    keyring = g_strdup_printf ("%s — %s", ck_status_get_keyring_label (status), detail);
+  else
+    keyring = g_strdup (ck_status_get_keyring_label (status));
+  set_row (self->keyring_row, keyring);
+
+  if (last_refresh > 0)
+    {
+      g_autofree char *when = ck_format_time (last_refresh);
+
+      if (refresh_error[0] != '\0')
+        /* Translators: a time and the reason the refresh failed */
+        refresh = g_strdup_printf (_("%s, failed: %s"), when, refresh_error);
+      else
+        /* Translators: a time */
+        refresh = g_strdup_printf (_("%s, succeeded"), when);
+    }
+  else
+    refresh = g_strdup (_("Not since the agent started"));
+  set_row (self->refresh_row, oauth ? refresh : NULL);
+
+  gtk_window_set_icon_name (GTK_WINDOW (self), ck_status_get_icon_name (status));
+}
+
+static gboolean
+rerun_checks_cb (gpointer user_data)
+{
+  CkStatusWindow *self = user_data;
+
+  self->rerun_source = 0;
+  ck_status_window_run_checks (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_status_changed (CkStatusWindow *self)
+{
+  const char *state = ck_status_get_state_name (self->status);
+
+  update_status (self);
+
+  /* A new state makes the last checks stale (say, "No credentials are
+   * stored" after a login): run them again, once things settle. */
+  if (g_strcmp0 (state, self->last_state) != 0)
+    {
+      g_free (self->last_state);
+      self->last_state = g_strdup (state);
+      if (gtk_widget_get_mapped (GTK_WIDGET (self)) && self->rerun_source == 0)
+        self->rerun_source = g_timeout_add (500, rerun_checks_cb, self);
+    }
+}
+
+/* Checks */
+
+static const char *
+check_icon_name (const char *status)
+{
+  if (g_str_equal (status, "ok"))
+    return "emblem-ok-symbolic";
+  if (g_str_equal (status, "warn"))
+    return "dialog-warning-symbolic";
+  return "dialog-error-symbolic";
+}
+
+static const char *
+check_style_class (const char *status)
+{
+  if (g_str_equal (status, "ok"))
+    return "success";
+  if (g_str_equal (status, "warn"))
+    return "warning";
+  return "error";
+}
+
+static const char *
+check_status_label (const char *status)
+{
+  if (g_str_equal (status, "ok"))
+    return _("Passed");
+  if (g_str_equal (status, "warn"))
+    return _("Warning");
+  return _("Failed");
+}
+
+static void
+update_checks (CkStatusWindow *self)
+{
+  GVariantIter iter;
+  GVariant *check;
+
+  gtk_spinner_set_spinning (self->checks_spinner, self->checks_running);
+  gtk_widget_set_visible (GTK_WIDGET (self->checks_spinner), self->checks_running);
+  clear_list (self->checks_list);
+
+  if (self->checks_error != NULL)
+    {
+      gtk_list_box_append (self->checks_list,
+                           info_row_new (_("The checks could not run"), self->checks_error));
+      return;
+    }
+
+  if (self->checks == NULL)
+    {
+      gtk_list_box_append (self->checks_list, info_row_new (_("Running the checks…"), NULL));
+      return;
+    }
+
+  g_variant_iter_init (&iter, self->checks);
+  while ((check = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      g_autoptr(GVariant) owned = check;
+      const char *status = "fail", *summary = "", *detail = "";
+      GtkWidget *icon;
+      GtkWidget *row;
+
+      g_variant_lookup (check, "status", "&s", &status);
+      g_variant_lookup (check, "summary", "&s", &summary);
+      g_variant_lookup (check, "detail", "&s", &detail);
+
+      row = info_row_new (summary, detail[0] != '\0' ? detail : NULL);
+      icon = gtk_image_new_from_icon_name (check_icon_name (status));
+      gtk_widget_add_css_class (icon, check_style_class (status));
+      gtk_accessible_update_property (GTK_ACCESSIBLE (icon),
+                                      GTK_ACCESSIBLE_PROPERTY_LABEL, check_status_label (status),
+                                      -1);
+      gtk_widget_set_tooltip_text (icon, check_status_label (status));
+      adw_action_row_add_prefix (ADW_ACTION_ROW (row), icon);
+      g_object_set_data_full (G_OBJECT (row), "ck-check-status", g_strdup (status), g_free);
+      gtk_list_box_append (self->checks_list, row);
+    }
+}
+
+static void
+on_doctor (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(CkStatusWindow) self = user_data;
+  g_autoptr(GVariant) checks = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!ck_dbus_credentials1_call_doctor_finish (CK_DBUS_CREDENTIALS1 (object), &checks, result, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      g_dbus_error_strip_remote_error (error);
+      g_free (self->checks_error);
+      self->checks_error = g_strdup (error->message);
+    }
+  else
+    {
+      g_clear_pointer (&self->checks_error, g_free);
+      g_clear_pointer (&self->checks, g_variant_unref);
+      self->checks = g_steal_pointer (&checks);
+    }
+
+  self->checks_running = FALSE;
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "status.run-checks", TRUE);
+  update_checks (self);
+}
+
+void
+ck_status_window_run_checks (CkStatusWindow *self)
+{
+  g_return_if_fail (CK_IS_STATUS_WINDOW (self));
+
+  if (self->checks_running)
+    return;
+
+  self->checks_running = TRUE;
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "status.run-checks", FALSE);
+  update_checks (self);
+  ck_dbus_credentials1_call_doctor (ck_ui_get_proxy (self->ui), self->cancellable,
+                                    on_doctor, g_object_ref (self));
+}
+
+/* Diagnostics */
+
+char *
+ck_status_window_dup_diagnostics (CkStatusWindow *self)
+{
+  CkStatus *status;
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autofree char *summary = NULL;
+  g_autofree char *expiry = NULL;
+  g_autofree char *scopes = NULL;
+  GVariantIter iter;
+  GVariant *check;
+
+  g_return_val_if_fail (CK_IS_STATUS_WINDOW (self), NULL);
+
+  status = self->status;
+  summary = ck_status_dup_summary (status);
+  expiry = dup_expiry_text (status);
+  scopes = g_strjoinv (" ", (char **) ck_status_get_scopes (status));
+
+  /* Plain, untranslated keys so that a bug report reads the same for
+   * everyone; only what the status and checks say, never a token. */
+  g_string_append_printf (text, "claude-keyring %s\n", PACKAGE_VERSION);
+  g_string_append_printf (text, "state: %s (%s)\n", ck_status_get_state_name (status), summary);
+  g_string_append_printf (text, "source: %s\n", ck_status_get_source (status));
+  if (ck_status_get_account (status)[0] != '\0')
+    g_string_append_printf (text, "account: %s\n", ck_status_get_account (status));
+  if (ck_status_get_organization (status)[0] != '\0')
+    g_string_append_printf (text, "organization: %s\n", ck_status_get_organization (status));
+  if (ck_status_get_subscription (status)[0] != '\0')
+    g_string_append_printf (text, "subscription: %s\n", ck_status_get_subscription (status));
+  if (expiry != NULL)
+    g_string_append_printf (text, "expires: %s\n", expiry);
+  if (scopes[0] != '\0')
+    g_string_append_printf (text, "scopes: %s\n", scopes);
+  g_string_append_printf (text, "keyring: %s%s%s\n", ck_status_get_keyring (status),
+                          self->provider != NULL ? ", " : "", self->provider != NULL ? self->provider : "");
+  if (ck_status_get_detail (status)[0] != '\0')
+    g_string_append_printf (text, "detail: %s\n", ck_status_get_detail (status));
+  if (ck_status_get_last_refresh (status) > 0)
+    {
+      g_autoptr(GDateTime) time = g_date_time_new_from_unix_utc (ck_status_get_last_refresh (status));
+      g_autofree char *iso = g_date_time_format_iso8601 (time);
+      const char *refresh_error = ck_status_get_last_refresh_error (status);
+
+      g_string_append_printf (text, "last refresh: %s %s\n", iso,
+                              refresh_error[0] != '\0' ? refresh_error : "ok");
+    }
+  g_string_append_printf (text, "credential reads: %u\n",
+                          ck_service_get_read_count (ck_ui_get_service (self->ui)));
+
+  if (self->checks != NULL)
+    {
+      g_string_append (text, "checks:\n");
+      g_variant_iter_init (&iter, self->checks);
+      while ((check = g_variant_iter_next_value (&iter)) != NULL)
+        {
+          g_autoptr(GVariant) owned = check;
+          const char *id = "", *check_status = "", *summary_text = "", *detail = "";
+
+          g_variant_lookup (check, "id", "&s", &id);
+          g_variant_lookup (check, "status", "&s", &check_status);
+          g_variant_lookup (check, "summary", "&s", &summary_text);
+          g_variant_lookup (check, "detail", "&s", &detail);
+          g_string_append_printf (text, "  [%s] %s: %s\n", check_status, id, summary_text);
+          if (detail[0] != '\0')
+            g_string_append_printf (text, "         %s\n", detail);
+        }
+    }
+  else if (self->checks_error != NULL)
+    g_string_append_printf (text, "checks: could not run: %s\n", self->checks_error);
+
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+static void
+copy_diagnostics_action (GtkWidget  *widget,
+                         const char *action_name,
+                         GVariant   *parameter)
+{
+  CkStatusWindow *self = CK_STATUS_WINDOW (widget);
+  g_autofree char *text = ck_status_window_dup_diagnostics (self);
+
+  gdk_clipboard_set_text (gtk_widget_get_clipboard (widget), text);
+  adw_toast_overlay_add_toast (self->toast_overlay, adw_toast_new (_("Diagnostics copied")));
+}
+
+static void
+run_checks_action (GtkWidget  *widget,
+                   const char *action_name,
+                   GVariant   *parameter)
+{
+  ck_status_window_run_checks (CK_STATUS_WINDOW (widget));
+}
+
+/* Showing and hiding */
+
+static void
+ck_status_window_map (GtkWidget *widget)
+{
+  CkStatusWindow *self = CK_STATUS_WINDOW (widget);
+
+  GTK_WIDGET_CLASS (ck_status_window_parent_class)->map (widget);
+
+  update_status (self);
+  update_reads (self);
+  find_provider (self);
+  ck_status_window_run_checks (self);
+  if (self->tick_source == 0)
+    self->tick_source = g_timeout_add_seconds (1, tick_cb, self);
+}
+
+static void
+ck_status_window_unmap (GtkWidget *widget)
+{
+  CkStatusWindow *self = CK_STATUS_WINDOW (widget);
+
+  g_clear_handle_id (&self->tick_source, g_source_remove);
+  g_clear_handle_id (&self->rerun_source, g_source_remove);
+
+  GTK_WIDGET_CLASS (ck_status_window_parent_class)->unmap (widget);
+}
+
+static void
+ck_status_window_dispose (GObject *object)
+{
+  CkStatusWindow *self = (CkStatusWindow *) object;
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->tick_source, g_source_remove);
+  g_clear_handle_id (&self->rerun_source, g_source_remove);
+  if (self->status != NULL)
+    g_signal_handlers_disconnect_by_data (self->status, self);
+  g_clear_object (&self->status);
+  g_clear_object (&self->ui);
+
+  gtk_widget_dispose_template (GTK_WIDGET (self), CK_TYPE_STATUS_WINDOW);
+
+  G_OBJECT_CLASS (ck_status_window_parent_class)->dispose (object);
+}
+
+static void
+ck_status_window_finalize (GObject *object)
+{
+  CkStatusWindow *self = (CkStatusWindow *) object;
+
+  g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->checks, g_variant_unref);
+  g_clear_pointer (&self->checks_error, g_free);
+  g_clear_pointer (&self->provider, g_free);
+  g_clear_pointer (&self->last_state, g_free);
+
+  G_OBJECT_CLASS (ck_status_window_parent_class)->finalize (object);
+}
+
+static void
+ck_status_window_class_init (CkStatusWindowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = ck_status_window_dispose;
+  object_class->finalize = ck_status_window_finalize;
+
+  widget_class->map = ck_status_window_map;
+  widget_class->unmap = ck_status_window_unmap;
+
+  gtk_widget_class_set_template_from_resource (widget_class, "/io/github/claudekeyring/ClaudeKeyring/ui/ck-status-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, toast_overlay);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, state_image);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, state_title);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, state_summary);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, login_button);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, logout_button);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, source_row);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, account_row);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, organization_row);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, subscription_row);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, expires_row);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, scopes_row);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, provider_row);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, keyring_row);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, refresh_row);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, reads_group);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, reads_list);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, checks_group);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, checks_spinner);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, checks_list);
+
+  gtk_widget_class_install_action (widget_class, "status.run-checks", NULL, run_checks_action);
+  gtk_widget_class_install_action (widget_class, "status.copy-diagnostics", NULL, copy_diagnostics_action);
+
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_r, GDK_CONTROL_MASK, "status.run-checks", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_c, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
+                                       "status.copy-diagnostics", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_w, GDK_CONTROL_MASK, "window.close", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "window.close", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_l, GDK_CONTROL_MASK, "app.login", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_q, GDK_CONTROL_MASK, "app.quit", NULL);
+}
+
+static void
+ck_status_window_init (CkStatusWindow *self)
+{
+  self->cancellable = g_cancellable_new ();
+
+  gtk_widget_init_template (GTK_WIDGET (self));
+}
+
+CkStatusWindow *
+ck_status_window_new (CkUi *ui)
+{
+  CkStatusWindow *self;
+
+  g_return_val_if_fail (CK_IS_UI (ui), NULL);
+
+  self = g_object_new (CK_TYPE_STATUS_WINDOW, NULL);
+  self->ui = g_object_ref (ui);
+  self->status = g_object_ref (ck_ui_get_status (ui));
+
+  /* The window is not a GtkApplicationWindow (the agent is a plain
+   * GApplication), so give it the "app" actions by hand. */
+  gtk_widget_insert_action_group (GTK_WIDGET (self), "app",
+                                  G_ACTION_GROUP (ck_ui_get_application (ui)));
+  g_signal_connect_object (self->status, "changed", G_CALLBACK (on_status_changed),
+                           self, G_CONNECT_SWAPPED);
+
+  update_status (self);
+  update_checks (self);
+  return self;
+}

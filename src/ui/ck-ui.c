@@ -1,0 +1,698 @@
+/* ck-ui.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * What the agent shows on a desktop. Everything goes through the public
+ * D-Bus API on the agent's own connection (a CkDBusCredentials1 proxy),
+ * so the tray, the windows and the CLI see exactly the same thing; only
+ * the list of recent reads is taken from CkService directly.
+ *
+ * Every command is a GAction on the application ("app.login", …): the
+ * tray menu, the window's buttons, keyboard shortcuts and notification
+ * buttons all activate the same ones.
+ */
+
+#define G_LOG_DOMAIN "ck-ui"
+
+#include "config.h"
+
+#include <unistd.h>
+
+#include <adwaita.h>
+#include <glib/gi18n-lib.h>
+
+#include "ck-api-key-dialog.h"
+#include "ck-login-dialog.h"
+#include "ck-status-window.h"
+#include "ck-tray.h"
+#include "ck-ui.h"
+#include "ck-ui-test.h"
+
+struct _CkUi
+{
+  GObject             parent_instance;
+
+  GApplication       *application;     /* owns us */
+  CkService          *service;
+  GDBusConnection    *connection;
+  CkDBusCredentials1 *proxy;
+  CkStatus           *status;
+  GSettings          *settings;
+  GMenu              *menu;
+  CkTray             *tray;
+  GCancellable       *cancellable;
+
+  CkStatusWindow     *status_window;
+  CkLoginDialog      *login_dialog;
+  CkApiKeyDialog     *api_key_dialog;
+
+  char               *notified_refresh_error;
+  CkState             previous_state;
+  guint               first_activate : 1;
+  guint               gtk_ready : 1;
+  guint               have_status : 1;
+  guint               shut_down : 1;
+};
+
+G_DEFINE_FINAL_TYPE (CkUi, ck_ui, G_TYPE_OBJECT)
+
+/* Notifications */
+
+static void
+send_notification (CkUi          *self,
+                   const char    *id,
+                   const char    *title,
+                   const char    *body,
+                   const char    *button_label,
+                   const char    *button_action,
+                   GNotificationPriority priority)
+{
+  g_autoptr(GNotification) notification = g_notification_new (title);
+  g_autoptr(GIcon) icon = g_themed_icon_new (APP_ID);
+
+  g_notification_set_body (notification, body);
+  g_notification_set_icon (notification, icon);
+  g_notification_set_priority (notification, priority);
+  g_notification_set_default_action (notification, "app.status");
+  if (button_label != NULL)
+    g_notification_add_button (notification, button_label, button_action);
+
+  g_debug ("Notification %s: %s", id, title);
+  g_application_send_notification (self->application, id, notification);
+}
+
+static gboolean
+login_dialog_visible (CkUi *self)
+{
+  return self->login_dialog != NULL && gtk_widget_get_visible (GTK_WIDGET (self->login_dialog));
+}
+
+static void
+on_login_finished (CkUi       *self,
+                   gboolean    ok,
+                   const char *message)
+{
+  /* The dialog shows the result itself when it is open. */
+  if (login_dialog_visible (self))
+    {
+      g_application_withdraw_notification (self->application, "login");
+      return;
+    }
+
+  if (ok)
+    {
+      g_autofree char *body = NULL;
+
+      if (message != NULL && message[0] != '\0')
+        body = g_strdup_printf (_("Claude Code can now use the account %s."), message);
+      else
+        body = g_strdup (_("Claude Code can now use your account."));
+      send_notification (self, "login", _("Logged In to Claude"), body, NULL, NULL,
+                         G_NOTIFICATION_PRIORITY_NORMAL);
+    }
+  else
+    {
+      send_notification (self, "login", _("Claude Login Failed"),
+                         message != NULL && message[0] != '\0' ? message : _("The server refused the login."),
+                         _("Try Again"), "app.login", G_NOTIFICATION_PRIORITY_HIGH);
+    }
+}
+
+static void
+notify_status (CkUi *self)
+{
+  CkState state = ck_status_get_state (self->status);
+  const char *refresh_error = ck_status_get_last_refresh_error (self->status);
+  gboolean refresh_failed = FALSE;
+
+  if (refresh_error[0] != '\0' && g_strcmp0 (refresh_error, self->notified_refresh_error) != 0)
+    {
+      g_autofree char *body = NULL;
+
+      if (state == CK_STATE_EXPIRED)
+        /* Translators: %s is the reason, a sentence */
+        body = g_strdup_printf (_("%s Log in again so that Claude Code keeps working."), refresh_error);
+      else
+        /* Translators: %s is the reason, a sentence */
+        body = g_strdup_printf (_("%s The current token still works for now; log in again if this persists."),
+                                refresh_error);
+      send_notification (self, "refresh-failed", _("Could Not Renew the Claude Login"), body,
+                         _("Log In…"), "app.login", G_NOTIFICATION_PRIORITY_HIGH);
+      refresh_failed = TRUE;
+    }
+  g_free (self->notified_refresh_error);
+  self->notified_refresh_error = g_strdup (refresh_error);
+
+  if (state == CK_STATE_EXPIRED && self->previous_state != CK_STATE_EXPIRED &&
+      self->previous_state != CK_STATE_UNKNOWN && !refresh_failed)
+    send_notification (self, "login-needed", _("Claude Login Expired"),
+                       _("Log in again so that Claude Code keeps working."),
+                       _("Log In…"), "app.login", G_NOTIFICATION_PRIORITY_HIGH);
+
+  if (state == CK_STATE_LOGGED_IN)
+    {
+      g_application_withdraw_notification (self->application, "refresh-failed");
+      g_application_withdraw_notification (self->application, "login-needed");
+    }
+}
+
+/* Tray and menu */
+
+static char *
+dup_account_line (CkStatus *status)
+{
+  const char *account = ck_status_get_account (status);
+  const char *source = ck_status_get_source (status);
+
+  switch (ck_status_get_state (status))
+    {
+    case CK_STATE_LOGGED_IN:
+      if (g_str_equal (source, "helper"))
+        return g_strdup (_("Using the API key helper"));
+      if (g_str_equal (source, "keyring"))
+        return g_strdup (_("Using an API key from the keyring"));
+      if (account[0] != '\0')
+        /* Translators: %s is an email address */
+        return g_strdup_printf (_("Logged in as %s"), account);
+      return g_strdup (_("Logged in"));
+
+    case CK_STATE_EXPIRED:
+      if (account[0] != '\0')
+        /* Translators: %s is an email address */
+        return g_strdup_printf (_("Login of %s expired"), account);
+      return g_strdup (_("Login expired"));
+
+    case CK_STATE_REFRESHING:
+      return g_strdup (_("Renewing the login…"));
+
+    case CK_STATE_LOGIN_PENDING:
+      return g_strdup (_("Waiting for login in the browser"));
+
+    case CK_STATE_LOGGED_OUT:
+      return g_strdup (_("Not logged in"));
+
+    case CK_STATE_LOCKED:
+      return g_strdup (_("Keyring locked"));
+
+    case CK_STATE_UNKNOWN:
+      return g_strdup (_("Connecting…"));
+
+    case CK_STATE_ERROR:
+    default:
+      return g_strdup (ck_status_get_title (status));
+    }
+}
+
+static void
+rebuild_menu (CkUi *self)
+{
+  g_autoptr(GMenu) account = g_menu_new ();
+  g_autoptr(GMenu) commands = g_menu_new ();
+  g_autoptr(GMenu) app = g_menu_new ();
+  g_autofree char *account_line = dup_account_line (self->status);
+
+  /* No action: shown as a disabled label. */
+  g_menu_append (account, account_line, NULL);
+
+  if (ck_status_offers_login (self->status))
+    g_menu_append (commands, _("_Log In…"), "app.login");
+  if (ck_status_has_credentials (self->status))
+    g_menu_append (commands, _("Log _Out"), "app.logout");
+  g_menu_append (commands, _("_API Key…"), "app.set-api-key");
+
+  g_menu_append (app, _("_Status…"), "app.status");
+  g_menu_append (app, _("_Quit"), "app.quit");
+
+  g_menu_remove_all (self->menu);
+  g_menu_append_section (self->menu, NULL, G_MENU_MODEL (account));
+  g_menu_append_section (self->menu, NULL, G_MENU_MODEL (commands));
+  g_menu_append_section (self->menu, NULL, G_MENU_MODEL (app));
+}
+
+static void
+update_tray (CkUi *self)
+{
+  g_autofree char *summary = ck_status_dup_summary (self->status);
+  g_autofree char *title = NULL;
+
+  /* Translators: the tray icon's tooltip title, e.g. "Claude Keyring: Logged In" */
+  title = g_strdup_printf (_("Claude Keyring: %s"), ck_status_get_title (self->status));
+  ck_tray_set_icon (self->tray, ck_status_get_icon_name (self->status),
+                    ck_status_needs_attention (self->status));
+  ck_tray_set_tooltip (self->tray, title, summary);
+}
+
+static void
+update_actions (CkUi *self)
+{
+  GAction *logout = g_action_map_lookup_action (G_ACTION_MAP (self->application), "logout");
+
+  g_simple_action_set_enabled (G_SIMPLE_ACTION (logout), ck_status_has_credentials (self->status));
+}
+
+static void
+on_status_changed (CkUi *self)
+{
+  g_debug ("Status: %s", ck_status_get_state_name (self->status));
+
+  update_actions (self);
+  rebuild_menu (self);
+  update_tray (self);
+
+  if (self->have_status)
+    notify_status (self);
+  else
+    {
+      /* Only changes while we watch are news. */
+      g_free (self->notified_refresh_error);
+      self->notified_refresh_error = g_strdup (ck_status_get_last_refresh_error (self->status));
+    }
+
+  self->have_status = TRUE;
+  self->previous_state = ck_status_get_state (self->status);
+}
+
+static void
+on_proxy_status_changed (CkUi     *self,
+                         GVariant *status)
+{
+  ck_status_update (self->status, status);
+}
+
+static void
+on_get_status (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(CkUi) self = user_data;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!ck_dbus_credentials1_call_get_status_finish (CK_DBUS_CREDENTIALS1 (object), &status, result, &error))
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_warning ("Could not read the agent's status: %s", error->message);
+      return;
+    }
+
+  ck_status_update (self->status, status);
+}
+
+/* Windows */
+
+/* GTK starts with the first window, not with the agent. */
+static gboolean
+ensure_gtk (CkUi *self)
+{
+  g_autoptr(GtkCssProvider) css = NULL;
+  GdkDisplay *display;
+
+  if (self->gtk_ready)
+    return TRUE;
+  if (self->shut_down)
+    return FALSE;
+
+  if (!gtk_init_check ())
+    {
+      g_message ("Cannot open the display “%s”: no windows",
+                 g_getenv ("WAYLAND_DISPLAY") ?: g_getenv ("DISPLAY") ?: "");
+      return FALSE;
+    }
+  adw_init ();
+
+  display = gdk_display_get_default ();
+  gtk_icon_theme_add_resource_path (gtk_icon_theme_get_for_display (display),
+                                    "/io/github/claudekeyring/ClaudeKeyring/icons");
+  gtk_window_set_default_icon_name (APP_ID);
+
+  css = gtk_css_provider_new ();
+  gtk_css_provider_load_from_resource (css, "/io/github/claudekeyring/ClaudeKeyring/ui/style.css");
+  gtk_style_context_add_provider_for_display (display, GTK_STYLE_PROVIDER (css),
+                                              GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
+
+  self->gtk_ready = TRUE;
+  return TRUE;
+}
+
+void
+ck_ui_show_status (CkUi *self)
+{
+  g_return_if_fail (CK_IS_UI (self));
+
+  if (!ensure_gtk (self))
+    return;
+  if (self->status_window == NULL)
+    self->status_window = g_object_ref_sink (ck_status_window_new (self));
+  gtk_window_present (GTK_WINDOW (self->status_window));
+}
+
+void
+ck_ui_show_login (CkUi *self)
+{
+  g_return_if_fail (CK_IS_UI (self));
+
+  if (!ensure_gtk (self))
+    return;
+  if (self->login_dialog == NULL)
+    self->login_dialog = g_object_ref_sink (ck_login_dialog_new (self));
+  g_application_withdraw_notification (self->application, "login");
+  ck_login_dialog_start (self->login_dialog);
+}
+
+void
+ck_ui_show_api_key (CkUi *self)
+{
+  g_return_if_fail (CK_IS_UI (self));
+
+  if (!ensure_gtk (self))
+    return;
+  if (self->api_key_dialog == NULL)
+    self->api_key_dialog = g_object_ref_sink (ck_api_key_dialog_new (self));
+  ck_api_key_dialog_present (self->api_key_dialog);
+}
+
+/* Actions */
+
+static void
+status_action (GSimpleAction *action,
+               GVariant      *parameter,
+               gpointer       user_data)
+{
+  ck_ui_show_status (user_data);
+}
+
+static void
+login_action (GSimpleAction *action,
+              GVariant      *parameter,
+              gpointer       user_data)
+{
+  ck_ui_show_login (user_data);
+}
+
+static void
+set_api_key_action (GSimpleAction *action,
+                    GVariant      *parameter,
+                    gpointer       user_data)
+{
+  ck_ui_show_api_key (user_data);
+}
+
+static void
+on_logged_out (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(CkUi) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (ck_dbus_credentials1_call_logout_finish (CK_DBUS_CREDENTIALS1 (object), result, &error))
+    return;
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  g_dbus_error_strip_remote_error (error);
+  send_notification (self, "logout", _("Could Not Log Out"), error->message, NULL, NULL,
+                     G_NOTIFICATION_PRIORITY_HIGH);
+}
+
+static void
+logout_action (GSimpleAction *action,
+               GVariant      *parameter,
+               gpointer       user_data)
+{
+  CkUi *self = user_data;
+
+  ck_dbus_credentials1_call_logout (self->proxy, self->cancellable, on_logged_out, g_object_ref (self));
+}
+
+static void
+quit_action (GSimpleAction *action,
+             GVariant      *parameter,
+             gpointer       user_data)
+{
+  CkUi *self = user_data;
+
+  g_message ("Quit from the tray or a window");
+  g_application_quit (self->application);
+}
+
+static void
+test_dump_action (GSimpleAction *action,
+                  GVariant      *parameter,
+                  gpointer       user_data)
+{
+  CkUi *self = user_data;
+
+  ck_ui_test_dump (self, g_getenv ("CK_UI_TEST_DUMP"), self->gtk_ready, self->status_window, self->tray);
+}
+
+static const GActionEntry actions[] = {
+  { "status", status_action },
+  { "login", login_action },
+  { "logout", logout_action },
+  { "set-api-key", set_api_key_action },
+  { "quit", quit_action },
+};
+
+/* Application */
+
+/* Whether this process was started for the session rather than by a
+ * person: D-Bus activation, session autostart or a systemd user unit.
+ * Then its own first "activate" must not pop up a window; a person's
+ * second start or the launcher of a running agent still does. */
+static gboolean
+started_as_service (void)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/comm", (int) getppid ());
+  g_autofree char *parent = NULL;
+
+  if (g_getenv ("DBUS_STARTER_BUS_TYPE") != NULL || g_getenv ("DESKTOP_AUTOSTART_ID") != NULL)
+    return TRUE;
+
+  if (g_file_get_contents (path, &parent, NULL, NULL))
+    {
+      g_strstrip (parent);
+      if (g_str_equal (parent, "systemd") || g_str_has_prefix (parent, "dbus-"))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+on_activate (CkUi *self)
+{
+  if (self->first_activate)
+    {
+      self->first_activate = FALSE;
+      if (started_as_service ())
+        {
+          g_debug ("Started as a service: no window");
+          return;
+        }
+    }
+
+  ck_ui_show_status (self);
+}
+
+static void
+on_tray_activate (CkUi *self)
+{
+  ck_ui_show_status (self);
+}
+
+static void
+destroy_window (gpointer ptr)
+{
+  GtkWindow **window = ptr;
+
+  if (*window != NULL)
+    gtk_window_destroy (*window);
+  g_clear_object (window);
+}
+
+void
+ck_ui_shutdown (CkUi *self)
+{
+  g_return_if_fail (CK_IS_UI (self));
+
+  if (self->shut_down)
+    return;
+  self->shut_down = TRUE;
+
+  g_cancellable_cancel (self->cancellable);
+  if (self->tray != NULL)
+    ck_tray_stop (self->tray);
+  /* Windows exist only once GTK runs. */
+  destroy_window (&self->status_window);
+  destroy_window (&self->login_dialog);
+  destroy_window (&self->api_key_dialog);
+}
+
+static gboolean
+load_settings (CkUi    *self,
+               GError **error)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr(GSettingsSchema) schema = NULL;
+
+  if (source != NULL)
+    schema = g_settings_schema_source_lookup (source, APP_ID, TRUE);
+  if (schema == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   "The settings schema %s is not installed.", APP_ID);
+      return FALSE;
+    }
+  self->settings = g_settings_new_full (schema, NULL, NULL);
+  return TRUE;
+}
+
+CkUi *
+ck_ui_new (GApplication  *application,
+           CkService     *service,
+           GError       **error)
+{
+  g_autoptr(CkUi) self = NULL;
+
+  g_return_val_if_fail (G_IS_APPLICATION (application), NULL);
+  g_return_val_if_fail (CK_IS_SERVICE (service), NULL);
+
+  self = g_object_new (CK_TYPE_UI, NULL);
+  self->application = application;
+  self->service = g_object_ref (service);
+  /* In service mode its own start emits no "activate" at all. */
+  self->first_activate = !(g_application_get_flags (application) & G_APPLICATION_IS_SERVICE);
+
+  if (!(self->connection = g_application_get_dbus_connection (application)))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+                           "The agent has no session bus connection.");
+      return NULL;
+    }
+  g_object_ref (self->connection);
+
+  if (!load_settings (self, error))
+    return NULL;
+
+  /* Only calls to the bus daemon happen here: properties are not loaded,
+   * since a synchronous call to ourselves could never be answered. */
+  self->proxy = ck_dbus_credentials1_proxy_new_sync (self->connection,
+                                                     G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
+                                                     G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+                                                     APP_ID, OBJECT_PATH, NULL, error);
+  if (self->proxy == NULL)
+    return NULL;
+  /* Logout revokes at the server, Doctor reaches the API: give them time. */
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (self->proxy), 60000);
+
+  self->menu = g_menu_new ();
+  rebuild_menu (self);
+  self->tray = ck_tray_new (self->connection, G_MENU_MODEL (self->menu), G_ACTION_GROUP (application));
+  update_tray (self);
+  g_signal_connect_object (self->tray, "activate", G_CALLBACK (on_tray_activate), self, G_CONNECT_SWAPPED);
+  if (!ck_tray_start (self->tray, error))
+    return NULL;
+
+  /* Nothing can fail from here on, so no action outlives a failed start. */
+  g_action_map_add_action_entries (G_ACTION_MAP (application), actions, G_N_ELEMENTS (actions), self);
+  if (g_getenv ("CK_UI_TEST_DUMP") != NULL)
+    {
+      static const GActionEntry test_actions[] = { { "test-dump", test_dump_action } };
+
+      g_action_map_add_action_entries (G_ACTION_MAP (application), test_actions, 1, self);
+    }
+  update_actions (self);
+
+  g_signal_connect_object (self->status, "changed", G_CALLBACK (on_status_changed), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->proxy, "status-changed", G_CALLBACK (on_proxy_status_changed),
+                           self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->proxy, "login-finished", G_CALLBACK (on_login_finished),
+                           self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (application, "activate", G_CALLBACK (on_activate), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (application, "shutdown", G_CALLBACK (ck_ui_shutdown), self, G_CONNECT_SWAPPED);
+
+  ck_dbus_credentials1_call_get_status (self->proxy, self->cancellable, on_get_status, g_object_ref (self));
+
+  return g_steal_pointer (&self);
+}
+
+GApplication *
+ck_ui_get_application (CkUi *self)
+{
+  g_return_val_if_fail (CK_IS_UI (self), NULL);
+  return self->application;
+}
+
+CkService *
+ck_ui_get_service (CkUi *self)
+{
+  g_return_val_if_fail (CK_IS_UI (self), NULL);
+  return self->service;
+}
+
+CkStatus *
+ck_ui_get_status (CkUi *self)
+{
+  g_return_val_if_fail (CK_IS_UI (self), NULL);
+  return self->status;
+}
+
+CkDBusCredentials1 *
+ck_ui_get_proxy (CkUi *self)
+{
+  g_return_val_if_fail (CK_IS_UI (self), NULL);
+  return self->proxy;
+}
+
+GSettings *
+ck_ui_get_settings (CkUi *self)
+{
+  g_return_val_if_fail (CK_IS_UI (self), NULL);
+  return self->settings;
+}
+
+static void
+ck_ui_dispose (GObject *object)
+{
+  CkUi *self = (CkUi *) object;
+
+  ck_ui_shutdown (self);
+  g_clear_object (&self->tray);
+  g_clear_object (&self->menu);
+  g_clear_object (&self->proxy);
+
+  G_OBJECT_CLASS (ck_ui_parent_class)->dispose (object);
+}
+
+static void
+ck_ui_finalize (GObject *object)
+{
+  CkUi *self = (CkUi *) object;
+
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->status);
+  g_clear_object (&self->settings);
+  g_clear_object (&self->connection);
+  g_clear_object (&self->service);
+  g_clear_pointer (&self->notified_refresh_error, g_free);
+
+  G_OBJECT_CLASS (ck_ui_parent_class)->finalize (object);
+}
+
+static void
+ck_ui_class_init (CkUiClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = ck_ui_dispose;
+  object_class->finalize = ck_ui_finalize;
+}
+
+static void
+ck_ui_init (CkUi *self)
+{
+  self->cancellable = g_cancellable_new ();
+  self->status = ck_status_new ();
+  self->previous_state = CK_STATE_UNKNOWN;
+  self->first_activate = TRUE;
+}
