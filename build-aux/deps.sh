@@ -12,6 +12,7 @@ runtime_packages=(gnome-keyring dbus dbus-user-session)
 test_packages=(
   gnome-keyring libsecret-tools dbus dbus-x11 xvfb xauth bubblewrap
   python3 util-linux procps nodejs
+  man-db groff-base bash-completion zsh fish flatpak-builder
 )
 
 ck_missing_packages () {
