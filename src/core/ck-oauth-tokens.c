@@ -113,7 +113,7 @@ member_int (JsonObject *object,
   type = json_node_get_value_type (node);
   if (type == G_TYPE_INT64)
     *value = json_node_get_int (node);
-  else if (type == G_TYPE_DOUBLE)
+  else if (type == G_TYPE_DOUBLE && ABS (json_node_get_double (node)) < 9.2e18)
     *value = (gint64) json_node_get_double (node);
   else
     return FALSE;
@@ -414,7 +414,7 @@ ck_oauth_tokens_valid_for (const CkOAuthTokens *self,
   /* A token without a known expiry is taken as valid, as Claude Code does. */
   if (self->expires_at_ms == 0)
     return TRUE;
-  return self->expires_at_ms - now_ms > (gint64) seconds * 1000;
+  return self->expires_at_ms > now_ms + (gint64) seconds * 1000;
 }
 
 char *
