@@ -178,7 +178,7 @@ static void
 finish_op (GTask  *task,
            GError *error)
 {
-  CkTokenStore *self = g_task_get_source_object (task);
+  g_autoptr(CkTokenStore) self = g_object_ref (g_task_get_source_object (task));
   Op *op = g_task_get_task_data (task);
 
   g_assert (self->current == task);
