@@ -192,6 +192,7 @@ check_claude_files (CkDoctor        *self,
 
   if (g_file_test (credentials_path, G_FILE_TEST_EXISTS))
     {
+      g_free (detail);
       detail = g_strdup_printf ("%s holds a login in plaintext. Run “claude-keyring import” "
                                 "to move it into the keyring.", credentials_path);
       add_check (builder, "plaintext-credentials", "warn",
@@ -211,6 +212,7 @@ finish (GTask *task)
   check_claude_files (self, run->builder);
   g_task_return_pointer (task, g_variant_ref_sink (g_variant_builder_end (run->builder)),
                          (GDestroyNotify) g_variant_unref);
+  g_object_unref (task);
 }
 
 static void
