@@ -19,6 +19,7 @@
 #include "ck-error.h"
 #include "ck-oauth-manager.h"
 #include "ck-service.h"
+#include "ck-service-private.h"
 
 #define MAX_READS            50
 #define DEFAULT_MIN_VALIDITY 300
@@ -330,7 +331,7 @@ on_credential (GObject      *object,
   call_free (call);
 }
 
-static gboolean
+gboolean
 parse_credential_options (GVariant          *options,
                           guint             *min_validity,
                           CkCredentialKind  *kind,
