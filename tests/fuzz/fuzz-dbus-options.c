@@ -1,0 +1,53 @@
+/* fuzz-dbus-options.c: the a{sv} options of GetCredential, built from
+ * untrusted bytes (wrong types, non-normal data, odd keys) and parsed the
+ * way the service parses them.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "fuzz-common.h"
+
+#include "ck-error.h"
+#include "ck-service-private.h"
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data,
+                        size_t         size)
+{
+  g_autoptr(GVariant) options = NULL;
+  g_autoptr(GError) error = NULL;
+  CkCredentialKind kind = 99;
+  guint min_validity = 12345;
+  char *copy;
+
+  fuzz_init ();
+  copy = fuzz_copy_exact (data, size);
+  options = g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE_VARDICT, copy, size,
+                                                         FALSE, free, copy));
+
+  if (parse_credential_options (options, &min_validity, &kind, &error))
+    {
+      g_assert_no_error (error);
+      g_assert_cmpuint (min_validity, <=, 86400 * 30);
+      g_assert_true (kind == CK_CREDENTIAL_KIND_ANY || kind == CK_CREDENTIAL_KIND_API_KEY ||
+                     kind == CK_CREDENTIAL_KIND_OAUTH);
+    }
+  else
+    {
+      g_assert_nonnull (error);
+      g_assert_true (error->domain == CK_ERROR);
+      g_assert_cmpint (error->code, ==, CK_ERROR_INVALID_ARGUMENT);
+    }
+
+  /* What a D-Bus round trip would make of the same bytes parses alike. */
+  {
+    g_autoptr(GVariant) normal = g_variant_get_normal_form (options);
+    g_autoptr(GError) normal_error = NULL;
+    CkCredentialKind normal_kind;
+    guint normal_min;
+
+    g_assert_true (parse_credential_options (normal, &normal_min, &normal_kind, &normal_error) ==
+                   (error == NULL));
+  }
+  return 0;
+}
