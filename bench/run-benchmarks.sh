@@ -27,7 +27,8 @@ runs=${CK_BENCH_RUNS:-100}
 herd=${CK_BENCH_HERD:-100}
 
 here=$(cd "$(dirname "$0")" && pwd)
-PY=$(command -v python3)
+# The interpreter itself, not a version manager's shim.
+PY=$(python3 -c 'import sys; print(sys.executable)')
 results=$CK_TEST_ROOT/results
 : >"$results"
 broken=0
@@ -170,6 +171,34 @@ echo
 rss_end=$(rss_kb "$pid")
 fds_end=$(ls "/proc/$pid/fd" | wc -l)
 
+# 6. The same agent with its UI (tray icon, GTK) on a virtual display:
+# reported, no target. It replaces the headless one.
+ui_rss=
+ui_module=${CK_BUILD_ROOT:-}/src/ui
+if command -v Xvfb >/dev/null && ls "$ui_module"/*ck-ui* >/dev/null 2>&1; then
+  mkfifo "$CK_TEST_ROOT/displayfd"
+  Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$CK_TEST_ROOT/displayfd" \
+    2>"$CK_TEST_ROOT/xvfb.log" &
+  xvfb_pid=$!
+  if read -r -t 20 display <"$CK_TEST_ROOT/displayfd"; then
+    DISPLAY=:$display CK_UI_MODULE_DIR=$ui_module GSK_RENDERER=cairo NO_AT_BRIDGE=1 \
+      G_MESSAGES_DEBUG=ck-bench-quiet "$CK_AGENT" --replace --gapplication-service \
+      >"$CK_TEST_ROOT/agent-ui.log" 2>&1 &
+    ui_pid=$!
+    for _ in $(seq 100); do [ "$(agent_pid)" = "$ui_pid" ] && break; sleep 0.1; done
+    if [ "$(agent_pid)" = "$ui_pid" ]; then
+      for _ in $(seq 20); do agent_call GetCredential "{}" >/dev/null; done
+      agent_call GetStatus >/dev/null
+      sleep 3
+      ui_rss=$(rss_kb "$ui_pid")
+    fi
+    kill "$ui_pid" 2>/dev/null || true
+    wait "$ui_pid" 2>/dev/null || true
+  fi
+  kill "$xvfb_pid" 2>/dev/null || true
+  wait "$xvfb_pid" 2>/dev/null || true
+fi
+
 # Summary
 ratio () { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 pass_if () { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
@@ -193,6 +222,11 @@ row "herd wall ($herd procs) / one GetCredential proc" "${herd_ratio}x" "report"
 row "agent RSS, headless, at start" "$((rss_start / 1024)).$(( (rss_start % 1024) * 10 / 1024 )) MB" "report" ""
 row "agent RSS, headless, after the runs" "$((rss_end / 1024)).$(( (rss_end % 1024) * 10 / 1024 )) MB" "<= 15 MB" "$( [ "$rss_end" -le 15360 ] && echo PASS || echo MISS)"
 row "agent open fds after the runs" "$fds_end" "report" ""
+if [ -n "$ui_rss" ]; then
+  row "agent RSS with the UI (Xvfb, tray, GTK)" "$((ui_rss / 1024)).$(( (ui_rss % 1024) * 10 / 1024 )) MB" "report" ""
+else
+  row "agent RSS with the UI" "n/a" "report" "(no Xvfb or UI module)"
+fi
 
 [ "$herd_refreshes" -eq 1 ] || broken=1
 [ "$(result herd-failures)" = 0 ] && [ "$(result herd-expired)" = 0 ] || broken=1
