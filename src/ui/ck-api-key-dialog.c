@@ -58,10 +58,14 @@ static void
 update_sensitivity (CkApiKeyDialog *self)
 {
   const char *key = gtk_editable_get_text (GTK_EDITABLE (self->key_entry));
+  const char *source = ck_status_get_source (ck_ui_get_status (self->ui));
 
   gtk_widget_set_sensitive (self->save_button,
                             !self->busy && ((key != NULL && key[0] != '\0') || helper_changed (self)));
-  gtk_widget_set_sensitive (self->clear_button, !self->busy);
+  /* An API key in the keyring wins over OAuth, so with OAuth (or
+   * nothing) in use none is stored; behind a helper there may be one. */
+  gtk_widget_set_sensitive (self->clear_button, !self->busy &&
+                            (g_str_equal (source, "keyring") || g_str_equal (source, "helper")));
 }
 
 static void
@@ -85,6 +89,8 @@ update_stored_label (CkApiKeyDialog *self)
     gtk_label_set_label (self->stored_label, _("The API key helper is in use; it wins over a stored key."));
   else
     gtk_label_set_label (self->stored_label, _("No API key is in use."));
+
+  update_sensitivity (self);
 }
 
 static void

@@ -26,6 +26,25 @@ append_field (GString    *out,
     g_string_append_c (out, *p == '\n' || *p == '\t' ? ' ' : *p);
 }
 
+/* A row's title as shown: without its mnemonic underscore. */
+static void
+append_row_title (GString    *out,
+                  GtkWidget  *row)
+{
+  const char *title = adw_preferences_row_get_title (ADW_PREFERENCES_ROW (row));
+  g_auto(GStrv) parts = NULL;
+  g_autofree char *plain = NULL;
+
+  if (title == NULL || !adw_preferences_row_get_use_underline (ADW_PREFERENCES_ROW (row)))
+    {
+      append_field (out, title);
+      return;
+    }
+  parts = g_strsplit (title, "_", -1);
+  plain = g_strjoinv ("", parts);
+  append_field (out, plain);
+}
+
 static void
 dump_widget (GString   *out,
              GtkWidget *widget)
@@ -38,7 +57,7 @@ dump_widget (GString   *out,
       const char *check = g_object_get_data (G_OBJECT (widget), "ck-check-status");
 
       g_string_append (out, "row");
-      append_field (out, adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget)));
+      append_row_title (out, widget);
       append_field (out, adw_action_row_get_subtitle (ADW_ACTION_ROW (widget)));
       if (check != NULL)
         append_field (out, check);
@@ -50,7 +69,7 @@ dump_widget (GString   *out,
     {
       g_string_append (out, "entry");
       if (ADW_IS_ENTRY_ROW (widget))
-        append_field (out, adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget)));
+        append_row_title (out, widget);
       else
         append_field (out, gtk_entry_get_placeholder_text (GTK_ENTRY (widget)));
       append_field (out, gtk_editable_get_text (GTK_EDITABLE (widget)));
