@@ -44,12 +44,13 @@ x-scheme-handler/https=ck-fake-browser.desktop
 MIME
 
 url_count () { [ -f "$urls" ] && wc -l <"$urls" || echo 0; }
-# wait_url N: until the browser was opened N times; sets $url to the last.
-wait_url () {
-  wait_for 10 eval '[ "$(url_count)" -ge '"$1"' ]' || return 1
+# has_url N: whether the browser was opened N times; sets $url to the last.
+has_url () {
+  [ "$(url_count)" -ge "$1" ] || return 1
   url=$(tail -n 1 "$urls")
   [[ $url == "$base"/oauth/authorize\?* ]]
 }
+wait_url () { wait_for 10 has_url "$1"; }
 dialog () { window_id "Log In to Claude"; }
 state () { credentials GetStatus | grep -oP "'state': <'\K[a-z-]+"; }
 
@@ -115,7 +116,7 @@ wait_dump 10 '^label\tLogin Failed' && pass "a refused login shows Login Failed"
   { fail "a refused login shows Login Failed"; show_dump; }
 dump_has '^button\tTry Again' && pass "with Try Again" || fail "Try Again is offered"
 curl -fsS -X POST -H 'Content-Type: application/json' -d '{"authorize": "ok"}' "$base/test/mode" >/dev/null
-press "Log In to Claude" Return wait_url 4 && pass "Try Again (Return) starts a new login" ||
+press "Log In to Claude" Return has_url 4 && pass "Try Again (Return) starts a new login" ||
   die "Try Again started no login"
 "$PY" "$support/play-browser.py" "$url" 2>"$CK_TEST_ROOT/browser.log" ||
   fail "play-browser: $(cat "$CK_TEST_ROOT/browser.log")"
@@ -139,7 +140,7 @@ wait_for 10 test -s "$CK_TEST_ROOT/cli-login.out" || die "the CLI login printed 
 agent_action login
 wait_dump 10 '^label\tAnother Login Is Waiting' && pass "a login pending elsewhere is explained" ||
   { fail "a login pending elsewhere is explained"; show_dump; }
-press "Log In to Claude" Return wait_url 6 && pass "Start Over (Return) starts a login of its own" ||
+press "Log In to Claude" Return has_url 6 && pass "Start Over (Return) starts a login of its own" ||
   die "Start Over started no login"
 "$PY" "$support/play-browser.py" "$url" 2>"$CK_TEST_ROOT/browser.log" ||
   fail "play-browser: $(cat "$CK_TEST_ROOT/browser.log")"

@@ -34,8 +34,13 @@ fail () {
 # Stops the test at once: what follows depends on it.
 die () {
   echo "not ok - $*"
-  echo "--- agent-ui.log (last 30 lines)" >&2
+  echo "--- agent-ui.log (tray lines, last 30 lines)" >&2
+  grep -i "tray\|watcher" "$agent_log" >&2 2>/dev/null || true
   tail -n 30 "$agent_log" >&2 2>/dev/null || true
+  if [ -s "$CK_TEST_ROOT/tray.log" ]; then
+    echo "--- tray.log (last 10 lines)" >&2
+    tail -n 10 "$CK_TEST_ROOT/tray.log" >&2
+  fi
   exit 1
 }
 
@@ -198,6 +203,8 @@ wait_no_dump () {
   return 1
 }
 
+show_dump () { sed 's/^/    # /' "$CK_UI_TEST_DUMP" >&2; }
+
 # press TITLE KEYS CHECK...: focuses the window and presses KEYS until
 # CHECK succeeds; without a window manager the first press can arrive
 # before the window has the focus, and is lost.
@@ -211,7 +218,10 @@ press () {
       sleep 0.2
       xdotool key --clearmodifiers "$keys"
     fi
-    wait_for 3 "$@" && return 0
+    for _ in $(seq 12); do
+      "$@" && return 0
+      sleep 0.25
+    done
   done
   return 1
 }
