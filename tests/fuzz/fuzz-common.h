@@ -150,25 +150,48 @@ fuzz_json_several_roots (const uint8_t *data,
   return FALSE;
 }
 
+static inline gboolean
+fuzz_hex4 (const uint8_t *p)
+{
+  return g_ascii_isxdigit (p[0]) && g_ascii_isxdigit (p[1]) &&
+         g_ascii_isxdigit (p[2]) && g_ascii_isxdigit (p[3]);
+}
+
 /* json-glib 1.6 (Debian 12) leaks memory on two kinds of input, both its
- * bugs, not ours: a high surrogate escape followed by an escape that is
- * not a low surrogate ("malformed surrogate pair", 152 bytes), and a
- * document of several top-level values, which it accepts, keeping the
- * last and leaking the others (~400 bytes). The JSON targets skip such
- * inputs so that LeakSanitizer keeps watching everything else. */
+ * bugs, not ours: a surrogate escape near another escape or the end of
+ * the input that does not make a proper high + low pair ("malformed
+ * surrogate pair" and the like, 152 bytes), and a document of several
+ * top-level values, which it accepts, keeping the last and leaking the
+ * others (~400 bytes). The JSON targets skip such inputs so that
+ * LeakSanitizer keeps watching everything else; a lone surrogate followed
+ * by plain text (the bug our code had to handle) is still fuzzed. */
 static inline gboolean
 fuzz_json_glib_would_leak (const uint8_t *data,
                            size_t         size)
 {
   if (fuzz_json_several_roots (data, size))
     return TRUE;
-  for (size_t i = 0; i + 10 <= size; i++)
-    if (data[i] == '\\' && data[i + 1] == 'u' &&
-        (data[i + 2] == 'd' || data[i + 2] == 'D') &&
-        strchr ("89abAB", data[i + 3]) != NULL && data[i + 3] != '\0' &&
-        data[i + 6] == '\\' && data[i + 7] == 'u' &&
-        !((data[i + 8] == 'd' || data[i + 8] == 'D') &&
-          data[i + 9] != '\0' && strchr ("cdefCDEF", data[i + 9]) != NULL))
-      return TRUE;
+  for (size_t i = 0; i + 3 < size; i++)
+    {
+      gboolean pair;
+
+      if (!(data[i] == '\\' && data[i + 1] == 'u' &&
+            (data[i + 2] == 'd' || data[i + 2] == 'D') &&
+            data[i + 3] != '\0' && strchr ("89abcdefABCDEF", data[i + 3]) != NULL))
+        continue;
+      pair = i + 12 <= size && fuzz_hex4 (data + i + 2) && strchr ("89abAB", data[i + 3]) != NULL &&
+             data[i + 6] == '\\' && data[i + 7] == 'u' && fuzz_hex4 (data + i + 8) &&
+             (data[i + 8] == 'd' || data[i + 8] == 'D') && strchr ("cdefCDEF", data[i + 9]) != NULL;
+      if (pair)
+        {
+          i += 11;
+          continue;
+        }
+      if (i + 12 > size)
+        return TRUE;
+      for (size_t j = i + 2; j + 1 < i + 12; j++)
+        if (data[j] == '\\' && data[j + 1] == 'u')
+          return TRUE;
+    }
   return FALSE;
 }
