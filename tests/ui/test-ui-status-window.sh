@@ -23,9 +23,7 @@ export CLAUDE_KEYRING_CLIENT_ID=ck-test-client
 
 start_display
 start_notifications
-gtk-sni-tray-standalone --watcher --top --size 28 --color '#303030' >>"$CK_TEST_ROOT/tray.log" 2>&1 &
-pids+=($!)
-wait_for 30 name_has_owner org.kde.StatusNotifierWatcher || die "the tray host did not start"
+start_tray --top --size 28 --color '#303030'
 start_agent
 wait_for 60 item_registered || die "the icon did not register"
 

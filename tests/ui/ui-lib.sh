@@ -101,13 +101,29 @@ start_notifications () {
   wait_for 10 name_has_owner org.freedesktop.Notifications || die "no notification server"
 }
 
-# start_tray: a real tray host at the bottom of the screen, which also
-# starts the StatusNotifierWatcher.
+# start_tray [ARGS...]: a real tray host (default: at the bottom of the
+# screen), which also starts the StatusNotifierWatcher. gtk-sni-tray's
+# host sometimes asks its own watcher before that serves its object and
+# exits ("Pattern match failure"): such a start is tried again.
 start_tray () {
-  gtk-sni-tray-standalone --watcher --bottom --size 32 >>"$CK_TEST_ROOT/tray.log" 2>&1 &
-  tray_pid=$!
-  pids+=($tray_pid)
-  wait_for 30 name_has_owner org.kde.StatusNotifierWatcher || die "the tray host did not start"
+  local args=("$@")
+  [ ${#args[@]} -gt 0 ] || args=(--bottom --size 32)
+  for _ in 1 2 3 4 5; do
+    gtk-sni-tray-standalone --watcher "${args[@]}" >>"$CK_TEST_ROOT/tray.log" 2>&1 &
+    tray_pid=$!
+    if wait_for 30 name_has_owner org.kde.StatusNotifierWatcher; then
+      sleep 1
+      if kill -0 "$tray_pid" 2>/dev/null; then
+        pids+=($tray_pid)
+        return 0
+      fi
+    fi
+    echo "# the tray host exited while starting; starting it again"
+    kill "$tray_pid" 2>/dev/null || true
+    wait "$tray_pid" 2>/dev/null || true
+    wait_for 10 eval '! name_has_owner org.kde.StatusNotifierWatcher' || true
+  done
+  die "the tray host did not start"
 }
 
 stop_tray () {
