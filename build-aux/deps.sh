@@ -6,13 +6,14 @@ build_packages=(
   libglib2.0-dev libglib2.0-dev-bin libglib2.0-bin
   libsoup-3.0-dev libjson-glib-dev libsecret-1-dev
   libgtk-4-dev libadwaita-1-dev
-  gettext desktop-file-utils appstream
+  gettext desktop-file-utils appstream librsvg2-common
 )
-runtime_packages=(gnome-keyring dbus dbus-user-session)
+runtime_packages=(gnome-keyring dbus dbus-user-session librsvg2-common)
 test_packages=(
   gnome-keyring libsecret-tools dbus dbus-x11 xvfb xauth bubblewrap
   python3 util-linux procps nodejs
   man-db groff-base bash-completion zsh fish flatpak-builder
+  xdotool imagemagick haskell-gtk-sni-tray-utils
 )
 
 ck_missing_packages () {
