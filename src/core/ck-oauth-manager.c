@@ -407,7 +407,7 @@ static void
 schedule_background (CkOAuthManager *self)
 {
   CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
-  gint64 delay_ms, since_last_ms;
+  gint64 delay_ms, due_ms, since_last_ms;
   guint margin;
 
   g_clear_handle_id (&self->background_id, g_source_remove);
@@ -417,7 +417,9 @@ schedule_background (CkOAuthManager *self)
     return;
 
   margin = g_settings_get_uint (self->settings, "refresh-margin");
-  delay_ms = MAX (tokens->expires_at_ms - (gint64) margin * 1000 - now_ms (), 0);
+  /* Compared this way round so that no expiry, however odd, overflows. */
+  due_ms = now_ms () + (gint64) margin * 1000;
+  delay_ms = tokens->expires_at_ms <= due_ms ? 0 : tokens->expires_at_ms - due_ms;
 
   if (self->failures > 0)
     delay_ms = MAX (delay_ms, (gint64) MIN (MIN_BACKGROUND_INTERVAL_SEC << MIN (self->failures - 1, 10),

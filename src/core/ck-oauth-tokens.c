@@ -165,6 +165,26 @@ parse_object (const char  *json,
                    "%s is not a JSON object", what);
       return NULL;
     }
+
+  /* json-glib 1.6 accepts a lone surrogate escape and turns it into
+   * invalid UTF-8, and writes some numbers it cannot read back. What we
+   * store must load again, so such input is refused here. */
+  {
+    g_autofree char *again = json_to_string (root, FALSE);
+    g_autoptr(JsonNode) reparsed = NULL;
+
+    if (!g_utf8_validate (again, -1, NULL) ||
+        !(reparsed = json_from_string (again, NULL)))
+      {
+        g_set_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                     "%s holds text or numbers that cannot be stored", what);
+        if (again != NULL)
+          explicit_bzero (again, strlen (again));
+        return NULL;
+      }
+    explicit_bzero (again, strlen (again));
+  }
+
   return json_object_ref (json_node_get_object (root));
 }
 
