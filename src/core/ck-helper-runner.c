@@ -8,10 +8,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include <glib-unix.h>
 
 #include "ck-error.h"
 #include "ck-helper-runner.h"
@@ -462,10 +465,16 @@ run_add_waiter (Run   *run,
 static void
 child_setup (gpointer user_data)
 {
+  int pid_fd = GPOINTER_TO_INT (user_data);
+  pid_t pid = getpid ();
+
   /* Async-signal-safe; lets us kill the helper and everything it starts
-   * with one kill (-pgid).
+   * with one kill (-pgid). The pid goes back through a pipe because GLib
+   * may reap a quick shell (and forget its pid) before we could ask.
    */
   setpgid (0, 0);
+  if (write (pid_fd, &pid, sizeof pid) != sizeof pid)
+    _exit (127);
 }
 
 static Run *
@@ -475,12 +484,21 @@ run_start (CkHelperRunner  *self,
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GError) local_error = NULL;
   g_autoptr(Run) run = NULL;
-  const char *identifier;
+  pid_t shell_pid = 0;
+  int pid_pipe[2];
+
+  if (!g_unix_open_pipe (pid_pipe, FD_CLOEXEC, &local_error))
+    {
+      g_set_error (error, CK_ERROR, CK_ERROR_HELPER_FAILED,
+                   "The API key helper could not be started: %s", local_error->message);
+      return NULL;
+    }
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                         G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_subprocess_launcher_setenv (launcher, "CLAUDE_KEYRING_HELPER", "1", TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup,
+                                         GINT_TO_POINTER (pid_pipe[1]), NULL);
 
   run = g_rc_box_new0 (Run);
   run->waiters = g_ptr_array_new_with_free_func ((GDestroyNotify) waiter_free);
@@ -490,6 +508,13 @@ run_start (CkHelperRunner  *self,
   /* stdin stays /dev/null: neither STDIN_PIPE nor STDIN_INHERIT. */
   run->subprocess = g_subprocess_launcher_spawn (launcher, &local_error,
                                                  "/bin/sh", "-c", self->command, NULL);
+  close (pid_pipe[1]);
+  /* The spawn returned after the exec, so child_setup has written. */
+  if (run->subprocess != NULL &&
+      read (pid_pipe[0], &shell_pid, sizeof shell_pid) == sizeof shell_pid)
+    run->pgid = shell_pid;
+  close (pid_pipe[0]);
+
   if (run->subprocess == NULL)
     {
       /* The message names /bin/sh, never the command (it may hold a key). */
@@ -500,12 +525,6 @@ run_start (CkHelperRunner  *self,
       return NULL;
     }
 
-  /* The group id is the shell's pid. NULL means the shell has already
-   * exited and been reaped; then there is no group left we could name.
-   */
-  identifier = g_subprocess_get_identifier (run->subprocess);
-  if (identifier != NULL)
-    run->pgid = (pid_t) g_ascii_strtoll (identifier, NULL, 10);
 
   run->buffer = g_malloc (CK_HELPER_OUTPUT_MAX + 1);
   run->runner = self;
