@@ -332,10 +332,10 @@ on_credential (GObject      *object,
 }
 
 gboolean
-parse_credential_options (GVariant          *options,
-                          guint             *min_validity,
-                          CkCredentialKind  *kind,
-                          GError           **error)
+ck_service_parse_credential_options (GVariant          *options,
+                                     guint             *min_validity,
+                                     CkCredentialKind  *kind,
+                                     GError           **error)
 {
   GVariantIter iter;
   const char *key;
@@ -386,7 +386,7 @@ get_credential (CkService             *self,
   guint min_validity;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &options);
-  if (!parse_credential_options (options, &min_validity, &kind, &error))
+  if (!ck_service_parse_credential_options (options, &min_validity, &kind, &error))
     {
       g_variant_unref (options);
       return_error (invocation, error);
