@@ -22,6 +22,7 @@
 #include <gtk/gtk.h>
 
 #include "ck-dbus-menu.h"
+#include "ck-ui.h"
 
 #define DBUSMENU_INTERFACE "com.canonical.dbusmenu"
 
@@ -54,25 +55,6 @@ struct _CkDBusMenu
 };
 
 G_DEFINE_FINAL_TYPE (CkDBusMenu, ck_dbus_menu, G_TYPE_OBJECT)
-
-static GDBusInterfaceInfo *
-get_interface_info (void)
-{
-  static GDBusNodeInfo *node_info;
-
-  if (g_once_init_enter (&node_info))
-    {
-      g_autoptr(GBytes) bytes = NULL;
-      GDBusNodeInfo *info;
-
-      bytes = g_resources_lookup_data ("/io/github/claudekeyring/ClaudeKeyring/ui/com.canonical.dbusmenu.xml",
-                                       G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
-      info = g_dbus_node_info_new_for_xml (g_bytes_get_data (bytes, NULL), NULL);
-      g_once_init_leave (&node_info, info);
-    }
-
-  return node_info->interfaces[0];
-}
 
 static void
 item_free (Item *item)
@@ -558,12 +540,15 @@ ck_dbus_menu_export (CkDBusMenu       *self,
                      const char       *object_path,
                      GError          **error)
 {
+  g_autoptr(GDBusNodeInfo) node = NULL;
+
   g_return_val_if_fail (CK_IS_DBUS_MENU (self), FALSE);
   g_return_val_if_fail (G_IS_DBUS_CONNECTION (connection), FALSE);
   g_return_val_if_fail (self->registration_id == 0, FALSE);
 
+  node = ck_ui_load_introspection ("com.canonical.dbusmenu");
   self->registration_id = g_dbus_connection_register_object (connection, object_path,
-                                                             get_interface_info (), &vtable,
+                                                             node->interfaces[0], &vtable,
                                                              self, NULL, error);
   if (self->registration_id == 0)
     return FALSE;

@@ -24,6 +24,7 @@
 
 #include "ck-dbus-menu.h"
 #include "ck-tray.h"
+#include "ck-ui.h"
 
 #define ITEM_INTERFACE   "org.kde.StatusNotifierItem"
 #define ITEM_PATH        "/StatusNotifierItem"
@@ -77,25 +78,6 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 static guint signals[N_SIGNALS];
-
-static GDBusInterfaceInfo *
-get_interface_info (void)
-{
-  static GDBusNodeInfo *node_info;
-
-  if (g_once_init_enter (&node_info))
-    {
-      g_autoptr(GBytes) bytes = NULL;
-      GDBusNodeInfo *info;
-
-      bytes = g_resources_lookup_data ("/io/github/claudekeyring/ClaudeKeyring/ui/org.kde.StatusNotifierItem.xml",
-                                       G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
-      info = g_dbus_node_info_new_for_xml (g_bytes_get_data (bytes, NULL), NULL);
-      g_once_init_leave (&node_info, info);
-    }
-
-  return node_info->interfaces[0];
-}
 
 static const char *
 get_icon_theme_path (void)
@@ -403,11 +385,14 @@ gboolean
 ck_tray_start (CkTray  *self,
                GError **error)
 {
+  g_autoptr(GDBusNodeInfo) node = NULL;
+
   g_return_val_if_fail (CK_IS_TRAY (self), FALSE);
   g_return_val_if_fail (self->registration_id == 0, FALSE);
 
+  node = ck_ui_load_introspection ("org.kde.StatusNotifierItem");
   self->registration_id = g_dbus_connection_register_object (self->connection, ITEM_PATH,
-                                                             get_interface_info (), &vtable,
+                                                             node->interfaces[0], &vtable,
                                                              self, NULL, error);
   if (self->registration_id == 0)
     return FALSE;

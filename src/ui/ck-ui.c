@@ -696,3 +696,19 @@ ck_ui_init (CkUi *self)
   self->previous_state = CK_STATE_UNKNOWN;
   self->first_activate = TRUE;
 }
+
+GDBusNodeInfo *
+ck_ui_load_introspection (const char *interface_name)
+{
+  g_autofree char *path = g_strdup_printf ("/io/github/claudekeyring/ClaudeKeyring/ui/%s.xml",
+                                           interface_name);
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GDBusNodeInfo) node = NULL;
+
+  /* Both are part of this module: a failure is a build error. */
+  bytes = g_resources_lookup_data (path, G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+  g_assert (bytes != NULL);
+  node = g_dbus_node_info_new_for_xml (g_bytes_get_data (bytes, NULL), NULL);
+  g_assert (node != NULL && node->interfaces[0] != NULL);
+  return g_steal_pointer (&node);
+}

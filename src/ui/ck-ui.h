@@ -30,4 +30,8 @@ void                ck_ui_show_login      (CkUi          *self);
 void                ck_ui_show_api_key    (CkUi          *self);
 void                ck_ui_shutdown        (CkUi          *self);
 
+/* The introspection of an interface the UI exports, from its GResource:
+ * interfaces[0] is @interface_name. */
+GDBusNodeInfo      *ck_ui_load_introspection (const char *interface_name);
+
 G_END_DECLS
