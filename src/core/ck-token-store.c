@@ -65,6 +65,7 @@ struct _CkTokenStore
   gboolean        loaded;
   char           *api_key;
   CkOAuthTokens  *oauth;
+  guint           generation;  /* bumped on every change of the above */
 };
 
 G_DEFINE_FINAL_TYPE (CkTokenStore, ck_token_store, G_TYPE_OBJECT)
@@ -163,6 +164,9 @@ set_state (CkTokenStore   *self,
            CkKeyringState  state,
            const GError   *error)
 {
+  if (self->state != state ||
+      (state != CK_KEYRING_STATE_READY && (self->api_key != NULL || self->oauth != NULL)))
+    g_atomic_int_inc (&self->generation);
   self->state = state;
   g_clear_error (&self->state_error);
   if (error != NULL)
@@ -172,6 +176,21 @@ set_state (CkTokenStore   *self,
       g_clear_pointer (&self->api_key, ck_secret_free);
       g_clear_pointer (&self->oauth, ck_oauth_tokens_unref);
     }
+}
+
+/* What the keyring holds now; the generation moves only on a change, so
+ * that reading back our own writes keeps answers learnt from memory. */
+static void
+set_contents (CkTokenStore  *self,
+              char          *api_key,
+              CkOAuthTokens *oauth)
+{
+  if (g_strcmp0 (self->api_key, api_key) != 0 || !ck_oauth_tokens_equal (self->oauth, oauth))
+    g_atomic_int_inc (&self->generation);
+  g_clear_pointer (&self->api_key, ck_secret_free);
+  self->api_key = api_key;
+  g_clear_pointer (&self->oauth, ck_oauth_tokens_unref);
+  self->oauth = oauth;
 }
 
 static void
@@ -373,10 +392,7 @@ on_loaded (GObject      *object,
     }
 
   set_state (self, CK_KEYRING_STATE_READY, NULL);
-  g_clear_pointer (&self->api_key, ck_secret_free);
-  self->api_key = g_steal_pointer (&api_key);
-  g_clear_pointer (&self->oauth, ck_oauth_tokens_unref);
-  self->oauth = g_steal_pointer (&oauth);
+  set_contents (self, g_steal_pointer (&api_key), g_steal_pointer (&oauth));
   self->loaded = TRUE;
 
   /* Check that what we wrote is what the keyring gives back. */
@@ -712,6 +728,16 @@ ck_token_store_set_timeout (CkTokenStore *self,
       self->timeout_ms = msec;
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TIMEOUT]);
     }
+}
+
+/* A number that changes whenever what the getters below return may have
+ * changed; safe to read from any thread. */
+guint
+ck_token_store_get_generation (CkTokenStore *self)
+{
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), 0);
+
+  return (guint) g_atomic_int_get (&self->generation);
 }
 
 gboolean

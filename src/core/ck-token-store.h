@@ -29,6 +29,7 @@ CkTokenStore   *ck_token_store_new                (void);
 guint           ck_token_store_get_timeout        (CkTokenStore         *self);
 void            ck_token_store_set_timeout        (CkTokenStore         *self,
                                                    guint                 msec);
+guint           ck_token_store_get_generation     (CkTokenStore         *self);
 gboolean        ck_token_store_is_loaded          (CkTokenStore         *self);
 CkKeyringState  ck_token_store_get_state          (CkTokenStore         *self);
 const char     *ck_token_store_get_state_message  (CkTokenStore         *self);

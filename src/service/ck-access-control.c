@@ -23,10 +23,12 @@ struct _CkAccessControl
   GObject          parent_instance;
 
   GDBusConnection *connection;
+  GMutex           lock;         /* guards callers: the GDBus worker thread
+                                  * looks callers up too (CkFastPath) */
   GHashTable      *callers;      /* sender → CkCaller */
   GHashTable      *refused;      /* senders already logged as refused */
   guint            name_owner_id;
-  gboolean         allow_sandboxed;
+  gint             allow_sandboxed;  /* read from any thread */
 };
 
 G_DEFINE_FINAL_TYPE (CkAccessControl, ck_access_control, G_TYPE_OBJECT)
@@ -50,13 +52,13 @@ ck_caller_clear (CkCaller *caller)
 CkCaller *
 ck_caller_ref (CkCaller *caller)
 {
-  return g_rc_box_acquire (caller);
+  return g_atomic_rc_box_acquire (caller);
 }
 
 void
 ck_caller_unref (CkCaller *caller)
 {
-  g_rc_box_release_full (caller, (GDestroyNotify) ck_caller_clear);
+  g_atomic_rc_box_release_full (caller, (GDestroyNotify) ck_caller_clear);
 }
 
 /* Flatpak puts /.flatpak-info in every sandbox; reading it through
@@ -111,7 +113,7 @@ on_credentials (GObject      *object,
       return;
     }
 
-  caller = g_rc_box_new0 (CkCaller);
+  caller = g_atomic_rc_box_new0 (CkCaller);
   caller->sender = g_strdup (sender);
   g_variant_get (reply, "(@a{sv})", &dict);
   have_uid = g_variant_lookup (dict, "UnixUserID", "u", &caller->uid);
@@ -126,7 +128,9 @@ on_credentials (GObject      *object,
 
   /* The bus orders messages: if the caller disconnects, NameOwnerChanged
    * arrives after this reply and removes the entry again. */
+  g_mutex_lock (&self->lock);
   g_hash_table_replace (self->callers, g_strdup (sender), ck_caller_ref (caller));
+  g_mutex_unlock (&self->lock);
 
   g_task_return_pointer (task, g_steal_pointer (&caller), (GDestroyNotify) ck_caller_unref);
 }
@@ -146,7 +150,9 @@ on_name_owner_changed (GDBusConnection *connection,
   g_variant_get (parameters, "(&s&s&s)", &name, &old_owner, &new_owner);
   if (name[0] == ':' && new_owner[0] == '\0')
     {
+      g_mutex_lock (&self->lock);
       g_hash_table_remove (self->callers, name);
+      g_mutex_unlock (&self->lock);
       g_hash_table_remove (self->refused, name);
     }
 }
@@ -169,13 +175,24 @@ ck_access_control_new (GDBusConnection *connection)
   return self;
 }
 
+/* Safe to call from any thread. */
 CkCaller *
-ck_access_control_lookup (CkAccessControl *self,
-                          const char      *sender)
+ck_access_control_dup_caller (CkAccessControl *self,
+                              const char      *sender)
 {
+  CkCaller *caller;
+
   g_return_val_if_fail (CK_IS_ACCESS_CONTROL (self), NULL);
 
-  return g_hash_table_lookup (self->callers, sender);
+  if (sender == NULL)
+    return NULL;
+
+  g_mutex_lock (&self->lock);
+  caller = g_hash_table_lookup (self->callers, sender);
+  if (caller != NULL)
+    ck_caller_ref (caller);
+  g_mutex_unlock (&self->lock);
+  return caller;
 }
 
 void
@@ -194,9 +211,9 @@ ck_access_control_identify_async (CkAccessControl     *self,
   g_task_set_source_tag (task, ck_access_control_identify_async);
   g_task_set_task_data (task, g_strdup (sender), g_free);
 
-  if ((caller = g_hash_table_lookup (self->callers, sender)))
+  if ((caller = ck_access_control_dup_caller (self, sender)))
     {
-      g_task_return_pointer (task, ck_caller_ref (caller), (GDestroyNotify) ck_caller_unref);
+      g_task_return_pointer (task, caller, (GDestroyNotify) ck_caller_unref);
       return;
     }
 
@@ -225,6 +242,17 @@ ck_access_control_identify_finish (CkAccessControl  *self,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+/* The policy alone, safe to call from any thread. */
+gboolean
+ck_access_control_permits (CkAccessControl *self,
+                           const CkCaller  *caller)
+{
+  g_return_val_if_fail (CK_IS_ACCESS_CONTROL (self), FALSE);
+
+  return caller->uid == getuid () &&
+         (!caller->sandboxed || g_atomic_int_get (&self->allow_sandboxed));
+}
+
 gboolean
 ck_access_control_allows (CkAccessControl  *self,
                           const CkCaller   *caller,
@@ -232,16 +260,17 @@ ck_access_control_allows (CkAccessControl  *self,
 {
   g_return_val_if_fail (CK_IS_ACCESS_CONTROL (self), FALSE);
 
+  if (ck_access_control_permits (self, caller))
+    return TRUE;
+
   if (caller->uid != getuid ())
     {
       if (g_hash_table_add (self->refused, g_strdup (caller->sender)))
         g_message ("Refused a caller of another user (uid %u, pid %u)", caller->uid, caller->pid);
       g_set_error_literal (error, CK_ERROR, CK_ERROR_ACCESS_DENIED,
                            "Only processes of the same user may use claude-keyring.");
-      return FALSE;
     }
-
-  if (caller->sandboxed && !self->allow_sandboxed)
+  else
     {
       if (g_hash_table_add (self->refused, g_strdup (caller->sender)))
         g_message ("Refused a sandboxed caller (%s, pid %u)",
@@ -249,10 +278,8 @@ ck_access_control_allows (CkAccessControl  *self,
       g_set_error_literal (error, CK_ERROR, CK_ERROR_ACCESS_DENIED,
                            "Sandboxed applications may not read Claude credentials; "
                            "allow them with the allow-sandboxed-callers setting.");
-      return FALSE;
     }
-
-  return TRUE;
+  return FALSE;
 }
 
 gboolean
@@ -272,7 +299,7 @@ ck_access_control_set_allow_sandboxed (CkAccessControl *self,
   allow = !!allow;
   if (self->allow_sandboxed != allow)
     {
-      self->allow_sandboxed = allow;
+      g_atomic_int_set (&self->allow_sandboxed, allow);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ALLOW_SANDBOXED]);
     }
 }
@@ -288,7 +315,9 @@ ck_access_control_dispose (GObject *object)
       self->name_owner_id = 0;
     }
   g_clear_object (&self->connection);
+  g_mutex_lock (&self->lock);
   g_hash_table_remove_all (self->callers);
+  g_mutex_unlock (&self->lock);
 
   G_OBJECT_CLASS (ck_access_control_parent_class)->dispose (object);
 }
@@ -300,6 +329,7 @@ ck_access_control_finalize (GObject *object)
 
   g_clear_pointer (&self->callers, g_hash_table_unref);
   g_clear_pointer (&self->refused, g_hash_table_unref);
+  g_mutex_clear (&self->lock);
 
   G_OBJECT_CLASS (ck_access_control_parent_class)->finalize (object);
 }
@@ -361,6 +391,7 @@ ck_access_control_class_init (CkAccessControlClass *klass)
 static void
 ck_access_control_init (CkAccessControl *self)
 {
+  g_mutex_init (&self->lock);
   self->callers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify) ck_caller_unref);
   self->refused = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);

@@ -33,7 +33,7 @@ CkAccessControl *ck_access_control_new                 (GDBusConnection      *co
 gboolean         ck_access_control_get_allow_sandboxed (CkAccessControl      *self);
 void             ck_access_control_set_allow_sandboxed (CkAccessControl      *self,
                                                         gboolean              allow);
-CkCaller        *ck_access_control_lookup              (CkAccessControl      *self,
+CkCaller        *ck_access_control_dup_caller          (CkAccessControl      *self,
                                                         const char           *sender);
 void             ck_access_control_identify_async      (CkAccessControl      *self,
                                                         const char           *sender,
@@ -43,6 +43,8 @@ void             ck_access_control_identify_async      (CkAccessControl      *se
 CkCaller        *ck_access_control_identify_finish     (CkAccessControl      *self,
                                                         GAsyncResult         *result,
                                                         GError              **error);
+gboolean         ck_access_control_permits             (CkAccessControl      *self,
+                                                        const CkCaller       *caller);
 gboolean         ck_access_control_allows              (CkAccessControl      *self,
                                                         const CkCaller       *caller,
                                                         GError              **error);

@@ -17,6 +17,7 @@
 #include "ck-dbus-generated.h"
 #include "ck-doctor.h"
 #include "ck-error.h"
+#include "ck-fast-path.h"
 #include "ck-oauth-manager.h"
 #include "ck-service.h"
 #include "ck-service-private.h"
@@ -38,8 +39,11 @@ struct _CkService
   CkDoctor           *doctor;
   CkOAuthManager     *oauth;
 
+  CkFastPath         *fast_path;
   GVariant           *last_status;
   guint               expiry_timer;
+
+  GMutex              reads_lock;  /* the fast path records from its thread */
   GQueue              reads;
   guint               read_count;
 };
@@ -208,7 +212,7 @@ with_caller (CkService             *self,
              CallerFunc             func)
 {
   const char *sender = g_dbus_method_invocation_get_sender (invocation);
-  CkCaller *caller = ck_access_control_lookup (self->access, sender);
+  g_autoptr(CkCaller) caller = ck_access_control_dup_caller (self->access, sender);
   g_autoptr(GError) error = NULL;
   Pending *pending;
 
@@ -275,34 +279,45 @@ call_free (Call *call)
   g_free (call);
 }
 
+/* Called from the main thread and from the fast path's. */
 static void
-record_read (CkService          *self,
-             const CkCaller     *caller,
-             const CkCredential *credential)
+record_read (CkService      *self,
+             const CkCaller *caller,
+             const char     *source,
+             gboolean        fast)
 {
   CkRead *read = g_new0 (CkRead, 1);
 
   read->time = g_get_real_time ();
   read->pid = caller->pid;
   read->exe = g_strdup (caller->exe);
-  read->source = g_strdup (credential->source);
+  read->source = g_strdup (source);
+
+  g_mutex_lock (&self->reads_lock);
   g_queue_push_head (&self->reads, read);
   if (self->reads.length > MAX_READS)
     ck_read_free (g_queue_pop_tail (&self->reads));
-  self->read_count++;
-  g_debug ("Credential (%s) read by pid %u (%s)", credential->source, caller->pid,
-           caller->exe != NULL ? caller->exe : "unknown executable");
+  g_atomic_int_inc (&self->read_count);
+  g_mutex_unlock (&self->reads_lock);
+
+  g_debug ("Credential (%s) read by pid %u (%s)%s", source, caller->pid,
+           caller->exe != NULL ? caller->exe : "unknown executable",
+           fast ? ", answered in the bus thread" : "");
 }
 
 static void
-return_credential (CkService             *self,
-                   GDBusMethodInvocation *invocation,
-                   const CkCaller        *caller,
-                   const CkCredential    *credential)
+on_fast_read (const CkCaller *caller,
+              const char     *source,
+              gpointer        user_data)
+{
+  record_read (user_data, caller, source, TRUE);
+}
+
+static GVariant *
+credential_reply (const CkCredential *credential)
 {
   GVariantBuilder builder;
 
-  record_read (self, caller, credential);
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&builder, "{sv}", "kind",
                          g_variant_new_string (ck_credential_kind_to_string (credential->kind)));
@@ -310,8 +325,21 @@ return_credential (CkService             *self,
   g_variant_builder_add (&builder, "{sv}", "expires-at", g_variant_new_int64 (credential->expires_at));
   g_variant_builder_add (&builder, "{sv}", "source", g_variant_new_string (credential->source));
   g_variant_builder_add (&builder, "{sv}", "account", g_variant_new_string (credential->account));
-  ck_dbus_credentials1_complete_get_credential (self->skeleton, invocation,
-                                                g_variant_builder_end (&builder));
+  return g_variant_ref_sink (g_variant_new ("(@a{sv})", g_variant_builder_end (&builder)));
+}
+
+/* Returns the reply sent. */
+static GVariant *
+return_credential (CkService             *self,
+                   GDBusMethodInvocation *invocation,
+                   const CkCaller        *caller,
+                   const CkCredential    *credential)
+{
+  GVariant *reply = credential_reply (credential);
+
+  record_read (self, caller, credential->source, FALSE);
+  g_dbus_method_invocation_return_value (invocation, reply);
+  return reply;
 }
 
 static void
@@ -327,7 +355,7 @@ on_credential (GObject      *object,
   if (credential == NULL)
     return_error (call->invocation, error);
   else
-    return_credential (call->self, call->invocation, call->caller, credential);
+    g_variant_unref (return_credential (call->self, call->invocation, call->caller, credential));
   call_free (call);
 }
 
@@ -381,6 +409,7 @@ get_credential (CkService             *self,
 {
   g_autoptr(CkCredential) credential = NULL;
   g_autoptr(GError) error = NULL;
+  guint generation = ck_token_store_get_generation (self->store);
   GVariant *options;
   CkCredentialKind kind;
   guint min_validity;
@@ -397,10 +426,20 @@ get_credential (CkService             *self,
   /* The common case answers from memory without going back to the loop. */
   if (ck_resolver_resolve_now (self->resolver, NULL, kind, min_validity, &credential, &error))
     {
+      g_autoptr(GVariant) reply = NULL;
+
       if (error != NULL)
-        return_error (invocation, error);
-      else
-        return_credential (self, invocation, caller, credential);
+        {
+          return_error (invocation, error);
+          return;
+        }
+
+      reply = return_credential (self, invocation, caller, credential);
+      /* An answer from the store alone is the fast path's to give next
+       * time; the helper's and the environment's are not. */
+      if (self->fast_path != NULL &&
+          (g_str_equal (credential->source, "keyring") || g_str_equal (credential->source, "oauth")))
+        ck_fast_path_learn (self->fast_path, kind, credential, reply, generation);
       return;
     }
 
@@ -799,6 +838,15 @@ on_state_changed (CkService *self)
   update_status (self);
 }
 
+static void
+on_helper_changed (CkService *self)
+{
+  /* With a helper, the store's answers are no longer the right ones. */
+  if (self->fast_path != NULL)
+    ck_fast_path_forget (self->fast_path);
+  update_status (self);
+}
+
 CkService *
 ck_service_new (GSettings *settings)
 {
@@ -814,7 +862,7 @@ ck_service_new (GSettings *settings)
   g_settings_bind_with_mapping (settings, "api-key-helper-timeout", self->helper, "timeout",
                                 G_SETTINGS_BIND_GET, seconds_to_msec, NULL, NULL, NULL);
   g_signal_connect_object (self->helper, "notify::command",
-                           G_CALLBACK (on_state_changed), self, G_CONNECT_SWAPPED);
+                           G_CALLBACK (on_helper_changed), self, G_CONNECT_SWAPPED);
 
   self->doctor = ck_doctor_new (settings, self->store, self->helper, self->resolver);
   self->oauth = ck_oauth_manager_new (settings, self->store);
@@ -844,6 +892,8 @@ ck_service_export (CkService        *self,
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton),
                                          connection, object_path, error))
     return FALSE;
+  self->fast_path = ck_fast_path_new (connection, object_path, self->access, self->store,
+                                      on_fast_read, self);
 
   /* Read the keyring now, so the first caller is answered from memory. */
   ck_token_store_load_async (self->store, NULL, NULL, NULL);
@@ -855,6 +905,7 @@ ck_service_unexport (CkService *self)
 {
   g_return_if_fail (CK_IS_SERVICE (self));
 
+  g_clear_pointer (&self->fast_path, ck_fast_path_free);
   if (g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (self->skeleton)))
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->skeleton));
   g_clear_object (&self->access);
@@ -868,12 +919,29 @@ ck_service_get_store (CkService *self)
   return self->store;
 }
 
-GList *
-ck_service_get_reads (CkService *self)
+static CkRead *
+ck_read_copy (const CkRead *read)
 {
+  CkRead *copy = g_memdup2 (read, sizeof *read);
+
+  copy->exe = g_strdup (read->exe);
+  copy->source = g_strdup (read->source);
+  return copy;
+}
+
+GPtrArray *
+ck_service_dup_reads (CkService *self)
+{
+  GPtrArray *reads;
+
   g_return_val_if_fail (CK_IS_SERVICE (self), NULL);
 
-  return self->reads.head;
+  g_mutex_lock (&self->reads_lock);
+  reads = g_ptr_array_new_full (self->reads.length, (GDestroyNotify) ck_read_free);
+  for (GList *l = self->reads.head; l != NULL; l = l->next)
+    g_ptr_array_add (reads, ck_read_copy (l->data));
+  g_mutex_unlock (&self->reads_lock);
+  return reads;
 }
 
 guint
@@ -881,7 +949,7 @@ ck_service_get_read_count (CkService *self)
 {
   g_return_val_if_fail (CK_IS_SERVICE (self), 0);
 
-  return self->read_count;
+  return (guint) g_atomic_int_get (&self->read_count);
 }
 
 static void
@@ -899,20 +967,34 @@ ck_service_dispose (GObject *object)
   g_clear_object (&self->skeleton);
   g_clear_object (&self->settings);
   g_clear_pointer (&self->last_status, g_variant_unref);
+  g_mutex_lock (&self->reads_lock);
   g_queue_clear_full (&self->reads, (GDestroyNotify) ck_read_free);
+  g_mutex_unlock (&self->reads_lock);
 
   G_OBJECT_CLASS (ck_service_parent_class)->dispose (object);
+}
+
+static void
+ck_service_finalize (GObject *object)
+{
+  CkService *self = (CkService *) object;
+
+  g_mutex_clear (&self->reads_lock);
+
+  G_OBJECT_CLASS (ck_service_parent_class)->finalize (object);
 }
 
 static void
 ck_service_class_init (CkServiceClass *klass)
 {
   G_OBJECT_CLASS (klass)->dispose = ck_service_dispose;
+  G_OBJECT_CLASS (klass)->finalize = ck_service_finalize;
 }
 
 static void
 ck_service_init (CkService *self)
 {
+  g_mutex_init (&self->reads_lock);
   g_queue_init (&self->reads);
 
   self->store = ck_token_store_new ();

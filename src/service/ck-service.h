@@ -33,8 +33,8 @@ gboolean      ck_service_export         (CkService        *self,
 void          ck_service_unexport       (CkService        *self);
 CkTokenStore *ck_service_get_store      (CkService        *self);
 GVariant     *ck_service_dup_status     (CkService        *self);
-/* The most recent reads, newest first; CkRead owned by the service. */
-GList        *ck_service_get_reads      (CkService        *self);
+/* A copy of the most recent reads, newest first. */
+GPtrArray    *ck_service_dup_reads      (CkService        *self);
 guint         ck_service_get_read_count (CkService        *self);
 
 G_END_DECLS

@@ -133,6 +133,7 @@ update_reads (CkStatusWindow *self)
 {
   CkService *service = ck_ui_get_service (self->ui);
   guint count = ck_service_get_read_count (service);
+  g_autoptr(GPtrArray) reads = ck_service_dup_reads (service);
   g_autofree char *description = NULL;
   guint shown = 0;
 
@@ -146,9 +147,9 @@ update_reads (CkStatusWindow *self)
                                  count);
   adw_preferences_group_set_description (self->reads_group, description);
 
-  for (const GList *l = ck_service_get_reads (service); l != NULL && shown < MAX_READ_ROWS; l = l->next, shown++)
+  for (; shown < reads->len && shown < MAX_READ_ROWS; shown++)
     {
-      const CkRead *read = l->data;
+      const CkRead *read = g_ptr_array_index (reads, shown);
       g_autoptr(GDateTime) time = g_date_time_new_from_unix_local (read->time / G_USEC_PER_SEC);
       g_autofree char *clock = g_date_time_format (time, "%H:%M:%S");
       g_autofree char *basename = read->exe != NULL ? g_path_get_basename (read->exe) : NULL;

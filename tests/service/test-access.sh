@@ -23,16 +23,38 @@ fi
 
 info=$CK_TEST_ROOT/flatpak-info
 printf '[Application]\nname=org.example.Sandboxed\n' > "$info"
-sandboxed () {
+caller_dir=$CK_BUILD_ROOT/tests/support
+# in_sandbox COMMAND...: COMMAND in a Flatpak-like sandbox.
+in_sandbox () {
   bwrap --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
     --symlink usr/bin /bin --symlink usr/sbin /sbin --ro-bind /etc /etc \
     --proc /proc --dev /dev --tmpfs /tmp \
     --bind "$CK_TEST_ROOT/run" "$CK_TEST_ROOT/run" \
+    --ro-bind "$caller_dir" "$caller_dir" \
     --ro-bind "$info" /.flatpak-info \
     --setenv DBUS_SESSION_BUS_ADDRESS "$DBUS_SESSION_BUS_ADDRESS" \
     --die-with-parent \
-    gdbus call "${dest[@]}" --method $method '{}'
+    "$@"
 }
+sandboxed () { in_sandbox gdbus call "${dest[@]}" --method $method '{}'; }
+
+# A client that keeps its connection (tests/support/ck-test-caller.c), so
+# that its later calls take the agent's fast path: start_caller COMMAND...
+# as the coproc CALLER; ask sets $answer ("ok ..." or "error NAME").
+start_caller () {
+  coproc CALLER { "$@"; }
+  read -r -t 10 ready _ <&"${CALLER[0]}" && [ "$ready" = ready ]
+}
+ask () {
+  echo >&"${CALLER[1]}"
+  read -r -t 30 answer <&"${CALLER[0]}" || answer="no answer"
+}
+stop_caller () {
+  exec {CALLER[1]}>&-
+  wait "$CALLER_PID" 2>/dev/null || true
+}
+bus_thread_reads () { grep -c 'answered in the bus thread' "$CK_TEST_ROOT/agent.log" || true; }
+denied=error\ io.github.claudekeyring.Error.AccessDenied
 
 out=$(sandboxed 2>&1) && status=0 || status=$?
 if [ $status -ne 0 ] && [[ $out == *io.github.claudekeyring.Error.AccessDenied* ]] &&
@@ -60,7 +82,37 @@ for _ in $(seq 100); do
 done
 [ $allowed = yes ] && pass "allow-sandboxed-callers lets the sandbox in" ||
   fail "allow-sandboxed-callers lets the sandbox in: $out"
-gsettings reset io.github.claudekeyring.ClaudeKeyring allow-sandboxed-callers
+
+# A sandboxed client that stays connected loses access as soon as the
+# setting is reset, also when its answers came from the fast path.
+if start_caller in_sandbox "$caller_dir/ck-test-caller"; then
+  ask; first=$answer
+  before=$(bus_thread_reads)
+  ask
+  if [[ $first == "ok api-key keyring "* ]] && [ "$answer" = "$first" ] &&
+     [ "$(bus_thread_reads)" -gt "$before" ]; then
+    pass "an allowed sandboxed client is answered from the fast path"
+  else
+    fail "an allowed sandboxed client is answered from the fast path: $first / $answer"
+  fi
+  gsettings reset io.github.claudekeyring.ClaudeKeyring allow-sandboxed-callers
+  for _ in $(seq 100); do
+    ask
+    [ "$answer" = "$first" ] || break
+    sleep 0.05
+  done
+  ok_after=$answer
+  ask
+  if [ "$ok_after" = "$denied" ] && [ "$answer" = "$denied" ]; then
+    pass "resetting allow-sandboxed-callers refuses the connected client at once"
+  else
+    fail "resetting allow-sandboxed-callers refuses the connected client: $ok_after / $answer"
+  fi
+  stop_caller
+else
+  fail "ck-test-caller did not start in the sandbox"
+  gsettings reset io.github.claudekeyring.ClaudeKeyring allow-sandboxed-callers
+fi
 
 # Another user on the same bus is always refused.
 if [ "$(id -u)" -eq 0 ]; then
@@ -72,6 +124,25 @@ if [ "$(id -u)" -eq 0 ]; then
     pass "a caller of another user is refused"
   else
     fail "a caller of another user is refused (status $status): $out"
+  fi
+  # And on every call of a connection it keeps, while the same user's
+  # answers are being served from the fast path.
+  if start_caller env DBUS_SESSION_BUS_ADDRESS="$CK_TEST_OTHER_BUS_ADDRESS" HOME=/nonexistent \
+       setpriv --reuid=65534 --regid=65534 --clear-groups "$caller_dir/ck-test-caller"; then
+    answers=()
+    for _ in 1 2 3; do
+      gdbus call "${dest[@]}" --method $method '{}' >/dev/null 2>&1
+      ask
+      answers+=("$answer")
+    done
+    stop_caller
+    if [ "${answers[*]}" = "$denied $denied $denied" ]; then
+      pass "a connected client of another user is refused on every call"
+    else
+      fail "a connected client of another user is refused on every call: ${answers[*]}"
+    fi
+  else
+    fail "ck-test-caller did not start as another user"
   fi
 else
   echo "ok - a caller of another user is refused # SKIP needs root to switch users"

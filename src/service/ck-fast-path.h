@@ -1,0 +1,37 @@
+/* ck-fast-path.h: answers GetCredential without leaving GDBus's thread
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "ck-access-control.h"
+#include "ck-credential.h"
+#include "ck-token-store.h"
+
+G_BEGIN_DECLS
+
+typedef struct _CkFastPath CkFastPath;
+
+/* Called in the GDBus worker thread for every answer the fast path sends. */
+typedef void (*CkFastPathReadFunc) (const CkCaller *caller,
+                                    const char     *source,
+                                    gpointer        user_data);
+
+CkFastPath *ck_fast_path_new    (GDBusConnection    *connection,
+                                 const char         *object_path,
+                                 CkAccessControl    *access,
+                                 CkTokenStore       *store,
+                                 CkFastPathReadFunc  read_func,
+                                 gpointer            user_data);
+void        ck_fast_path_free   (CkFastPath         *self);
+void        ck_fast_path_learn  (CkFastPath         *self,
+                                 CkCredentialKind    kind,
+                                 const CkCredential *credential,
+                                 GVariant           *reply,
+                                 guint               store_generation);
+void        ck_fast_path_forget (CkFastPath         *self);
+
+G_END_DECLS

@@ -1,0 +1,98 @@
+/* ck-test-caller.c: one long-lived client connection, driven from stdin
+ *
+ * The CLI opens a new connection per run; claude-keyring's agent also
+ * answers clients that keep theirs (tests/service/test-fast-path.sh,
+ * test-access.sh). Each line read is a GetCredential call on the same
+ * connection:
+ *
+ *   [KIND [MIN-VALIDITY]]      KIND: any, api-key or oauth
+ *
+ * and each answer is one line:
+ *
+ *   ok KIND SOURCE EXPIRES-AT TOKEN-HASH
+ *   error D-BUS-ERROR-NAME
+ *
+ * TOKEN-HASH is the first 12 hex digits of the token's SHA-256, so that a
+ * test can tell tokens apart without one ever reaching its log.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include <gio/gio.h>
+
+static void
+answer (GDBusConnection *bus,
+        const char      *kind,
+        guint            min_validity)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) dict = NULL;
+  g_autofree char *hash = NULL;
+  GVariantBuilder options;
+  const char *token = "", *got_kind = "?", *source = "?";
+  gint64 expires_at = 0;
+
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  if (kind != NULL && !g_str_equal (kind, "any"))
+    g_variant_builder_add (&options, "{sv}", "kind", g_variant_new_string (kind));
+  if (min_validity > 0)
+    g_variant_builder_add (&options, "{sv}", "min-validity", g_variant_new_uint32 (min_validity));
+
+  reply = g_dbus_connection_call_sync (bus, "io.github.claudekeyring.ClaudeKeyring",
+                                       "/io/github/claudekeyring/ClaudeKeyring",
+                                       "io.github.claudekeyring.Credentials1", "GetCredential",
+                                       g_variant_new ("(a{sv})", &options),
+                                       G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE,
+                                       30000, NULL, &error);
+  if (reply == NULL)
+    {
+      g_autofree char *name = g_dbus_error_get_remote_error (error);
+
+      printf ("error %s\n", name != NULL ? name : "local");
+      return;
+    }
+
+  g_variant_get (reply, "(@a{sv})", &dict);
+  g_variant_lookup (dict, "token", "&s", &token);
+  g_variant_lookup (dict, "kind", "&s", &got_kind);
+  g_variant_lookup (dict, "source", "&s", &source);
+  g_variant_lookup (dict, "expires-at", "x", &expires_at);
+  hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, token, -1);
+  hash[12] = '\0';
+  printf ("ok %s %s %" G_GINT64_FORMAT " %s\n", got_kind, source, expires_at, hash);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GError) error = NULL;
+  char line[256];
+
+  bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  if (bus == NULL)
+    {
+      fprintf (stderr, "ck-test-caller: no session bus: %s\n", error->message);
+      return 1;
+    }
+
+  setvbuf (stdout, NULL, _IOLBF, 0);
+  printf ("ready %s\n", g_dbus_connection_get_unique_name (bus));
+
+  while (fgets (line, sizeof line, stdin) != NULL)
+    {
+      g_auto(GStrv) words = g_strsplit_set (g_strstrip (line), " \t", 3);
+      const char *kind = words[0] != NULL && words[0][0] != '\0' ? words[0] : NULL;
+      guint64 min_validity = 0;
+
+      if (kind != NULL && words[1] != NULL)
+        min_validity = g_ascii_strtoull (words[1], NULL, 10);
+      answer (bus, kind, (guint) MIN (min_validity, G_MAXUINT32));
+    }
+  return 0;
+}
