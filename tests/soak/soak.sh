@@ -232,7 +232,7 @@ declare -A outcomes=()
 # Tokens now live an hour, so the agent refreshes only when asked for more
 # (min-validity 7200): no background refresh muddles the timing.
 kill_during_refresh () {
-  local when=$1 rotate=$2 pid before_calls before_ok old new
+  local when=$1 rotate=$2 pid before_calls before_ok old new=
   fake_mode "{\"refresh\": \"ok\", \"rotate\": $rotate, \"delay_ms\": 1000, \"expires_in\": 3600}"
   get_oauth 2 >/dev/null 2>&1 || true
   pid=$(agent_pid)
