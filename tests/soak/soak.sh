@@ -19,7 +19,8 @@
 #   soak.sh CK_SOAK_CLIENT
 #
 # Environment: CK_SOAK_SECONDS (load duration, default 40),
-# CK_SOAK_CLIENTS (16).
+# CK_SOAK_CLIENTS (16), CK_SOAK_KILL_ROUNDS (how often the SIGKILL rounds
+# run, default 1: more of them to hunt a race).
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -euo pipefail
@@ -32,6 +33,7 @@ fi
 client=${1:?usage: soak.sh CK_SOAK_CLIENT}
 seconds=${CK_SOAK_SECONDS:-40}
 clients=${CK_SOAK_CLIENTS:-16}
+kill_rounds=${CK_SOAK_KILL_ROUNDS:-1}
 # The interpreter itself, not a version manager's shim: it is run often.
 PY=$(python3 -c 'import sys; print(sys.executable)')
 server_pid=
@@ -409,11 +411,14 @@ kill_during_refresh () {
 # The load left tokens that live 5 s: start from one that lives an hour.
 fake_mode '{"refresh": "ok", "expires_in": 3600}'
 get_oauth 7200 >/dev/null || die "no token before the SIGKILL rounds"
-for when in in-flight answered; do
-  kill_during_refresh $when false
-done
-for when in stored in-flight answered; do
-  kill_during_refresh $when true
+for round in $(seq "$kill_rounds"); do
+  [ "$kill_rounds" -eq 1 ] || echo "SIGKILL rounds, pass $round of $kill_rounds"
+  for when in in-flight answered; do
+    kill_during_refresh $when false
+  done
+  for when in stored in-flight answered; do
+    kill_during_refresh $when true
+  done
 done
 
 # Without rotation the old refresh token stays valid, so nothing may be lost.
