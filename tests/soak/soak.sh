@@ -11,14 +11,16 @@
 #    still holds the API key and exactly one login whose refresh token the
 #    server honours.
 # 2. Faults: the agent is killed with SIGKILL at points of a refresh. The
-#    keyring must then hold exactly one readable login, and a restarted
-#    agent refreshes with it, unless the server had already rotated the
-#    token the agent died holding (reported, see the end of the output).
+#    keyring must then hold one readable login (or two, the older one stale
+#    until the next write: see "duplicates" below), and a restarted agent
+#    refreshes with it, unless the server had already rotated the token the
+#    agent died holding (reported, see the end of the output).
 #
 #   soak.sh CK_SOAK_CLIENT
 #
 # Environment: CK_SOAK_SECONDS (load duration, default 40),
-# CK_SOAK_CLIENTS (16).
+# CK_SOAK_CLIENTS (16), CK_SOAK_KILL_ROUNDS (how often the SIGKILL rounds
+# run, default 1: more of them to hunt a race).
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -euo pipefail
@@ -31,6 +33,7 @@ fi
 client=${1:?usage: soak.sh CK_SOAK_CLIENT}
 seconds=${CK_SOAK_SECONDS:-40}
 clients=${CK_SOAK_CLIENTS:-16}
+kill_rounds=${CK_SOAK_KILL_ROUNDS:-1}
 # The interpreter itself, not a version manager's shim: it is run often.
 PY=$(python3 -c 'import sys; print(sys.executable)')
 server_pid=
@@ -102,6 +105,98 @@ oauth_items () {
   secret-tool search --all kind oauth 2>/dev/null | grep -c '^\[/' || true
 }
 
+# read_logins: every login item in the keyring into $logins, one line each,
+# "ITEM ACCOUNT EXPIRES_AT_MS REFRESH_TOKEN" ("-" for what cannot be read),
+# the one the agent uses (latest expiry) first; whatever else secret-tool
+# says into $CK_TEST_ROOT/secret-tool.err. secret-tool prints the
+# attributes on stderr, hence one stream. The tokens stay in the variable:
+# print them only through show_logins.
+read_logins () {
+  local status
+  logins=$(stdbuf -o0 secret-tool search --all kind oauth 2>&1 |
+    "$PY" -c '
+import json, sys
+items, item, in_secret = [], None, False
+with open(sys.argv[1], "w") as other:
+    for line in sys.stdin.read().splitlines():
+        key, _, value = line.partition(" = ")
+        if line.startswith("[/") and line.endswith("]"):
+            item = {"item": line[1:-1], "secret": None, "account": "-"}
+            items.append(item)
+            in_secret = False
+        elif item is not None and key == "secret":
+            item["secret"], in_secret = value, True
+        elif item is not None and key in ("label", "created", "modified", "schema"):
+            in_secret = False
+        elif item is not None and key.startswith("attribute."):
+            in_secret = False
+            if key == "attribute.account":
+                item["account"] = value or "-"
+        elif in_secret:
+            item["secret"] += "\n" + line
+        else:
+            print(line, file=other)
+rows = []
+for item in items:
+    try:
+        login = json.loads(item["secret"])
+        login = login.get("claudeAiOauth", login)
+        expires, refresh = int(login.get("expiresAt", 0)), login.get("refreshToken") or "-"
+    except Exception:
+        expires, refresh = 0, "-"
+    rows.append((expires, item["item"], item["account"], refresh))
+for expires, name, account, refresh in sorted(rows, reverse=True):
+    print(name, account, expires or "-", refresh)
+' "$CK_TEST_ROOT/secret-tool.err"; echo "status ${PIPESTATUS[0]}")
+  status=${logins##*status }
+  logins=${logins%status *}
+  logins=${logins%$'\n'}
+  [ "$status" -eq 0 ] || echo "(secret-tool search exited $status)" >>"$CK_TEST_ROOT/secret-tool.err"
+  login_count=0
+  [ -z "$logins" ] || login_count=$(printf '%s\n' "$logins" | wc -l)
+  newest_refresh=$(printf '%s\n' "$logins" | awk 'NR == 1 && $4 != "-" { print $4 }')
+}
+
+# show_logins: $logins for people, tokens cut to their first 16 characters.
+show_logins () {
+  [ -n "$logins" ] || { echo "    (no login item)"; return 0; }
+  printf '%s\n' "$logins" | awk '{ printf "    %s account %s expires %s refresh %s\n", $1, $2, $3, substr($4, 1, 16) }'
+}
+
+# settle_logins: reads the keyring until it holds exactly one readable
+# login, for up to 3 s, so that a keyring still busy with the killed
+# agent's last request is not taken for a broken one. Sets $reads, and
+# $first_logins / $first_count to what the first read saw.
+settle_logins () {
+  local try
+  for try in $(seq 10); do
+    read_logins
+    if [ "$try" -eq 1 ]; then
+      first_logins=$logins
+      first_count=$login_count
+    fi
+    [ "$login_count" -eq 1 ] && [ -n "$newest_refresh" ] && break
+    [ "$try" -lt 10 ] && sleep 0.3
+  done
+  reads=$try
+}
+
+# keyring_diagnostics LOG_LINES: the keyring as the killed agent left it,
+# for a failure or a note, with the killed agent's last keyring and refresh
+# lines (agent.log up to LOG_LINES, before a restarted agent added to it).
+keyring_diagnostics () {
+  local log_lines=$1
+  echo "  keyring: $login_count login item(s) after $reads read(s) over up to 3 s, the first read saw $first_count:"
+  show_logins
+  if [ -s "$CK_TEST_ROOT/secret-tool.err" ]; then
+    echo "  secret-tool said:"
+    sed 's/^/    /' "$CK_TEST_ROOT/secret-tool.err"
+  fi
+  echo "  agent.log, keyring and refresh lines:"
+  head -n "$log_lines" "$CK_TEST_ROOT/agent.log" |
+    grep -aE 'ck-token-store|[Kk]eyring|[Rr]efresh|saved|[Ll]ogin' | tail -n 8 | sed 's/^/    /' || true
+}
+
 wait_until_gone () {
   local pid=$1
   for _ in $(seq 200); do
@@ -133,7 +228,7 @@ gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/
     'CLAUDE_KEYRING_API_BASE_URL': '$base',
     'CLAUDE_KEYRING_AUTHORIZE_URL': '$base/oauth/authorize',
     'CLAUDE_KEYRING_CLIENT_ID': 'ck-test-client',
-    'G_MESSAGES_DEBUG': 'ck-oauth-manager'}" >/dev/null
+    'G_MESSAGES_DEBUG': 'ck-oauth-manager ck-token-store'}" >/dev/null
 
 # An API key and a login, as a user would have them.
 api_key=sk-ant-api03-soak-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -227,12 +322,21 @@ echo "after the load: the keyring holds the API key and one login; a restarted a
 # it died), "lost" (the server rotated the token, the agent died before
 # storing the new one: only the server can prevent this, with a grace
 # period for the old token), "corrupt" (no readable login: a bug).
+#
+# A kill can also leave two logins: when the new tokens name another
+# account than the stored item (an imported login is stored as account
+# "default" until a refresh reply names the account), the store creates the
+# new item before it deletes the old one, and a kill between the two keeps
+# both. Nothing is lost: the agent uses the item that expires last, and its
+# next write removes the other. Such a round is counted and must show both:
+# the restarted agent refreshes with the newer item and leaves one.
 declare -A outcomes=()
+duplicates=0
 #
 # Tokens now live an hour, so the agent refreshes only when asked for more
 # (min-validity 7200): no background refresh muddles the timing.
 kill_during_refresh () {
-  local when=$1 rotate=$2 pid before_calls before_ok old new
+  local when=$1 rotate=$2 pid before_calls before_ok old new= outcome note= log_lines
   fake_mode "{\"refresh\": \"ok\", \"rotate\": $rotate, \"delay_ms\": 1000, \"expires_in\": 3600}"
   get_oauth 2 >/dev/null 2>&1 || true
   pid=$(agent_pid)
@@ -261,21 +365,39 @@ kill_during_refresh () {
   wait_for_name_gone
   sleep 1.1  # let the server finish whatever it was doing
 
-  if [ "$(oauth_items)" -ne 1 ] || [ -z "$(stored_refresh_token)" ]; then
+  settle_logins
+  log_lines=$(wc -l <"$CK_TEST_ROOT/agent.log")
+  new=$newest_refresh
+  if [ "$login_count" -eq 0 ] || [ -z "$new" ]; then
     outcome=corrupt
   else
+    [ "$login_count" -eq 1 ] || note="; the keyring held $login_count logins"
     fake_mode '{"rotate": true, "delay_ms": 0}'
     before_ok=$(fake_stat refresh_ok)
-    new=$(stored_refresh_token)
     if get_oauth 7200 >/dev/null 2>&1 && [ "$(fake_stat refresh_ok)" -gt "$before_ok" ]; then
       [ "$new" = "$old" ] && outcome=old-valid || outcome=new
     else
       outcome=lost
     fi
   fi
-  echo "SIGKILL $when (rotate $rotate): $outcome (stored before: ${old:0:16}, after: ${new:0:16})"
+  [ "$reads" -eq 1 ] || note="$note; it settled after $reads reads (first read: $first_count item(s))"
+  echo "SIGKILL $when (rotate $rotate): $outcome (stored before: ${old:0:16}, after: ${new:0:16}$note)"
+  if [ $outcome = corrupt ] || [ "$login_count" -ne 1 ] || [ "$reads" -ne 1 ]; then
+    keyring_diagnostics "$log_lines"
+  fi
+  if [ $outcome != corrupt ] && [ "$login_count" -gt 1 ]; then
+    duplicates=$((duplicates + 1))
+    # The newer item holds tokens the server issued and nobody has used.
+    [ $outcome != lost ] ||
+      fail "SIGKILL $when left $login_count logins and the restarted agent did not refresh with the newest"
+    if [ $outcome != lost ]; then
+      read_logins
+      [ "$login_count" -eq 1 ] ||
+        fail "the restarted agent's refresh left $login_count logins in the keyring instead of one"
+    fi
+  fi
   outcomes[$when-$rotate-$outcome]=$(( ${outcomes[$when-$rotate-$outcome]:-0} + 1 ))
-  if [ $outcome = lost ]; then
+  if [ $outcome = lost ] || [ $outcome = corrupt ]; then
     # Log in again for the next round.
     "$PY" "$CK_SOURCE_ROOT/bench/ck-fake-login.py" "$base" >"$CK_TEST_ROOT/login.json"
     dbus-send --session --print-reply=literal --dest=io.github.claudekeyring.ClaudeKeyring \
@@ -289,11 +411,14 @@ kill_during_refresh () {
 # The load left tokens that live 5 s: start from one that lives an hour.
 fake_mode '{"refresh": "ok", "expires_in": 3600}'
 get_oauth 7200 >/dev/null || die "no token before the SIGKILL rounds"
-for when in in-flight answered; do
-  kill_during_refresh $when false
-done
-for when in stored in-flight answered; do
-  kill_during_refresh $when true
+for round in $(seq "$kill_rounds"); do
+  [ "$kill_rounds" -eq 1 ] || echo "SIGKILL rounds, pass $round of $kill_rounds"
+  for when in in-flight answered; do
+    kill_during_refresh $when false
+  done
+  for when in stored in-flight answered; do
+    kill_during_refresh $when true
+  done
 done
 
 # Without rotation the old refresh token stays valid, so nothing may be lost.
@@ -309,6 +434,13 @@ if [ $lost_rotating -gt 0 ]; then
   echo "      old refresh token (request in flight, or new tokens not yet stored). The agent cannot"
   echo "      close this window alone; the server's reuse detection makes it fatal."
 fi
+
+if [ $duplicates -gt 0 ]; then
+  echo "NOTE: $duplicates SIGKILL(s) left two logins (new item created, old one not yet deleted);"
+  echo "      the restarted agent refreshed with the newer one and removed the other."
+fi
+echo "SIGKILL outcomes:"
+for key in "${!outcomes[@]}"; do echo "  $key: ${outcomes[$key]}"; done | sort
 
 [ $failures -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }
 echo "soak: ok"
