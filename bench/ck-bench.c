@@ -504,10 +504,11 @@ run_throughput (guint       clients,
 {
   double ping_calls = 0, get_calls = 0, ping_rate, get_rate, ratio;
   gint64 ping_agent = 0, ping_bus = 0, get_agent = 0, get_bus = 0;
-  const guint rounds = 2;
+  /* Short rounds, alternating, so that the drift of a busy machine's
+   * load falls on both sides alike. */
+  const guint rounds = 4;
   const char *label = kind != NULL ? kind : "any";
 
-  /* Alternating rounds, so drift in the machine's load hits both. */
   for (guint r = 0; r < rounds; r++)
     {
       if (!throughput_round (clients, seconds / rounds, TRUE, kind, &ping_calls,

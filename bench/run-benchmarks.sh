@@ -13,7 +13,7 @@
 #   run-benchmarks.sh CK_BENCH
 #
 # Knobs (environment): CK_BENCH_CALLS (2000), CK_BENCH_CLIENTS (16),
-# CK_BENCH_SECONDS (3), CK_BENCH_RUNS (100), CK_BENCH_HERD (100).
+# CK_BENCH_SECONDS (4), CK_BENCH_RUNS (100), CK_BENCH_HERD (100).
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -euo pipefail
@@ -22,7 +22,7 @@ set -euo pipefail
 bench=${1:?usage: run-benchmarks.sh CK_BENCH}
 calls=${CK_BENCH_CALLS:-2000}
 clients=${CK_BENCH_CLIENTS:-16}
-seconds=${CK_BENCH_SECONDS:-3}
+seconds=${CK_BENCH_SECONDS:-4}
 runs=${CK_BENCH_RUNS:-100}
 herd=${CK_BENCH_HERD:-100}
 

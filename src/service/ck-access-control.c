@@ -29,6 +29,7 @@ struct _CkAccessControl
   GHashTable      *refused;      /* senders already logged as refused */
   guint            name_owner_id;
   gint             allow_sandboxed;  /* read from any thread */
+  uid_t            uid;              /* ours */
 };
 
 G_DEFINE_FINAL_TYPE (CkAccessControl, ck_access_control, G_TYPE_OBJECT)
@@ -249,7 +250,7 @@ ck_access_control_permits (CkAccessControl *self,
 {
   g_return_val_if_fail (CK_IS_ACCESS_CONTROL (self), FALSE);
 
-  return caller->uid == getuid () &&
+  return caller->uid == self->uid &&
          (!caller->sandboxed || g_atomic_int_get (&self->allow_sandboxed));
 }
 
@@ -263,7 +264,7 @@ ck_access_control_allows (CkAccessControl  *self,
   if (ck_access_control_permits (self, caller))
     return TRUE;
 
-  if (caller->uid != getuid ())
+  if (caller->uid != self->uid)
     {
       if (g_hash_table_add (self->refused, g_strdup (caller->sender)))
         g_message ("Refused a caller of another user (uid %u, pid %u)", caller->uid, caller->pid);
@@ -392,6 +393,7 @@ static void
 ck_access_control_init (CkAccessControl *self)
 {
   g_mutex_init (&self->lock);
+  self->uid = getuid ();
   self->callers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify) ck_caller_unref);
   self->refused = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
