@@ -101,8 +101,9 @@ wait_dump 10 '^window\tCkStatusWindow' && pass "a click on the icon in the tray 
 
 # The host restarts: the icon registers with the new watcher.
 stop_tray
-grep -q "The tray host went away" "$agent_log" && pass "the agent notices the host going away" ||
-  fail "the agent notices the host going away"
+# The bus tells the agent after it tells us that the watcher is gone.
+wait_for 10 grep -q "The tray host went away" "$agent_log" &&
+  pass "the agent notices the host going away" || fail "the agent notices the host going away"
 start_tray
 wait_for 60 item_registered && pass "the icon registers again with the restarted host" ||
   fail "the icon registers again with the restarted host: $(registered_items)"
