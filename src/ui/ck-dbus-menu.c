@@ -11,6 +11,11 @@
  *
  * Items without an action are shown disabled: that is how the menu holds
  * a label such as the account line.
+ *
+ * An item keeps its id for as long as the menu shows it, and an id is
+ * never given to another item: a host's click may be sent for the layout
+ * it last fetched while the menu is rebuilt (when logging in turns "Log
+ * In…" into "Log Out"), and must then reach the same item or none.
  */
 
 #define G_LOG_DOMAIN "ck-dbus-menu"
@@ -45,7 +50,10 @@ struct _CkDBusMenu
 
   GMenuModel      *model;
   GActionGroup    *actions;
-  GPtrArray       *items;       /* of Item, indexed by id; owns them */
+  GPtrArray       *items;       /* of Item, depth first; owns them */
+  GHashTable      *by_id;       /* id → Item */
+  GHashTable      *ids;         /* item key (see item_key) → id */
+  int              next_id;
   GPtrArray       *models;      /* every model whose changes we follow */
   GDBusConnection *connection;
   char            *object_path;
@@ -73,20 +81,66 @@ item_new (CkDBusMenu *self,
 {
   Item *item = g_new0 (Item, 1);
 
-  item->id = self->items->len;
+  item->id = -1;
   g_ptr_array_add (self->items, item);
   if (parent != NULL)
     g_ptr_array_add (parent->children, item);
   return item;
 }
 
+/* What makes an item the same item in the next layout. */
+static char *
+item_key (Item  *item,
+          guint  n_separators)
+{
+  g_autofree char *target = item->target != NULL ? g_variant_print (item->target, TRUE) : NULL;
+
+  if (item->separator)
+    return g_strdup_printf ("separator %u", n_separators);
+  return g_strdup_printf ("%s\x1f%s\x1f%s\x1f%s",
+                          item->label ?: "", item->action ?: "", target ?: "",
+                          item->children != NULL ? "submenu" : "");
+}
+
+/* Gives every item of a new layout its id: the one it had in the previous
+ * layout, or one never used before. */
+static void
+assign_ids (CkDBusMenu *self)
+{
+  g_autoptr(GHashTable) previous = g_steal_pointer (&self->ids);
+  guint n_separators = 0;
+
+  self->ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_remove_all (self->by_id);
+
+  for (guint i = 0; i < self->items->len; i++)
+    {
+      Item *item = g_ptr_array_index (self->items, i);
+      g_autofree char *key = NULL;
+      gpointer id;
+
+      if (i == 0)
+        item->id = 0;   /* the root */
+      else
+        {
+          key = item_key (item, item->separator ? n_separators++ : 0);
+          if (!g_hash_table_contains (self->ids, key) &&
+              previous != NULL && g_hash_table_lookup_extended (previous, key, NULL, &id))
+            item->id = GPOINTER_TO_INT (id);
+          else
+            item->id = self->next_id++;
+          if (!g_hash_table_contains (self->ids, key))
+            g_hash_table_insert (self->ids, g_steal_pointer (&key), GINT_TO_POINTER (item->id));
+        }
+      g_hash_table_insert (self->by_id, GINT_TO_POINTER (item->id), item);
+    }
+}
+
 static Item *
 lookup_item (CkDBusMenu *self,
              int         id)
 {
-  if (id < 0 || (guint) id >= self->items->len)
-    return NULL;
-  return g_ptr_array_index (self->items, id);
+  return g_hash_table_lookup (self->by_id, GINT_TO_POINTER (id));
 }
 
 static void schedule_rebuild (CkDBusMenu *self);
@@ -195,11 +249,13 @@ rebuild (CkDBusMenu *self)
     g_signal_handlers_disconnect_by_func (g_ptr_array_index (self->models, i),
                                           on_model_items_changed, self);
   g_ptr_array_set_size (self->models, 0);
+  g_hash_table_remove_all (self->by_id);
   g_ptr_array_set_size (self->items, 0);
 
   root = item_new (self, NULL);
   root->children = g_ptr_array_new ();
   add_model (self, root, self->model);
+  assign_ids (self);
   self->revision++;
 }
 
@@ -383,8 +439,12 @@ handle_method_call (GDBusConnection       *connection,
       g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ia{sv})"));
       if (g_variant_iter_n_children (ids) == 0)
         for (guint i = 0; i < self->items->len; i++)
-          g_variant_builder_add (&builder, "(i@a{sv})", (int) i,
-                                 item_properties (self, g_ptr_array_index (self->items, i), names));
+          {
+            Item *item = g_ptr_array_index (self->items, i);
+
+            g_variant_builder_add (&builder, "(i@a{sv})", item->id,
+                                   item_properties (self, item, names));
+          }
       while (g_variant_iter_next (ids, "i", &id))
         {
           Item *item = lookup_item (self, id);
@@ -597,6 +657,8 @@ ck_dbus_menu_finalize (GObject *object)
 {
   CkDBusMenu *self = (CkDBusMenu *) object;
 
+  g_clear_pointer (&self->by_id, g_hash_table_unref);
+  g_clear_pointer (&self->ids, g_hash_table_unref);
   g_clear_pointer (&self->items, g_ptr_array_unref);
   g_clear_pointer (&self->models, g_ptr_array_unref);
 
@@ -616,6 +678,8 @@ static void
 ck_dbus_menu_init (CkDBusMenu *self)
 {
   self->items = g_ptr_array_new_with_free_func ((GDestroyNotify) item_free);
+  self->by_id = g_hash_table_new (NULL, NULL);
+  self->next_id = 1;
   self->models = g_ptr_array_new_with_free_func (g_object_unref);
 }
 

@@ -47,9 +47,24 @@ screen_height=$(xdotool getdisplaygeometry | cut -d' ' -f2)
 screenshot tray-icon root "160x32+0+$((screen_height - 32))" || true
 
 # An API key: the menu follows (Log Out, the source), the icon too.
+login_id=$(menu_id "_Log In…")
+status_id=$(menu_id "_Status…")
 credentials SetApiKey sk-ant-test-tray-key >/dev/null
 wait_for 10 eval '[[ $(menu_layout) == *"Using an API key from the keyring"* ]]' &&
   pass "with an API key: the menu says which credential is used" || fail "API key: $(menu_layout)"
+# A host may click an item of the layout it fetched before the change:
+# that must reach the same item or none, never the one now in its place.
+[ "$(menu_id "_Status…")" = "$status_id" ] && pass "an item keeps its id when the menu changes" ||
+  fail "Status… had id $status_id, now $(menu_id "_Status…"): $(menu_layout)"
+if gdbus call --session --dest "$(item_name)" --object-path /StatusNotifierItem/Menu \
+     --method com.canonical.dbusmenu.Event "$login_id" clicked '<@s "">' 0 >/dev/null 2>&1; then
+  fail "a click on the id of the gone Log In… item was accepted"
+else
+  pass "a click on the id of a gone item is refused"
+fi
+sleep 0.5
+grep -q "activates app.logout" "$agent_log" && fail "a click meant for Log In… logged out" ||
+  pass "a click meant for Log In… activates nothing else"
 layout=$(menu_layout)
 [[ $layout == *"'label': <'Log _Out'>, 'enabled': <true>"* ]] &&
   pass "with an API key: the menu offers Log Out" || fail "API key: no Log Out: $layout"
@@ -86,8 +101,9 @@ wait_dump 10 '^window\tCkStatusWindow' && pass "a click on the icon in the tray 
 
 # The host restarts: the icon registers with the new watcher.
 stop_tray
-grep -q "The tray host went away" "$agent_log" && pass "the agent notices the host going away" ||
-  fail "the agent notices the host going away"
+# The bus tells the agent after it tells us that the watcher is gone.
+wait_for 10 grep -q "The tray host went away" "$agent_log" &&
+  pass "the agent notices the host going away" || fail "the agent notices the host going away"
 start_tray
 wait_for 60 item_registered && pass "the icon registers again with the restarted host" ||
   fail "the icon registers again with the restarted host: $(registered_items)"

@@ -274,17 +274,22 @@ window_id () {
 }
 
 # screenshot NAME WINDOW-ID|root [GEOMETRY]: a PNG in $screenshots; fails
-# when the picture is empty (one flat colour).
+# when the picture stays empty (one flat colour) for 10 s. A window is
+# mapped before GTK has painted it, and a slow (instrumented) agent paints
+# seconds later: an empty picture is taken again until then.
 screenshot () {
   local name=$1 window=$2 crop=${3:-}
-  local file=$screenshots/$name.png
-  if [ -n "$crop" ]; then
-    import -window "$window" -crop "$crop" +repage "$file"
-  else
-    import -window "$window" "$file"
-  fi
-  local colours
-  colours=$(convert "$file" -format '%k' info:)
+  local file=$screenshots/$name.png colours
+  for _ in $(seq 20); do
+    if [ -n "$crop" ]; then
+      import -window "$window" -crop "$crop" +repage "$file"
+    else
+      import -window "$window" "$file"
+    fi
+    colours=$(convert "$file" -format '%k' info:)
+    [ "$colours" -gt 8 ] && break
+    sleep 0.5
+  done
   [ "$colours" -gt 8 ] || { fail "screenshot $name is blank ($colours colours)"; return 1; }
   echo "# screenshot: $file"
 }
