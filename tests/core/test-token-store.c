@@ -228,6 +228,72 @@ test_external_change (void)
   clear (store, NULL);
 }
 
+/* Makes every SearchItems reply on the connection name two items that do
+ * not exist: what a search sees when another program deletes items right
+ * after the keyring found them. Runs in GDBus's worker thread. */
+static GDBusMessage *
+add_vanished_items (GDBusConnection *connection,
+                    GDBusMessage    *message,
+                    gboolean         incoming,
+                    gpointer         user_data)
+{
+  guint *search_serial = user_data;
+  g_autoptr(GDBusMessage) copy = NULL;
+  g_autoptr(GPtrArray) unlocked = NULL;
+  g_autofree const char **found = NULL;
+  g_autofree const char **locked = NULL;
+
+  if (!incoming)
+    {
+      if (g_dbus_message_get_message_type (message) == G_DBUS_MESSAGE_TYPE_METHOD_CALL &&
+          g_strcmp0 (g_dbus_message_get_member (message), "SearchItems") == 0)
+        g_atomic_int_set (search_serial, g_dbus_message_get_serial (message));
+      return message;
+    }
+  if (g_dbus_message_get_message_type (message) != G_DBUS_MESSAGE_TYPE_METHOD_RETURN ||
+      g_dbus_message_get_reply_serial (message) != (guint) g_atomic_int_get (search_serial))
+    return message;
+
+  g_variant_get (g_dbus_message_get_body (message), "(^a&o^a&o)", &found, &locked);
+  unlocked = g_ptr_array_new ();
+  for (guint i = 0; found[i] != NULL; i++)
+    g_ptr_array_add (unlocked, (gpointer) found[i]);
+  g_ptr_array_add (unlocked, (gpointer) "/org/freedesktop/secrets/collection/login/vanished1");
+  g_ptr_array_add (unlocked, (gpointer) "/org/freedesktop/secrets/collection/login/vanished2");
+
+  copy = g_dbus_message_copy (message, NULL);
+  g_dbus_message_set_body (copy, g_variant_new ("(@ao@ao)",
+                                                g_variant_new_objv ((const char * const *) unlocked->pdata,
+                                                                    unlocked->len),
+                                                g_variant_new_objv (locked, -1)));
+  g_object_unref (message);
+  return g_steal_pointer (&copy);
+}
+
+/* Items deleted between the keyring's search and the store's reading
+ * them are not there: the read succeeds with what is left. (libsecret's
+ * secret_service_search() returned its task twice when two item proxies
+ * failed, and failed the read for one.) */
+static void
+test_vanished_items (void)
+{
+  g_autoptr(CkTokenStore) store = ck_token_store_new ();
+  g_autoptr(GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
+  guint search_serial = 0;
+  guint filter_id;
+
+  load (store);
+  set_api_key (store, "test-api-key-vanished");
+
+  filter_id = g_dbus_connection_add_filter (bus, add_vanished_items, &search_serial, NULL);
+  load (store);
+  g_dbus_connection_remove_filter (bus, filter_id);
+
+  g_assert_cmpint (ck_token_store_get_state (store), ==, CK_KEYRING_STATE_READY);
+  g_assert_cmpstr (ck_token_store_get_api_key (store), ==, "test-api-key-vanished");
+  clear (store, NULL);
+}
+
 static void
 lock_keyring (void)
 {
@@ -292,6 +358,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/token-store/api-key", test_api_key_round_trip);
   g_test_add_func ("/token-store/oauth-replace", test_oauth_replace);
   g_test_add_func ("/token-store/external-change", test_external_change);
+  g_test_add_func ("/token-store/vanished-items", test_vanished_items);
   g_test_add_func ("/token-store/locked", test_locked);
   return g_test_run ();
 }
