@@ -311,6 +311,32 @@ lock_keyring (void)
   g_assert_no_error (error);
 }
 
+/* The agent's own main loop stalled (busy, stopped, a sanitizer build):
+ * the keyring's replies came in time and wait behind the stall, so the
+ * deadline must not call the keyring late or locked. */
+static void
+test_stalled_loop (void)
+{
+  g_autoptr(CkTokenStore) store = ck_token_store_new ();
+  g_autoptr(CkTokenStore) stalled = ck_token_store_new ();
+  g_autoptr(GError) error = NULL;
+  Wait wait = WAIT_INIT;
+
+  load (store);
+  set_api_key (store, "test-api-key-stalled");
+
+  g_object_set (stalled, "timeout", 300u, NULL);
+  ck_token_store_load_async (stalled, NULL, on_done, &wait);
+  g_usleep (1500 * 1000);
+  g_assert_true (ck_token_store_load_finish (stalled, wait_for (&wait), &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (ck_token_store_get_state (stalled), ==, CK_KEYRING_STATE_READY);
+  g_assert_cmpstr (ck_token_store_get_api_key (stalled), ==, "test-api-key-stalled");
+  wait_clear (&wait);
+
+  clear (store, NULL);
+}
+
 /* Runs last in this binary: nothing here can unlock without a prompt. */
 static void
 test_locked (void)
@@ -359,6 +385,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/token-store/oauth-replace", test_oauth_replace);
   g_test_add_func ("/token-store/external-change", test_external_change);
   g_test_add_func ("/token-store/vanished-items", test_vanished_items);
+  g_test_add_func ("/token-store/stalled-loop", test_stalled_loop);
   g_test_add_func ("/token-store/locked", test_locked);
   return g_test_run ();
 }
