@@ -41,15 +41,6 @@ on_quit_signal (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-static gboolean
-seconds_to_msec (GValue   *value,
-                 GVariant *variant,
-                 gpointer  user_data)
-{
-  g_value_set_uint (value, g_variant_get_uint32 (variant) * 1000);
-  return TRUE;
-}
-
 static GSettings *
 load_settings (GError **error)
 {
@@ -84,10 +75,6 @@ ck_agent_dbus_register (GApplication     *application,
     return FALSE;
 
   self->service = ck_service_new (self->settings);
-  /* Bound before the export, which starts the first keyring read. */
-  g_settings_bind_with_mapping (self->settings, "keyring-timeout",
-                                ck_service_get_store (self->service), "timeout",
-                                G_SETTINGS_BIND_GET, seconds_to_msec, NULL, NULL, NULL);
   return ck_service_export (self->service, connection, OBJECT_PATH, error);
 }
 

@@ -863,6 +863,9 @@ ck_service_new (GSettings *settings)
                                 G_SETTINGS_BIND_GET, seconds_to_msec, NULL, NULL, NULL);
   g_signal_connect_object (self->helper, "notify::command",
                            G_CALLBACK (on_helper_changed), self, G_CONNECT_SWAPPED);
+  /* Bound before ck_service_export() starts the first keyring read. */
+  g_settings_bind_with_mapping (settings, "keyring-timeout", self->store, "timeout",
+                                G_SETTINGS_BIND_GET, seconds_to_msec, NULL, NULL, NULL);
 
   self->doctor = ck_doctor_new (settings, self->store, self->helper, self->resolver);
   self->oauth = ck_oauth_manager_new (settings, self->store);
