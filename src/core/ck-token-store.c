@@ -50,13 +50,11 @@ typedef struct
   gint64         last_tick;
   gboolean       timed_out;
   GList         *doomed;
-  /* Reading: the unlocked items of each kind, their proxies, and which
-   * path (of api-key then oauth) is read next. */
-  char         **api_key_paths;
-  char         **oauth_paths;
-  GPtrArray     *api_key_items;
-  GPtrArray     *oauth_items;
+  /* Reading: the paths of our unlocked items, the proxies made so far,
+   * and whether some item was locked. */
+  char         **paths;
   guint          next_path;
+  GPtrArray     *items;
   gboolean       any_locked;
 } Op;
 
@@ -127,10 +125,8 @@ op_free (Op *op)
     g_cancellable_disconnect (op->caller_cancellable, op->cancelled_id);
   g_clear_object (&op->caller_cancellable);
   g_list_free_full (op->doomed, g_object_unref);
-  g_strfreev (op->api_key_paths);
-  g_strfreev (op->oauth_paths);
-  g_clear_pointer (&op->api_key_items, g_ptr_array_unref);
-  g_clear_pointer (&op->oauth_items, g_ptr_array_unref);
+  g_strfreev (op->paths);
+  g_clear_pointer (&op->items, g_ptr_array_unref);
   g_free (op);
 }
 
@@ -370,32 +366,32 @@ on_secrets (GObject      *object,
       return;
     }
 
-  for (guint i = 0; i < op->api_key_items->len && api_key == NULL; i++)
+  for (guint i = 0; i < op->items->len; i++)
     {
-      g_autoptr(SecretValue) value = secret_item_get_secret (g_ptr_array_index (op->api_key_items, i));
+      SecretItem *item = g_ptr_array_index (op->items, i);
+      g_autoptr(GHashTable) attributes = secret_item_get_attributes (item);
+      const char *kind = g_hash_table_lookup (attributes, "kind");
+      g_autoptr(SecretValue) value = secret_item_get_secret (item);
       const char *text = value != NULL ? secret_value_get_text (value) : NULL;
-
-      if (text != NULL && text[0] != '\0')
-        api_key = g_strdup (text);
-    }
-
-  for (guint i = 0; i < op->oauth_items->len; i++)
-    {
-      g_autoptr(SecretValue) value = secret_item_get_secret (g_ptr_array_index (op->oauth_items, i));
-      const char *text = value != NULL ? secret_value_get_text (value) : NULL;
-      g_autoptr(GError) parse_error = NULL;
-      g_autoptr(CkOAuthTokens) tokens = NULL;
 
       if (text == NULL)
         continue;
-      tokens = ck_oauth_tokens_new_from_json (text, -1, &parse_error);
-      if (tokens == NULL)
-        g_warning ("Ignoring a stored login that cannot be read: %s",
-                   parse_error->message);
-      else if (oauth == NULL || tokens->expires_at_ms > oauth->expires_at_ms)
+
+      if (g_strcmp0 (kind, "api-key") == 0 && api_key == NULL && text[0] != '\0')
+        api_key = g_strdup (text);
+      else if (g_strcmp0 (kind, "oauth") == 0)
         {
-          g_clear_pointer (&oauth, ck_oauth_tokens_unref);
-          oauth = g_steal_pointer (&tokens);
+          g_autoptr(GError) parse_error = NULL;
+          g_autoptr(CkOAuthTokens) tokens = ck_oauth_tokens_new_from_json (text, -1, &parse_error);
+
+          if (tokens == NULL)
+            g_warning ("Ignoring a stored login that cannot be read: %s",
+                       parse_error->message);
+          else if (oauth == NULL || tokens->expires_at_ms > oauth->expires_at_ms)
+            {
+              g_clear_pointer (&oauth, ck_oauth_tokens_unref);
+              oauth = g_steal_pointer (&tokens);
+            }
         }
     }
 
@@ -457,8 +453,7 @@ on_item (GObject      *object,
 
   item = secret_item_new_for_dbus_path_finish (result, &error);
   if (item != NULL)
-    g_ptr_array_add (op->next_path < g_strv_length (op->api_key_paths)
-                       ? op->api_key_items : op->oauth_items, item);
+    g_ptr_array_add (op->items, item);
   /* Deleted since the search (by another program): it is not there.
    * libsecret says so with UnknownMethod, "No such secret item". */
   else if (!g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
@@ -466,36 +461,29 @@ on_item (GObject      *object,
       finish_op (task, g_steal_pointer (&error));
       return;
     }
-  op->next_path++;
   read_next_item (task);
 }
 
-/* One item at a time, then the secrets of all in one GetSecrets call. */
+/* One item at a time, skipping the ones gone, then the secrets of all in
+ * one GetSecrets call. */
 static void
 read_next_item (GTask *task)
 {
   CkTokenStore *self = g_task_get_source_object (task);
   Op *op = g_task_get_task_data (task);
-  guint n_api_keys = g_strv_length (op->api_key_paths);
-  const char *path = NULL;
+  const char *path = op->paths[op->next_path];
   GList *items = NULL;
-
-  if (op->next_path < n_api_keys)
-    path = op->api_key_paths[op->next_path];
-  else if (op->next_path - n_api_keys < g_strv_length (op->oauth_paths))
-    path = op->oauth_paths[op->next_path - n_api_keys];
 
   if (path != NULL)
     {
+      op->next_path++;
       secret_item_new_for_dbus_path (self->service, path, SECRET_ITEM_NONE,
                                      g_task_get_cancellable (task), on_item, task);
       return;
     }
 
-  for (guint i = 0; i < op->oauth_items->len; i++)
-    items = g_list_prepend (items, g_ptr_array_index (op->oauth_items, i));
-  for (guint i = 0; i < op->api_key_items->len; i++)
-    items = g_list_prepend (items, g_ptr_array_index (op->api_key_items, i));
+  for (guint i = op->items->len; i > 0; i--)
+    items = g_list_prepend (items, g_ptr_array_index (op->items, i - 1));
 
   if (items == NULL)
     on_secrets (NULL, NULL, task);
@@ -504,88 +492,49 @@ read_next_item (GTask *task)
   g_list_free (items);
 }
 
-static void search_paths (GTask               *task,
-                          const char          *kind,
-                          GAsyncReadyCallback  callback);
-
-/* Keeps the unlocked paths in *paths; notes locked ones. */
-static gboolean
-finish_search_paths (GTask         *task,
-                     GAsyncResult  *result,
-                     char        ***paths)
+static void
+on_paths (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data)
 {
-  CkTokenStore *self = g_task_get_source_object (task);
+  GTask *task = user_data;
   Op *op = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) locked = NULL;
 
-  g_clear_pointer (paths, g_strfreev);
-  if (!secret_service_search_for_dbus_paths_finish (self->service, result, paths, &locked, &error))
+  if (!secret_service_search_for_dbus_paths_finish (SECRET_SERVICE (object), result,
+                                                    &op->paths, &locked, &error))
     {
       finish_op (task, g_steal_pointer (&error));
-      return FALSE;
+      return;
     }
-  if (locked != NULL && locked[0] != NULL)
-    op->any_locked = TRUE;
-  return TRUE;
+  if (op->paths == NULL)
+    op->paths = g_new0 (char *, 1);
+  op->any_locked = locked != NULL && locked[0] != NULL;
+  read_next_item (task);
 }
 
-static void
-on_oauth_paths (GObject      *object,
-                GAsyncResult *result,
-                gpointer      user_data)
-{
-  GTask *task = user_data;
-  Op *op = g_task_get_task_data (task);
-
-  if (finish_search_paths (task, result, &op->oauth_paths))
-    read_next_item (task);
-}
-
-static void
-on_api_key_paths (GObject      *object,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  GTask *task = user_data;
-  Op *op = g_task_get_task_data (task);
-
-  if (finish_search_paths (task, result, &op->api_key_paths))
-    search_paths (task, "oauth", on_oauth_paths);
-}
-
-static void
-search_paths (GTask               *task,
-              const char          *kind,
-              GAsyncReadyCallback  callback)
-{
-  CkTokenStore *self = g_task_get_source_object (task);
-  g_autoptr(GHashTable) attributes = attributes_new (kind, NULL);
-
-  secret_service_search_for_dbus_paths (self->service, ck_token_store_get_schema (), attributes,
-                                        g_task_get_cancellable (task), callback, task);
-}
-
-/* Reads what the keyring holds now: the paths of our items of each kind,
- * a proxy for each unlocked one, one at a time, and their secrets in one
- * call. Not secret_service_search (): it makes the proxies all at once,
- * and when another program deletes items between its search and their
- * proxies, one such item failed the whole read and two made libsecret
- * (0.20.5 to 0.21.7) return its task twice. An item gone meanwhile is
- * simply not there. (Not secret_service_get_secrets_for_dbus_paths ()
- * either: it leaks the reply in libsecret 0.20.5.) */
+/* Reads what the keyring holds now: the paths of our items, a proxy for
+ * each unlocked one, one at a time, and their secrets in one call. Not
+ * secret_service_search (): it makes the proxies all at once, and when
+ * another program deletes items between its search and their proxies,
+ * one such item failed the whole read and two made libsecret (0.20.5 to
+ * 0.21.7) return its task twice. An item gone meanwhile is simply not
+ * there. (Not secret_service_get_secrets_for_dbus_paths () either: it
+ * leaks the reply in libsecret 0.20.5.) */
 static void
 step_final_load (GTask *task)
 {
+  CkTokenStore *self = g_task_get_source_object (task);
   Op *op = g_task_get_task_data (task);
+  g_autoptr(GHashTable) attributes = attributes_new (NULL, NULL);
 
-  op->any_locked = FALSE;
+  g_clear_pointer (&op->paths, g_strfreev);
   op->next_path = 0;
-  g_clear_pointer (&op->api_key_items, g_ptr_array_unref);
-  g_clear_pointer (&op->oauth_items, g_ptr_array_unref);
-  op->api_key_items = g_ptr_array_new_with_free_func (g_object_unref);
-  op->oauth_items = g_ptr_array_new_with_free_func (g_object_unref);
-  search_paths (task, "api-key", on_api_key_paths);
+  g_clear_pointer (&op->items, g_ptr_array_unref);
+  op->items = g_ptr_array_new_with_free_func (g_object_unref);
+  secret_service_search_for_dbus_paths (self->service, ck_token_store_get_schema (), attributes,
+                                        g_task_get_cancellable (task), on_paths, task);
 }
 
 /* Deleting */
