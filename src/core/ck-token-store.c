@@ -190,6 +190,16 @@ set_state (CkTokenStore   *self,
     }
 }
 
+static void
+set_locked (CkTokenStore *self)
+{
+  g_autoptr(GError) locked =
+    g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_LOCKED,
+                         "The keyring is locked; unlock it and try again.");
+
+  set_state (self, CK_KEYRING_STATE_LOCKED, locked);
+}
+
 /* What the keyring holds now; the generation moves only on a change, so
  * that reading back our own writes keeps answers learnt from memory. */
 static void
@@ -332,16 +342,17 @@ on_default_collection_for_load (GObject      *object,
       return;
     }
 
-  /* Nothing of ours was readable, and writes would hit a locked keyring. */
-  if (collection != NULL && secret_collection_get_locked (collection) &&
-      self->api_key == NULL && self->oauth == NULL)
+  /* Nothing of ours was readable, and writes would hit a locked keyring.
+   * Only now is the empty store shown: a caller asking meanwhile got
+   * what was there before, never a "logged out" that is really "locked". */
+  if (collection != NULL && secret_collection_get_locked (collection))
+    set_locked (self);
+  else
     {
-      g_autoptr(GError) locked =
-        g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_LOCKED,
-                             "The keyring is locked; unlock it and try again.");
-
-      set_state (self, CK_KEYRING_STATE_LOCKED, locked);
+      set_state (self, CK_KEYRING_STATE_READY, NULL);
+      set_contents (self, NULL, NULL);
     }
+  self->loaded = TRUE;
 
   g_signal_emit (self, signals[CHANGED], 0);
   finish_op (g_steal_pointer (&task), NULL);
@@ -374,8 +385,12 @@ on_secrets (GObject      *object,
       g_autoptr(SecretValue) value = secret_item_get_secret (item);
       const char *text = value != NULL ? secret_value_get_text (value) : NULL;
 
+      /* Locked since the search: gnome-keyring gives no secret for it. */
       if (text == NULL)
-        continue;
+        {
+          any_locked |= secret_item_get_locked (item);
+          continue;
+        }
 
       if (g_strcmp0 (kind, "api-key") == 0 && api_key == NULL && text[0] != '\0')
         api_key = g_strdup (text);
@@ -397,14 +412,21 @@ on_secrets (GObject      *object,
 
   if (any_locked && api_key == NULL && oauth == NULL)
     {
-      g_autoptr(GError) locked =
-        g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_LOCKED,
-                             "The keyring is locked; unlock it and try again.");
-
-      set_state (self, CK_KEYRING_STATE_LOCKED, locked);
+      set_locked (self);
       self->loaded = TRUE;
       g_signal_emit (self, signals[CHANGED], 0);
       finish_op (g_steal_pointer (&task), NULL);
+      return;
+    }
+
+  if (op->kind == OP_LOAD && api_key == NULL && oauth == NULL)
+    {
+      /* Empty: say "locked" rather than "logged out" when a write would fail. */
+      GCancellable *cancellable = g_task_get_cancellable (task);
+
+      secret_collection_for_alias (self->service, "default", SECRET_COLLECTION_NONE,
+                                   cancellable, on_default_collection_for_load,
+                                   g_steal_pointer (&task));
       return;
     }
 
@@ -421,17 +443,6 @@ on_secrets (GObject      *object,
                  g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_UNAVAILABLE,
                                       "The keyring did not keep the credential; "
                                       "check that its default collection is writable."));
-      return;
-    }
-
-  if (op->kind == OP_LOAD && self->api_key == NULL && self->oauth == NULL)
-    {
-      /* Empty: say "locked" rather than "logged out" when a write would fail. */
-      GCancellable *cancellable = g_task_get_cancellable (task);
-
-      secret_collection_for_alias (self->service, "default", SECRET_COLLECTION_NONE,
-                                   cancellable, on_default_collection_for_load,
-                                   g_steal_pointer (&task));
       return;
     }
 
