@@ -228,44 +228,74 @@ test_external_change (void)
   clear (store, NULL);
 }
 
-/* Makes every SearchItems reply on the connection name two items that do
- * not exist: what a search sees when another program deletes items right
- * after the keyring found them. Runs in GDBus's worker thread. */
-static GDBusMessage *
-add_vanished_items (GDBusConnection *connection,
-                    GDBusMessage    *message,
-                    gboolean         incoming,
-                    gpointer         user_data)
+/* A keyring that changes under the store's feet, faked by rewriting its
+ * replies on the test's connection (in GDBus's worker thread):
+ * - the SearchItems reply names the items in @extra too, which do not
+ *   exist: items another program deleted right after the search;
+ * - with @locked_as_unlocked, it names the locked items as unlocked: the
+ *   keyring locked right after the search;
+ * - with @slow_alias, the ReadAlias reply (whether the collection is
+ *   locked) comes 300 ms late. */
+typedef struct
 {
-  guint *search_serial = user_data;
+  const char * const *extra;
+  gboolean            locked_as_unlocked;
+  gboolean            slow_alias;
+  guint               search_serial;
+  guint               alias_serial;
+} FakeChange;
+
+static GDBusMessage *
+fake_change (GDBusConnection *connection,
+             GDBusMessage    *message,
+             gboolean         incoming,
+             gpointer         user_data)
+{
+  FakeChange *change = user_data;
   g_autoptr(GDBusMessage) copy = NULL;
-  g_autoptr(GPtrArray) unlocked = NULL;
   g_autofree const char **found = NULL;
   g_autofree const char **locked = NULL;
+  g_autoptr(GStrvBuilder) unlocked = g_strv_builder_new ();
+  g_auto(GStrv) unlocked_paths = NULL;
+  guint reply_serial;
 
   if (!incoming)
     {
-      if (g_dbus_message_get_message_type (message) == G_DBUS_MESSAGE_TYPE_METHOD_CALL &&
-          g_strcmp0 (g_dbus_message_get_member (message), "SearchItems") == 0)
-        g_atomic_int_set (search_serial, g_dbus_message_get_serial (message));
+      const char *member = g_dbus_message_get_member (message);
+
+      if (g_dbus_message_get_message_type (message) != G_DBUS_MESSAGE_TYPE_METHOD_CALL)
+        return message;
+      if (g_strcmp0 (member, "SearchItems") == 0)
+        g_atomic_int_set (&change->search_serial, g_dbus_message_get_serial (message));
+      else if (g_strcmp0 (member, "ReadAlias") == 0)
+        g_atomic_int_set (&change->alias_serial, g_dbus_message_get_serial (message));
       return message;
     }
-  if (g_dbus_message_get_message_type (message) != G_DBUS_MESSAGE_TYPE_METHOD_RETURN ||
-      g_dbus_message_get_reply_serial (message) != (guint) g_atomic_int_get (search_serial))
+  if (g_dbus_message_get_message_type (message) != G_DBUS_MESSAGE_TYPE_METHOD_RETURN)
+    return message;
+
+  reply_serial = g_dbus_message_get_reply_serial (message);
+  if (change->slow_alias && reply_serial == (guint) g_atomic_int_get (&change->alias_serial))
+    {
+      g_usleep (300 * 1000);
+      return message;
+    }
+  if (reply_serial != (guint) g_atomic_int_get (&change->search_serial))
     return message;
 
   g_variant_get (g_dbus_message_get_body (message), "(^a&o^a&o)", &found, &locked);
-  unlocked = g_ptr_array_new ();
-  for (guint i = 0; found[i] != NULL; i++)
-    g_ptr_array_add (unlocked, (gpointer) found[i]);
-  g_ptr_array_add (unlocked, (gpointer) "/org/freedesktop/secrets/collection/login/vanished1");
-  g_ptr_array_add (unlocked, (gpointer) "/org/freedesktop/secrets/collection/login/vanished2");
+  g_strv_builder_addv (unlocked, found);
+  if (change->extra != NULL)
+    g_strv_builder_addv (unlocked, (const char **) change->extra);
+  if (change->locked_as_unlocked)
+    {
+      g_strv_builder_addv (unlocked, locked);
+      locked[0] = NULL;
+    }
+  unlocked_paths = g_strv_builder_end (unlocked);
 
   copy = g_dbus_message_copy (message, NULL);
-  g_dbus_message_set_body (copy, g_variant_new ("(@ao@ao)",
-                                                g_variant_new_objv ((const char * const *) unlocked->pdata,
-                                                                    unlocked->len),
-                                                g_variant_new_objv (locked, -1)));
+  g_dbus_message_set_body (copy, g_variant_new ("(^ao^ao)", unlocked_paths, locked));
   g_object_unref (message);
   return g_steal_pointer (&copy);
 }
@@ -279,13 +309,15 @@ test_vanished_items (void)
 {
   g_autoptr(CkTokenStore) store = ck_token_store_new ();
   g_autoptr(GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
-  guint search_serial = 0;
+  const char *vanished[] = { "/org/freedesktop/secrets/collection/login/vanished1",
+                             "/org/freedesktop/secrets/collection/login/vanished2", NULL };
+  FakeChange change = { .extra = vanished };
   guint filter_id;
 
   load (store);
   set_api_key (store, "test-api-key-vanished");
 
-  filter_id = g_dbus_connection_add_filter (bus, add_vanished_items, &search_serial, NULL);
+  filter_id = g_dbus_connection_add_filter (bus, fake_change, &change, NULL);
   load (store);
   g_dbus_connection_remove_filter (bus, filter_id);
 
@@ -337,65 +369,6 @@ test_stalled_loop (void)
   clear (store, NULL);
 }
 
-typedef struct
-{
-  guint search_serial;
-  guint alias_serial;
-} LockRace;
-
-/* Makes the keyring look as if it was locked right after it answered a
- * search: the SearchItems reply names the locked items as unlocked. And
- * the answer to ReadAlias, which tells whether the collection is locked,
- * comes 300 ms late. Runs in GDBus's worker thread. */
-static GDBusMessage *
-lock_after_search (GDBusConnection *connection,
-                   GDBusMessage    *message,
-                   gboolean         incoming,
-                   gpointer         user_data)
-{
-  LockRace *race = user_data;
-  g_autoptr(GDBusMessage) copy = NULL;
-  g_autofree const char **found = NULL;
-  g_autofree const char **locked = NULL;
-  g_autoptr(GStrvBuilder) unlocked = g_strv_builder_new ();
-  g_auto(GStrv) paths = NULL;
-  guint reply_serial;
-
-  if (!incoming)
-    {
-      const char *member = g_dbus_message_get_member (message);
-
-      if (g_dbus_message_get_message_type (message) != G_DBUS_MESSAGE_TYPE_METHOD_CALL)
-        return message;
-      if (g_strcmp0 (member, "SearchItems") == 0)
-        g_atomic_int_set (&race->search_serial, g_dbus_message_get_serial (message));
-      else if (g_strcmp0 (member, "ReadAlias") == 0)
-        g_atomic_int_set (&race->alias_serial, g_dbus_message_get_serial (message));
-      return message;
-    }
-  if (g_dbus_message_get_message_type (message) != G_DBUS_MESSAGE_TYPE_METHOD_RETURN)
-    return message;
-
-  reply_serial = g_dbus_message_get_reply_serial (message);
-  if (reply_serial == (guint) g_atomic_int_get (&race->alias_serial))
-    {
-      g_usleep (300 * 1000);
-      return message;
-    }
-  if (reply_serial != (guint) g_atomic_int_get (&race->search_serial))
-    return message;
-
-  g_variant_get (g_dbus_message_get_body (message), "(^a&o^a&o)", &found, &locked);
-  g_strv_builder_addv (unlocked, found);
-  g_strv_builder_addv (unlocked, locked);
-  paths = g_strv_builder_end (unlocked);
-  copy = g_dbus_message_copy (message, NULL);
-  g_dbus_message_set_body (copy, g_variant_new ("(^ao@ao)", paths,
-                                                g_variant_new_objv (NULL, 0)));
-  g_object_unref (message);
-  return g_steal_pointer (&copy);
-}
-
 static gboolean
 watch_for_logged_out (gpointer user_data)
 {
@@ -417,7 +390,7 @@ test_locked (void)
   g_autoptr(GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
   g_autoptr(GError) error = NULL;
   Wait wait = WAIT_INIT;
-  LockRace race = { 0, 0 };
+  FakeChange change = { .locked_as_unlocked = TRUE, .slow_alias = TRUE };
   gboolean seen_logged_out = FALSE;
   guint filter_id, watch_id;
   gint64 start;
@@ -430,7 +403,7 @@ test_locked (void)
    * when the lock lands between its search and its reading the secrets;
    * and it never shows "logged out" on the way, which a caller asking
    * meanwhile would be told (a flake of /service/locked under ASan). */
-  filter_id = g_dbus_connection_add_filter (bus, lock_after_search, &race, NULL);
+  filter_id = g_dbus_connection_add_filter (bus, fake_change, &change, NULL);
   g_object_set_data (G_OBJECT (store), "seen-logged-out", &seen_logged_out);
   watch_id = g_timeout_add (5, watch_for_logged_out, store);
   load (store);
