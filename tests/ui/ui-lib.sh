@@ -170,10 +170,13 @@ menu_id () {
   menu_layout | grep -oP "\((\d+), \{'label': <'\Q$1\E'>" | grep -oP '^\(\K\d+'
 }
 
-# click_menu LABEL: what a host sends when the user picks the item.
+# click_menu LABEL: what a host sends when the user picks the item, once
+# the menu has it (a just-started agent shows its menu before it has read
+# the keyring, and the items that depend on it follow).
 click_menu () {
   local id
-  id=$(menu_id "$1") || die "the menu has no item “$1”: $(menu_layout)"
+  wait_for 10 menu_id "$1" >/dev/null || die "the menu has no item “$1”: $(menu_layout)"
+  id=$(menu_id "$1")
   gdbus call --session --dest "$(item_name)" --object-path /StatusNotifierItem/Menu \
     --method com.canonical.dbusmenu.Event "$id" clicked '<@s "">' 0 >/dev/null
 }
