@@ -139,6 +139,13 @@ on_caller_cancelled (GCancellable *caller,
 
 /* Turns whatever libsecret or GIO said into one of our errors. */
 static GError *
+locked_error_new (void)
+{
+  return g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_LOCKED,
+                              "The keyring is locked; unlock it and try again.");
+}
+
+static GError *
 map_error (CkTokenStore *self,
            Op           *op,
            GError       *error)
@@ -161,8 +168,7 @@ map_error (CkTokenStore *self,
   if (error->domain == CK_ERROR)
     return g_error_copy (error);
   if (g_error_matches (error, SECRET_ERROR, SECRET_ERROR_IS_LOCKED))
-    return g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_LOCKED,
-                                "The keyring is locked; unlock it and try again.");
+    return locked_error_new ();
   if (self->service == NULL)
     return g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_UNAVAILABLE,
                                 "No Secret Service is running; install and start "
@@ -193,9 +199,7 @@ set_state (CkTokenStore   *self,
 static void
 set_locked (CkTokenStore *self)
 {
-  g_autoptr(GError) locked =
-    g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_LOCKED,
-                         "The keyring is locked; unlock it and try again.");
+  g_autoptr(GError) locked = locked_error_new ();
 
   set_state (self, CK_KEYRING_STATE_LOCKED, locked);
 }
@@ -682,8 +686,7 @@ on_default_collection (GObject      *object,
     }
   if (secret_collection_get_locked (collection))
     {
-      finish_op (task, g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_LOCKED,
-                                            "The keyring is locked; unlock it and try again."));
+      finish_op (task, locked_error_new ());
       return;
     }
 
