@@ -137,7 +137,6 @@ on_caller_cancelled (GCancellable *caller,
   g_cancellable_cancel (ours);
 }
 
-/* Turns whatever libsecret or GIO said into one of our errors. */
 static GError *
 locked_error_new (void)
 {
@@ -145,6 +144,7 @@ locked_error_new (void)
                               "The keyring is locked; unlock it and try again.");
 }
 
+/* Turns whatever libsecret or GIO said into one of our errors. */
 static GError *
 map_error (CkTokenStore *self,
            Op           *op,

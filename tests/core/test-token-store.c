@@ -375,15 +375,22 @@ test_stalled_loop (void)
   clear (store, NULL);
 }
 
+/* Whether a store ever looked logged out while watched. */
+typedef struct
+{
+  CkTokenStore *store;
+  gboolean      seen;
+} LoggedOutWatch;
+
 static gboolean
 watch_for_logged_out (gpointer user_data)
 {
-  CkTokenStore *store = user_data;
-  gboolean *seen = g_object_get_data (G_OBJECT (store), "seen-logged-out");
+  LoggedOutWatch *watch = user_data;
 
-  if (ck_token_store_get_state (store) == CK_KEYRING_STATE_READY &&
-      ck_token_store_get_api_key (store) == NULL && ck_token_store_get_oauth (store) == NULL)
-    *seen = TRUE;
+  if (ck_token_store_get_state (watch->store) == CK_KEYRING_STATE_READY &&
+      ck_token_store_get_api_key (watch->store) == NULL &&
+      ck_token_store_get_oauth (watch->store) == NULL)
+    watch->seen = TRUE;
   return G_SOURCE_CONTINUE;
 }
 
@@ -397,7 +404,7 @@ test_locked (void)
   g_autoptr(GError) error = NULL;
   Wait wait = WAIT_INIT;
   FakeChange change = { .locked_as_unlocked = TRUE, .slow_alias = TRUE };
-  gboolean seen_logged_out = FALSE;
+  LoggedOutWatch watch = { store, FALSE };
   guint filter_id, watch_id;
   gint64 start;
 
@@ -410,12 +417,11 @@ test_locked (void)
    * and it never shows "logged out" on the way, which a caller asking
    * meanwhile would be told (a flake of /service/locked under ASan). */
   filter_id = g_dbus_connection_add_filter (bus, fake_change, &change, NULL);
-  g_object_set_data (G_OBJECT (store), "seen-logged-out", &seen_logged_out);
-  watch_id = g_timeout_add (5, watch_for_logged_out, store);
+  watch_id = g_timeout_add (5, watch_for_logged_out, &watch);
   load (store);
   g_source_remove (watch_id);
   g_dbus_connection_remove_filter (bus, filter_id);
-  g_assert_false (seen_logged_out);
+  g_assert_false (watch.seen);
   g_assert_cmpint (ck_token_store_get_state (store), ==, CK_KEYRING_STATE_LOCKED);
   g_assert_null (ck_token_store_get_api_key (store));
 
