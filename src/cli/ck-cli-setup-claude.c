@@ -41,6 +41,25 @@ describe_helper (const char *command)
   return g_strdup_printf ("'%s'", base);
 }
 
+/* The apiKeyHelper value that runs @program as a helper. claude runs it
+ * with /bin/sh: quote only when sh would split or expand it, so the common
+ * case stays readable. */
+static char *
+helper_command (const char *program)
+{
+  for (const char *p = program; *p; p++)
+    {
+      if (!g_ascii_isalnum (*p) && strchr ("/._-+,:@%=", *p) == NULL)
+        {
+          g_autofree char *quoted = g_shell_quote (program);
+
+          return g_strdup_printf ("%s helper", quoted);
+        }
+    }
+
+  return g_strdup_printf ("%s helper", program);
+}
+
 static char *
 get_own_path (GError **error)
 {
@@ -176,7 +195,7 @@ ck_cli_setup_claude (int    argc,
       ck_cli_print_error (error);
       return CK_EXIT_FAILURE;
     }
-  command = ck_claude_settings_helper_command (program);
+  command = helper_command (program);
 
   if (!check_api_key_available ())
     return CK_EXIT_FAILURE;

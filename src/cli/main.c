@@ -13,28 +13,17 @@
 
 #include "ck-cli.h"
 
-/* Commands whose file is not in the tree yet are left out (see meson.build). */
 static const CkCliCommand commands[] = {
   { "login",        "Log in to Claude in the browser and store the tokens", ck_cli_login },
   { "logout",       "Log out and remove the stored credentials", ck_cli_logout },
   { "status",       "Show the credential state (exit 0 when usable)", ck_cli_status },
   { "token",        "Print the current token on standard output", ck_cli_token },
   { "set-api-key",  "Store an API key read from standard input", ck_cli_set_api_key },
-#ifdef CK_CLI_HAVE_HELPER
   { "helper",       "API key helper for Claude Code (apiKeyHelper)", ck_cli_helper },
-#endif
-#ifdef CK_CLI_HAVE_RUN
   { "run",          "Run claude (or a command) with the credential", ck_cli_run },
-#endif
-#ifdef CK_CLI_HAVE_SETUP_CLAUDE
   { "setup-claude", "Set or remove apiKeyHelper in Claude Code's settings", ck_cli_setup_claude },
-#endif
-#ifdef CK_CLI_HAVE_IMPORT
   { "import",       "Move ~/.claude/.credentials.json into the keyring", ck_cli_import },
-#endif
-#ifdef CK_CLI_HAVE_DOCTOR
   { "doctor",       "Check the setup and say what breaks claude", ck_cli_doctor },
-#endif
 };
 
 static void

@@ -1,5 +1,8 @@
 /* ck-claude-settings.h: read and edit Claude Code's settings.json
  *
+ * The files: where they are, reading them, replacing them. The text
+ * itself is ck-claude-settings-json.h's.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
@@ -49,23 +52,8 @@ gboolean  ck_claude_settings_set_api_key_helper   (const char  *path,
                                                    gboolean    *changed,
                                                    GError     **error);
 
-/* The pure part of the above, for tests and fuzzers: returns @contents
- * (@length bytes, -1 for NUL-terminated) with the top-level apiKeyHelper set
- * to @helper, or removed when @helper is NULL, touching nothing else. Empty
- * or blank @contents counts as an empty object. Returns NULL with
- * CK_ERROR_INVALID_ARGUMENT when @contents is not a JSON object (or uses
- * syntax strict JSON does not allow, such as comments). */
-char     *ck_claude_settings_rewrite              (const char  *contents,
-                                                   gssize       length,
-                                                   const char  *helper,
-                                                   GError     **error);
-
 /* Whether @command (an apiKeyHelper value) runs this project's
  * `claude-keyring helper`. */
 gboolean  ck_claude_settings_is_our_helper        (const char  *command);
-
-/* The apiKeyHelper value that runs @program (an absolute path to
- * claude-keyring) as a helper, quoted for sh when it needs to be. */
-char     *ck_claude_settings_helper_command       (const char  *program);
 
 G_END_DECLS

@@ -10,7 +10,7 @@
 
 #include "fuzz-common.h"
 
-#include "ck-claude-settings.h"
+#include "ck-claude-settings-json.h"
 
 static void
 check_rewrite (const char *contents,

@@ -14,6 +14,7 @@
 #include <json-glib/json-glib.h>
 
 #include "ck-claude-settings.h"
+#include "ck-claude-settings-json.h"
 #include "ck-error.h"
 
 #define HELPER "/usr/bin/claude-keyring helper"
@@ -571,18 +572,13 @@ test_default_paths (void)
 }
 
 static void
-test_helper_command (void)
+test_is_our_helper (void)
 {
-  g_autofree char *plain = ck_claude_settings_helper_command ("/usr/bin/claude-keyring");
-  g_autofree char *spaced = ck_claude_settings_helper_command ("/opt/my tools/claude-keyring");
-  g_autofree char *quote = ck_claude_settings_helper_command ("/opt/it's/claude-keyring");
-
-  g_assert_cmpstr (plain, ==, "/usr/bin/claude-keyring helper");
-  g_assert_cmpstr (spaced, ==, "'/opt/my tools/claude-keyring' helper");
-
-  g_assert_true (ck_claude_settings_is_our_helper (plain));
-  g_assert_true (ck_claude_settings_is_our_helper (spaced));
-  g_assert_true (ck_claude_settings_is_our_helper (quote));
+  /* What setup-claude writes, quoted for sh when the path needs it (its
+   * shell test runs the quoted one through sh). */
+  g_assert_true (ck_claude_settings_is_our_helper ("/usr/bin/claude-keyring helper"));
+  g_assert_true (ck_claude_settings_is_our_helper ("'/opt/my tools/claude-keyring' helper"));
+  g_assert_true (ck_claude_settings_is_our_helper ("'/opt/it'\\''s/claude-keyring' helper"));
   g_assert_true (ck_claude_settings_is_our_helper ("claude-keyring helper"));
   g_assert_false (ck_claude_settings_is_our_helper ("/usr/bin/claude-keyring token"));
   g_assert_false (ck_claude_settings_is_our_helper ("/usr/bin/op read op://x"));
@@ -619,7 +615,7 @@ main (int   argc,
 #undef ADD_FILE_TEST
 
   g_test_add_func ("/claude-settings/default-paths", test_default_paths);
-  g_test_add_func ("/claude-settings/helper-command", test_helper_command);
+  g_test_add_func ("/claude-settings/is-our-helper", test_is_our_helper);
 
   return g_test_run ();
 }
