@@ -24,9 +24,9 @@
 
 #include "config.h"
 
+#include "ck-credential-options.h"
 #include "ck-dbus-generated.h"
 #include "ck-fast-path.h"
-#include "ck-service-private.h"
 
 #define N_KINDS (CK_CREDENTIAL_KIND_OAUTH + 1)
 
@@ -126,7 +126,7 @@ answer_locked (State        *state,
     return NULL;
 
   options = g_variant_get_child_value (g_dbus_message_get_body (message), 0);
-  if (!ck_service_parse_credential_options (options, &min_validity, &kind, NULL))
+  if (!ck_credential_options_parse (options, &min_validity, &kind, NULL))
     return NULL;
 
   answer = state->answers[kind];

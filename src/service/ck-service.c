@@ -14,17 +14,16 @@
 #include <string.h>
 
 #include "ck-access-control.h"
+#include "ck-credential-options.h"
 #include "ck-dbus-generated.h"
 #include "ck-doctor.h"
 #include "ck-error.h"
 #include "ck-fast-path.h"
 #include "ck-oauth-manager.h"
 #include "ck-service.h"
-#include "ck-service-private.h"
 
-#define MAX_READS            50
-#define DEFAULT_MIN_VALIDITY 300
-#define MAX_API_KEY_LENGTH   4096
+#define MAX_READS          50
+#define MAX_API_KEY_LENGTH 4096
 
 struct _CkService
 {
@@ -359,49 +358,6 @@ on_credential (GObject      *object,
   call_free (call);
 }
 
-gboolean
-ck_service_parse_credential_options (GVariant          *options,
-                                     guint             *min_validity,
-                                     CkCredentialKind  *kind,
-                                     GError           **error)
-{
-  GVariantIter iter;
-  const char *key;
-  GVariant *value;
-
-  *min_validity = DEFAULT_MIN_VALIDITY;
-  *kind = CK_CREDENTIAL_KIND_ANY;
-
-  g_variant_iter_init (&iter, options);
-  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
-    {
-      g_autoptr(GVariant) owned = value;
-
-      if (g_str_equal (key, "min-validity"))
-        {
-          if (!g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
-            {
-              g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
-                                   "The option min-validity must be an unsigned 32-bit integer (u).");
-              return FALSE;
-            }
-          *min_validity = MIN (g_variant_get_uint32 (value), 86400 * 30);
-        }
-      else if (g_str_equal (key, "kind"))
-        {
-          if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ||
-              !ck_credential_kind_from_string (g_variant_get_string (value, NULL), kind))
-            {
-              g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
-                                   "The option kind must be the string “api-key” or “oauth”.");
-              return FALSE;
-            }
-        }
-      /* Unknown options are ignored so newer callers work with this agent. */
-    }
-  return TRUE;
-}
-
 static void
 get_credential (CkService             *self,
                 GDBusMethodInvocation *invocation,
@@ -415,7 +371,7 @@ get_credential (CkService             *self,
   guint min_validity;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &options);
-  if (!ck_service_parse_credential_options (options, &min_validity, &kind, &error))
+  if (!ck_credential_options_parse (options, &min_validity, &kind, &error))
     {
       g_variant_unref (options);
       return_error (invocation, error);
