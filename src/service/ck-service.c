@@ -22,7 +22,6 @@
 #include "ck-oauth-manager.h"
 #include "ck-service.h"
 
-#define MAX_READS          50
 #define MAX_API_KEY_LENGTH 4096
 
 struct _CkService
@@ -38,13 +37,10 @@ struct _CkService
   CkDoctor           *doctor;
   CkOAuthManager     *oauth;
 
+  CkReadLog          *read_log;
   CkFastPath         *fast_path;
   GVariant           *last_status;
   guint               expiry_timer;
-
-  GMutex              reads_lock;  /* the fast path records from its thread */
-  GQueue              reads;
-  guint               read_count;
 };
 
 G_DEFINE_FINAL_TYPE (CkService, ck_service, G_TYPE_OBJECT)
@@ -52,14 +48,6 @@ G_DEFINE_FINAL_TYPE (CkService, ck_service, G_TYPE_OBJECT)
 typedef void (*CallerFunc) (CkService             *self,
                             GDBusMethodInvocation *invocation,
                             CkCaller              *caller);
-
-static void
-ck_read_free (CkRead *read)
-{
-  g_free (read->exe);
-  g_free (read->source);
-  g_free (read);
-}
 
 /* Status */
 
@@ -278,40 +266,6 @@ call_free (Call *call)
   g_free (call);
 }
 
-/* Called from the main thread and from the fast path's. */
-static void
-record_read (CkService      *self,
-             const CkCaller *caller,
-             const char     *source,
-             gboolean        fast)
-{
-  CkRead *read = g_new0 (CkRead, 1);
-
-  read->time = g_get_real_time ();
-  read->pid = caller->pid;
-  read->exe = g_strdup (caller->exe);
-  read->source = g_strdup (source);
-
-  g_mutex_lock (&self->reads_lock);
-  g_queue_push_head (&self->reads, read);
-  if (self->reads.length > MAX_READS)
-    ck_read_free (g_queue_pop_tail (&self->reads));
-  g_atomic_int_inc (&self->read_count);
-  g_mutex_unlock (&self->reads_lock);
-
-  g_debug ("Credential (%s) read by pid %u (%s)%s", source, caller->pid,
-           caller->exe != NULL ? caller->exe : "unknown executable",
-           fast ? ", answered in the bus thread" : "");
-}
-
-static void
-on_fast_read (const CkCaller *caller,
-              const char     *source,
-              gpointer        user_data)
-{
-  record_read (user_data, caller, source, TRUE);
-}
-
 static GVariant *
 credential_reply (const CkCredential *credential)
 {
@@ -336,7 +290,7 @@ return_credential (CkService             *self,
 {
   GVariant *reply = credential_reply (credential);
 
-  record_read (self, caller, credential->source, FALSE);
+  ck_read_log_record (self->read_log, caller, credential->source, FALSE);
   g_dbus_method_invocation_return_value (invocation, reply);
   return reply;
 }
@@ -852,7 +806,7 @@ ck_service_export (CkService        *self,
                                          connection, object_path, error))
     return FALSE;
   self->fast_path = ck_fast_path_new (connection, object_path, self->access, self->store,
-                                      on_fast_read, self);
+                                      self->read_log);
 
   /* Read the keyring now, so the first caller is answered from memory. */
   ck_token_store_load_async (self->store, NULL, NULL, NULL);
@@ -878,37 +832,14 @@ ck_service_get_store (CkService *self)
   return self->store;
 }
 
-static CkRead *
-ck_read_copy (const CkRead *read)
+/* The reads of credentials, for the status window: a CkReadLog may be
+ * read from any thread and stays valid as long as the service. */
+CkReadLog *
+ck_service_get_read_log (CkService *self)
 {
-  CkRead *copy = g_memdup2 (read, sizeof *read);
-
-  copy->exe = g_strdup (read->exe);
-  copy->source = g_strdup (read->source);
-  return copy;
-}
-
-GPtrArray *
-ck_service_dup_reads (CkService *self)
-{
-  GPtrArray *reads;
-
   g_return_val_if_fail (CK_IS_SERVICE (self), NULL);
 
-  g_mutex_lock (&self->reads_lock);
-  reads = g_ptr_array_new_full (self->reads.length, (GDestroyNotify) ck_read_free);
-  for (GList *l = self->reads.head; l != NULL; l = l->next)
-    g_ptr_array_add (reads, ck_read_copy (l->data));
-  g_mutex_unlock (&self->reads_lock);
-  return reads;
-}
-
-guint
-ck_service_get_read_count (CkService *self)
-{
-  g_return_val_if_fail (CK_IS_SERVICE (self), 0);
-
-  return (guint) g_atomic_int_get (&self->read_count);
+  return self->read_log;
 }
 
 static void
@@ -926,9 +857,6 @@ ck_service_dispose (GObject *object)
   g_clear_object (&self->skeleton);
   g_clear_object (&self->settings);
   g_clear_pointer (&self->last_status, g_variant_unref);
-  g_mutex_lock (&self->reads_lock);
-  g_queue_clear_full (&self->reads, (GDestroyNotify) ck_read_free);
-  g_mutex_unlock (&self->reads_lock);
 
   G_OBJECT_CLASS (ck_service_parent_class)->dispose (object);
 }
@@ -938,7 +866,8 @@ ck_service_finalize (GObject *object)
 {
   CkService *self = (CkService *) object;
 
-  g_mutex_clear (&self->reads_lock);
+  /* Not in dispose: the status window may still ask for the reads. */
+  g_clear_object (&self->read_log);
 
   G_OBJECT_CLASS (ck_service_parent_class)->finalize (object);
 }
@@ -953,9 +882,7 @@ ck_service_class_init (CkServiceClass *klass)
 static void
 ck_service_init (CkService *self)
 {
-  g_mutex_init (&self->reads_lock);
-  g_queue_init (&self->reads);
-
+  self->read_log = ck_read_log_new ();
   self->store = ck_token_store_new ();
   self->helper = ck_helper_runner_new ();
   self->resolver = ck_resolver_new (self->store, self->helper);
