@@ -4,7 +4,8 @@
  *
  * Every method first identifies its caller (once per connection, see
  * CkAccessControl), then answers from memory where it can: the keyring is
- * read at start and when it changes, never per call.
+ * read at start and when it changes, never per call. The status lives in
+ * ck-service-status.c, the record of reads in CkReadLog.
  */
 
 #define G_LOG_DOMAIN "ck-service"
@@ -13,157 +14,17 @@
 
 #include <string.h>
 
-#include "ck-access-control.h"
 #include "ck-credential-options.h"
-#include "ck-dbus-generated.h"
-#include "ck-doctor.h"
 #include "ck-error.h"
-#include "ck-fast-path.h"
-#include "ck-oauth-manager.h"
-#include "ck-service.h"
+#include "ck-service-private.h"
 
 #define MAX_API_KEY_LENGTH 4096
-
-struct _CkService
-{
-  GObject             parent_instance;
-
-  GSettings          *settings;
-  CkDBusCredentials1 *skeleton;
-  CkAccessControl    *access;
-  CkTokenStore       *store;
-  CkHelperRunner     *helper;
-  CkResolver         *resolver;
-  CkDoctor           *doctor;
-  CkOAuthManager     *oauth;
-
-  CkReadLog          *read_log;
-  CkFastPath         *fast_path;
-  GVariant           *last_status;
-  guint               expiry_timer;
-};
 
 G_DEFINE_FINAL_TYPE (CkService, ck_service, G_TYPE_OBJECT)
 
 typedef void (*CallerFunc) (CkService             *self,
                             GDBusMethodInvocation *invocation,
                             CkCaller              *caller);
-
-/* Status */
-
-static void update_status (CkService *self);
-
-static gboolean
-on_expiry (gpointer user_data)
-{
-  CkService *self = user_data;
-
-  self->expiry_timer = 0;
-  update_status (self);
-  return G_SOURCE_REMOVE;
-}
-
-GVariant *
-ck_service_dup_status (CkService *self)
-{
-  GVariantBuilder builder;
-  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
-  const char *state = "logged-out";
-  const char *source = "";
-  const char *keyring = "unknown";
-  gint64 now_ms = g_get_real_time () / 1000;
-
-  switch (ck_token_store_get_state (self->store))
-    {
-    case CK_KEYRING_STATE_READY:
-      keyring = "unlocked";
-      break;
-    case CK_KEYRING_STATE_LOCKED:
-      keyring = "locked";
-      state = "locked";
-      break;
-    case CK_KEYRING_STATE_UNAVAILABLE:
-      keyring = "unavailable";
-      state = "error";
-      break;
-    case CK_KEYRING_STATE_UNKNOWN:
-    default:
-      break;
-    }
-
-  if (ck_helper_runner_is_configured (self->helper))
-    {
-      state = "logged-in";
-      source = "helper";
-    }
-  else if (ck_token_store_get_api_key (self->store) != NULL)
-    {
-      state = "logged-in";
-      source = "keyring";
-    }
-  else if (tokens != NULL)
-    {
-      source = "oauth";
-      state = ck_oauth_tokens_valid_for (tokens, now_ms, 0) ? "logged-in" : "expired";
-    }
-
-  if (self->oauth != NULL && ck_oauth_manager_get_login_pending (self->oauth))
-    state = "login-pending";
-  else if (self->oauth != NULL && ck_oauth_manager_get_refreshing (self->oauth))
-    state = "refreshing";
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&builder, "{sv}", "state", g_variant_new_string (state));
-  g_variant_builder_add (&builder, "{sv}", "source", g_variant_new_string (source));
-  g_variant_builder_add (&builder, "{sv}", "keyring", g_variant_new_string (keyring));
-  if (ck_token_store_get_state_message (self->store) != NULL)
-    g_variant_builder_add (&builder, "{sv}", "detail",
-                           g_variant_new_string (ck_token_store_get_state_message (self->store)));
-  if (self->oauth != NULL && ck_oauth_manager_get_last_refresh (self->oauth) != 0)
-    {
-      const char *refresh_error = ck_oauth_manager_get_last_refresh_error (self->oauth);
-
-      g_variant_builder_add (&builder, "{sv}", "last-refresh",
-                             g_variant_new_int64 (ck_oauth_manager_get_last_refresh (self->oauth)));
-      g_variant_builder_add (&builder, "{sv}", "last-refresh-error",
-                             g_variant_new_string (refresh_error != NULL ? refresh_error : ""));
-    }
-  if (tokens != NULL)
-    {
-      g_variant_builder_add (&builder, "{sv}", "account",
-                             g_variant_new_string (tokens->account_email ?: ""));
-      g_variant_builder_add (&builder, "{sv}", "organization",
-                             g_variant_new_string (tokens->organization_name ?: ""));
-      g_variant_builder_add (&builder, "{sv}", "subscription",
-                             g_variant_new_string (tokens->subscription_type ?: ""));
-      g_variant_builder_add (&builder, "{sv}", "expires-at",
-                             g_variant_new_int64 (tokens->expires_at_ms / 1000));
-      g_variant_builder_add (&builder, "{sv}", "scopes",
-                             g_variant_new_strv ((const char * const *) tokens->scopes, -1));
-    }
-  return g_variant_ref_sink (g_variant_builder_end (&builder));
-}
-
-static void
-update_status (CkService *self)
-{
-  g_autoptr(GVariant) status = ck_service_dup_status (self);
-  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
-  gint64 now_ms = g_get_real_time () / 1000;
-
-  /* Wake up when the login expires, so the state flips on time. */
-  g_clear_handle_id (&self->expiry_timer, g_source_remove);
-  if (tokens != NULL && tokens->expires_at_ms > now_ms)
-    self->expiry_timer = g_timeout_add_seconds ((guint) MIN ((tokens->expires_at_ms - now_ms) / 1000 + 1,
-                                                             G_MAXUINT / 2),
-                                                on_expiry, self);
-
-  if (self->last_status != NULL && g_variant_equal (status, self->last_status))
-    return;
-  g_clear_pointer (&self->last_status, g_variant_unref);
-  self->last_status = g_variant_ref (status);
-  ck_dbus_credentials1_emit_status_changed (self->skeleton, status);
-}
 
 /* Caller identification */
 
@@ -737,24 +598,12 @@ seconds_to_msec (GValue   *value,
 }
 
 static void
-on_store_changed (CkService *self)
-{
-  update_status (self);
-}
-
-static void
-on_state_changed (CkService *self)
-{
-  update_status (self);
-}
-
-static void
 on_helper_changed (CkService *self)
 {
   /* With a helper, the store's answers are no longer the right ones. */
   if (self->fast_path != NULL)
     ck_fast_path_forget (self->fast_path);
-  update_status (self);
+  _ck_service_update_status (self);
 }
 
 CkService *
@@ -783,9 +632,9 @@ ck_service_new (GSettings *settings)
   g_signal_connect_object (self->oauth, "login-finished",
                            G_CALLBACK (on_login_finished), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->oauth, "notify::login-pending",
-                           G_CALLBACK (on_state_changed), self, G_CONNECT_SWAPPED);
+                           G_CALLBACK (_ck_service_update_status), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->oauth, "notify::refreshing",
-                           G_CALLBACK (on_state_changed), self, G_CONNECT_SWAPPED);
+                           G_CALLBACK (_ck_service_update_status), self, G_CONNECT_SWAPPED);
 
   return self;
 }
@@ -848,7 +697,7 @@ ck_service_dispose (GObject *object)
   CkService *self = (CkService *) object;
 
   ck_service_unexport (self);
-  g_clear_handle_id (&self->expiry_timer, g_source_remove);
+  _ck_service_status_clear (self);
   g_clear_object (&self->doctor);
   g_clear_object (&self->oauth);
   g_clear_object (&self->resolver);
@@ -856,7 +705,6 @@ ck_service_dispose (GObject *object)
   g_clear_object (&self->store);
   g_clear_object (&self->skeleton);
   g_clear_object (&self->settings);
-  g_clear_pointer (&self->last_status, g_variant_unref);
 
   G_OBJECT_CLASS (ck_service_parent_class)->dispose (object);
 }
@@ -890,7 +738,7 @@ ck_service_init (CkService *self)
   self->skeleton = ck_dbus_credentials1_skeleton_new ();
   ck_dbus_credentials1_set_version (self->skeleton, PACKAGE_VERSION);
 
-  g_signal_connect_object (self->store, "changed", G_CALLBACK (on_store_changed),
+  g_signal_connect_object (self->store, "changed", G_CALLBACK (_ck_service_update_status),
                            self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->skeleton, "handle-get-credential",
                            G_CALLBACK (handle_get_credential), self, 0);
