@@ -273,20 +273,39 @@ handle_get_status (CkDBusCredentials1    *skeleton,
 
 /* SetApiKey, ClearApiKey, Logout */
 
+/* Ends @call with an empty reply, or with @error unless @ok. */
 static void
-on_store_done (GObject      *object,
-               GAsyncResult *result,
-               gpointer      user_data)
+call_return_empty (Call     *call,
+                   gboolean  ok,
+                   GError   *error)
 {
-  Call *call = user_data;
-  g_autoptr(GError) error = NULL;
-
-  /* All store operations share one finish shape. */
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
+  if (!ok)
     return_error (call->invocation, error);
   else
     g_dbus_method_invocation_return_value (call->invocation, NULL);
   call_free (call);
+}
+
+static void
+on_api_key_set (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean ok = ck_token_store_set_api_key_finish (CK_TOKEN_STORE (object), result, &error);
+
+  call_return_empty (user_data, ok, error);
+}
+
+static void
+on_api_key_cleared (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean ok = ck_token_store_clear_finish (CK_TOKEN_STORE (object), result, &error);
+
+  call_return_empty (user_data, ok, error);
 }
 
 static gboolean
@@ -317,7 +336,7 @@ set_api_key (CkService             *self,
                                                      "characters without spaces.");
       return;
     }
-  ck_token_store_set_api_key_async (self->store, key, NULL, on_store_done,
+  ck_token_store_set_api_key_async (self->store, key, NULL, on_api_key_set,
                                     call_new (self, invocation, NULL));
 }
 
@@ -335,7 +354,7 @@ clear_api_key (CkService             *self,
                GDBusMethodInvocation *invocation,
                CkCaller              *caller)
 {
-  ck_token_store_clear_async (self->store, "api-key", NULL, on_store_done,
+  ck_token_store_clear_async (self->store, "api-key", NULL, on_api_key_cleared,
                               call_new (self, invocation, NULL));
 }
 
@@ -352,14 +371,10 @@ on_logged_out (GObject      *object,
                GAsyncResult *result,
                gpointer      user_data)
 {
-  Call *call = user_data;
   g_autoptr(GError) error = NULL;
+  gboolean ok = ck_oauth_manager_logout_finish (CK_OAUTH_MANAGER (object), result, &error);
 
-  if (!ck_oauth_manager_logout_finish (CK_OAUTH_MANAGER (object), result, &error))
-    return_error (call->invocation, error);
-  else
-    g_dbus_method_invocation_return_value (call->invocation, NULL);
-  call_free (call);
+  call_return_empty (user_data, ok, error);
 }
 
 static void
