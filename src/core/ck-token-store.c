@@ -927,6 +927,7 @@ ck_token_store_load_finish (CkTokenStore  *self,
                             GError       **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ck_token_store_load_async, FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -957,6 +958,7 @@ ck_token_store_set_api_key_finish (CkTokenStore  *self,
                                    GError       **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ck_token_store_set_api_key_async, FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -991,6 +993,7 @@ ck_token_store_set_oauth_finish (CkTokenStore  *self,
                                  GError       **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ck_token_store_set_oauth_async, FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -1018,6 +1021,7 @@ ck_token_store_clear_finish (CkTokenStore  *self,
                              GError       **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ck_token_store_clear_async, FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }

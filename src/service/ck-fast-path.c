@@ -24,9 +24,9 @@
 
 #include "config.h"
 
+#include "ck-credential-options.h"
 #include "ck-dbus-generated.h"
 #include "ck-fast-path.h"
-#include "ck-service-private.h"
 
 #define N_KINDS (CK_CREDENTIAL_KIND_OAUTH + 1)
 
@@ -49,8 +49,7 @@ typedef struct
   char               *object_path;
   CkAccessControl    *access;
   CkTokenStore       *store;
-  CkFastPathReadFunc  read_func;
-  gpointer            user_data;
+  CkReadLog          *read_log;
   Answer             *answers[N_KINDS];
 } State;
 
@@ -82,6 +81,7 @@ state_clear (State *state)
   forget_locked (state);
   g_clear_object (&state->access);
   g_clear_object (&state->store);
+  g_clear_object (&state->read_log);
   g_clear_pointer (&state->object_path, g_free);
   g_mutex_clear (&state->lock);
 }
@@ -126,7 +126,7 @@ answer_locked (State        *state,
     return NULL;
 
   options = g_variant_get_child_value (g_dbus_message_get_body (message), 0);
-  if (!ck_service_parse_credential_options (options, &min_validity, &kind, NULL))
+  if (!ck_credential_options_parse (options, &min_validity, &kind, NULL))
     return NULL;
 
   answer = state->answers[kind];
@@ -164,7 +164,7 @@ filter_cb (GDBusConnection *connection,
   if (reply != NULL)
     {
       /* Recorded first, as on the main loop's path. */
-      state->read_func (caller, source, state->user_data);
+      ck_read_log_record (state->read_log, caller, source, TRUE);
       if (!(g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED) &&
           !g_dbus_connection_send_message (connection, reply, G_DBUS_SEND_MESSAGE_FLAGS_NONE,
                                            NULL, &error))
@@ -183,8 +183,7 @@ ck_fast_path_new (GDBusConnection    *connection,
                   const char         *object_path,
                   CkAccessControl    *access,
                   CkTokenStore       *store,
-                  CkFastPathReadFunc  read_func,
-                  gpointer            user_data)
+                  CkReadLog          *read_log)
 {
   CkFastPath *self;
   State *state;
@@ -192,15 +191,14 @@ ck_fast_path_new (GDBusConnection    *connection,
   g_return_val_if_fail (G_IS_DBUS_CONNECTION (connection), NULL);
   g_return_val_if_fail (CK_IS_ACCESS_CONTROL (access), NULL);
   g_return_val_if_fail (CK_IS_TOKEN_STORE (store), NULL);
-  g_return_val_if_fail (read_func != NULL, NULL);
+  g_return_val_if_fail (CK_IS_READ_LOG (read_log), NULL);
 
   state = g_atomic_rc_box_new0 (State);
   g_mutex_init (&state->lock);
   state->object_path = g_strdup (object_path);
   state->access = g_object_ref (access);
   state->store = g_object_ref (store);
-  state->read_func = read_func;
-  state->user_data = user_data;
+  state->read_log = g_object_ref (read_log);
 
   self = g_new0 (CkFastPath, 1);
   self->connection = g_object_ref (connection);

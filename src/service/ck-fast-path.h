@@ -9,23 +9,18 @@
 
 #include "ck-access-control.h"
 #include "ck-credential.h"
+#include "ck-read-log.h"
 #include "ck-token-store.h"
 
 G_BEGIN_DECLS
 
 typedef struct _CkFastPath CkFastPath;
 
-/* Called in the GDBus worker thread for every answer the fast path sends. */
-typedef void (*CkFastPathReadFunc) (const CkCaller *caller,
-                                    const char     *source,
-                                    gpointer        user_data);
-
 CkFastPath *ck_fast_path_new    (GDBusConnection    *connection,
                                  const char         *object_path,
                                  CkAccessControl    *access,
                                  CkTokenStore       *store,
-                                 CkFastPathReadFunc  read_func,
-                                 gpointer            user_data);
+                                 CkReadLog          *read_log);
 void        ck_fast_path_free   (CkFastPath         *self);
 void        ck_fast_path_learn  (CkFastPath         *self,
                                  CkCredentialKind    kind,

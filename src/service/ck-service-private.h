@@ -1,23 +1,46 @@
-/* ck-service-private.h: parts of ck-service.c exposed for the fuzz
- * targets (tests/fuzz/fuzz-dbus-options.c); not an API.
+/* ck-service-private.h: CkService's instance, shared by the files that
+ * each implement one aspect of it, as GNOME Text Editor splits its large
+ * types: ck-service.c (the core objects, the skeleton and the method
+ * handlers) and ck-service-status.c (the status dictionary, its expiry
+ * timer and StatusChanged). Not an API: nothing outside CkService
+ * includes it.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
 #pragma once
 
-#include <gio/gio.h>
-
-#include "ck-credential.h"
+#include "ck-access-control.h"
+#include "ck-dbus-generated.h"
+#include "ck-doctor.h"
+#include "ck-fast-path.h"
+#include "ck-oauth-manager.h"
+#include "ck-read-log.h"
+#include "ck-service.h"
 
 G_BEGIN_DECLS
 
-/* Parses GetCredential's a{sv} options: "min-validity" u (capped at 30
- * days, default 300) and "kind" s; unknown keys are ignored, a known key
- * of the wrong type is CK_ERROR_INVALID_ARGUMENT. */
-gboolean ck_service_parse_credential_options (GVariant          *options,
-                                              guint             *min_validity,
-                                              CkCredentialKind  *kind,
-                                              GError           **error);
+struct _CkService
+{
+  GObject             parent_instance;
+
+  GSettings          *settings;
+  CkDBusCredentials1 *skeleton;
+  CkAccessControl    *access;
+  CkTokenStore       *store;
+  CkHelperRunner     *helper;
+  CkResolver         *resolver;
+  CkDoctor           *doctor;
+  CkOAuthManager     *oauth;
+  CkReadLog          *read_log;
+  CkFastPath         *fast_path;
+
+  /* ck-service-status.c */
+  GVariant           *last_status;
+  guint               expiry_timer;
+};
+
+void _ck_service_update_status (CkService *self);
+void _ck_service_status_clear  (CkService *self);
 
 G_END_DECLS

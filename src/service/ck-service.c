@@ -4,7 +4,8 @@
  *
  * Every method first identifies its caller (once per connection, see
  * CkAccessControl), then answers from memory where it can: the keyring is
- * read at start and when it changes, never per call.
+ * read at start and when it changes, never per call. The status lives in
+ * ck-service-status.c, the record of reads in CkReadLog.
  */
 
 #define G_LOG_DOMAIN "ck-service"
@@ -13,170 +14,17 @@
 
 #include <string.h>
 
-#include "ck-access-control.h"
-#include "ck-dbus-generated.h"
-#include "ck-doctor.h"
+#include "ck-credential-options.h"
 #include "ck-error.h"
-#include "ck-fast-path.h"
-#include "ck-oauth-manager.h"
-#include "ck-service.h"
 #include "ck-service-private.h"
 
-#define MAX_READS            50
-#define DEFAULT_MIN_VALIDITY 300
-#define MAX_API_KEY_LENGTH   4096
-
-struct _CkService
-{
-  GObject             parent_instance;
-
-  GSettings          *settings;
-  CkDBusCredentials1 *skeleton;
-  CkAccessControl    *access;
-  CkTokenStore       *store;
-  CkHelperRunner     *helper;
-  CkResolver         *resolver;
-  CkDoctor           *doctor;
-  CkOAuthManager     *oauth;
-
-  CkFastPath         *fast_path;
-  GVariant           *last_status;
-  guint               expiry_timer;
-
-  GMutex              reads_lock;  /* the fast path records from its thread */
-  GQueue              reads;
-  guint               read_count;
-};
+#define MAX_API_KEY_LENGTH 4096
 
 G_DEFINE_FINAL_TYPE (CkService, ck_service, G_TYPE_OBJECT)
 
 typedef void (*CallerFunc) (CkService             *self,
                             GDBusMethodInvocation *invocation,
                             CkCaller              *caller);
-
-static void
-ck_read_free (CkRead *read)
-{
-  g_free (read->exe);
-  g_free (read->source);
-  g_free (read);
-}
-
-/* Status */
-
-static void update_status (CkService *self);
-
-static gboolean
-on_expiry (gpointer user_data)
-{
-  CkService *self = user_data;
-
-  self->expiry_timer = 0;
-  update_status (self);
-  return G_SOURCE_REMOVE;
-}
-
-GVariant *
-ck_service_dup_status (CkService *self)
-{
-  GVariantBuilder builder;
-  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
-  const char *state = "logged-out";
-  const char *source = "";
-  const char *keyring = "unknown";
-  gint64 now_ms = g_get_real_time () / 1000;
-
-  switch (ck_token_store_get_state (self->store))
-    {
-    case CK_KEYRING_STATE_READY:
-      keyring = "unlocked";
-      break;
-    case CK_KEYRING_STATE_LOCKED:
-      keyring = "locked";
-      state = "locked";
-      break;
-    case CK_KEYRING_STATE_UNAVAILABLE:
-      keyring = "unavailable";
-      state = "error";
-      break;
-    case CK_KEYRING_STATE_UNKNOWN:
-    default:
-      break;
-    }
-
-  if (ck_helper_runner_is_configured (self->helper))
-    {
-      state = "logged-in";
-      source = "helper";
-    }
-  else if (ck_token_store_get_api_key (self->store) != NULL)
-    {
-      state = "logged-in";
-      source = "keyring";
-    }
-  else if (tokens != NULL)
-    {
-      source = "oauth";
-      state = ck_oauth_tokens_valid_for (tokens, now_ms, 0) ? "logged-in" : "expired";
-    }
-
-  if (self->oauth != NULL && ck_oauth_manager_get_login_pending (self->oauth))
-    state = "login-pending";
-  else if (self->oauth != NULL && ck_oauth_manager_get_refreshing (self->oauth))
-    state = "refreshing";
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&builder, "{sv}", "state", g_variant_new_string (state));
-  g_variant_builder_add (&builder, "{sv}", "source", g_variant_new_string (source));
-  g_variant_builder_add (&builder, "{sv}", "keyring", g_variant_new_string (keyring));
-  if (ck_token_store_get_state_message (self->store) != NULL)
-    g_variant_builder_add (&builder, "{sv}", "detail",
-                           g_variant_new_string (ck_token_store_get_state_message (self->store)));
-  if (self->oauth != NULL && ck_oauth_manager_get_last_refresh (self->oauth) != 0)
-    {
-      const char *refresh_error = ck_oauth_manager_get_last_refresh_error (self->oauth);
-
-      g_variant_builder_add (&builder, "{sv}", "last-refresh",
-                             g_variant_new_int64 (ck_oauth_manager_get_last_refresh (self->oauth)));
-      g_variant_builder_add (&builder, "{sv}", "last-refresh-error",
-                             g_variant_new_string (refresh_error != NULL ? refresh_error : ""));
-    }
-  if (tokens != NULL)
-    {
-      g_variant_builder_add (&builder, "{sv}", "account",
-                             g_variant_new_string (tokens->account_email ?: ""));
-      g_variant_builder_add (&builder, "{sv}", "organization",
-                             g_variant_new_string (tokens->organization_name ?: ""));
-      g_variant_builder_add (&builder, "{sv}", "subscription",
-                             g_variant_new_string (tokens->subscription_type ?: ""));
-      g_variant_builder_add (&builder, "{sv}", "expires-at",
-                             g_variant_new_int64 (tokens->expires_at_ms / 1000));
-      g_variant_builder_add (&builder, "{sv}", "scopes",
-                             g_variant_new_strv ((const char * const *) tokens->scopes, -1));
-    }
-  return g_variant_ref_sink (g_variant_builder_end (&builder));
-}
-
-static void
-update_status (CkService *self)
-{
-  g_autoptr(GVariant) status = ck_service_dup_status (self);
-  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
-  gint64 now_ms = g_get_real_time () / 1000;
-
-  /* Wake up when the login expires, so the state flips on time. */
-  g_clear_handle_id (&self->expiry_timer, g_source_remove);
-  if (tokens != NULL && tokens->expires_at_ms > now_ms)
-    self->expiry_timer = g_timeout_add_seconds ((guint) MIN ((tokens->expires_at_ms - now_ms) / 1000 + 1,
-                                                             G_MAXUINT / 2),
-                                                on_expiry, self);
-
-  if (self->last_status != NULL && g_variant_equal (status, self->last_status))
-    return;
-  g_clear_pointer (&self->last_status, g_variant_unref);
-  self->last_status = g_variant_ref (status);
-  ck_dbus_credentials1_emit_status_changed (self->skeleton, status);
-}
 
 /* Caller identification */
 
@@ -279,40 +127,6 @@ call_free (Call *call)
   g_free (call);
 }
 
-/* Called from the main thread and from the fast path's. */
-static void
-record_read (CkService      *self,
-             const CkCaller *caller,
-             const char     *source,
-             gboolean        fast)
-{
-  CkRead *read = g_new0 (CkRead, 1);
-
-  read->time = g_get_real_time ();
-  read->pid = caller->pid;
-  read->exe = g_strdup (caller->exe);
-  read->source = g_strdup (source);
-
-  g_mutex_lock (&self->reads_lock);
-  g_queue_push_head (&self->reads, read);
-  if (self->reads.length > MAX_READS)
-    ck_read_free (g_queue_pop_tail (&self->reads));
-  g_atomic_int_inc (&self->read_count);
-  g_mutex_unlock (&self->reads_lock);
-
-  g_debug ("Credential (%s) read by pid %u (%s)%s", source, caller->pid,
-           caller->exe != NULL ? caller->exe : "unknown executable",
-           fast ? ", answered in the bus thread" : "");
-}
-
-static void
-on_fast_read (const CkCaller *caller,
-              const char     *source,
-              gpointer        user_data)
-{
-  record_read (user_data, caller, source, TRUE);
-}
-
 static GVariant *
 credential_reply (const CkCredential *credential)
 {
@@ -337,7 +151,7 @@ return_credential (CkService             *self,
 {
   GVariant *reply = credential_reply (credential);
 
-  record_read (self, caller, credential->source, FALSE);
+  ck_read_log_record (self->read_log, caller, credential->source, FALSE);
   g_dbus_method_invocation_return_value (invocation, reply);
   return reply;
 }
@@ -359,49 +173,6 @@ on_credential (GObject      *object,
   call_free (call);
 }
 
-gboolean
-ck_service_parse_credential_options (GVariant          *options,
-                                     guint             *min_validity,
-                                     CkCredentialKind  *kind,
-                                     GError           **error)
-{
-  GVariantIter iter;
-  const char *key;
-  GVariant *value;
-
-  *min_validity = DEFAULT_MIN_VALIDITY;
-  *kind = CK_CREDENTIAL_KIND_ANY;
-
-  g_variant_iter_init (&iter, options);
-  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
-    {
-      g_autoptr(GVariant) owned = value;
-
-      if (g_str_equal (key, "min-validity"))
-        {
-          if (!g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
-            {
-              g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
-                                   "The option min-validity must be an unsigned 32-bit integer (u).");
-              return FALSE;
-            }
-          *min_validity = MIN (g_variant_get_uint32 (value), 86400 * 30);
-        }
-      else if (g_str_equal (key, "kind"))
-        {
-          if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ||
-              !ck_credential_kind_from_string (g_variant_get_string (value, NULL), kind))
-            {
-              g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
-                                   "The option kind must be the string “api-key” or “oauth”.");
-              return FALSE;
-            }
-        }
-      /* Unknown options are ignored so newer callers work with this agent. */
-    }
-  return TRUE;
-}
-
 static void
 get_credential (CkService             *self,
                 GDBusMethodInvocation *invocation,
@@ -415,7 +186,7 @@ get_credential (CkService             *self,
   guint min_validity;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &options);
-  if (!ck_service_parse_credential_options (options, &min_validity, &kind, &error))
+  if (!ck_credential_options_parse (options, &min_validity, &kind, &error))
     {
       g_variant_unref (options);
       return_error (invocation, error);
@@ -502,20 +273,39 @@ handle_get_status (CkDBusCredentials1    *skeleton,
 
 /* SetApiKey, ClearApiKey, Logout */
 
+/* Ends @call with an empty reply, or with @error unless @ok. */
 static void
-on_store_done (GObject      *object,
-               GAsyncResult *result,
-               gpointer      user_data)
+call_return_empty (Call     *call,
+                   gboolean  ok,
+                   GError   *error)
 {
-  Call *call = user_data;
-  g_autoptr(GError) error = NULL;
-
-  /* All store operations share one finish shape. */
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
+  if (!ok)
     return_error (call->invocation, error);
   else
     g_dbus_method_invocation_return_value (call->invocation, NULL);
   call_free (call);
+}
+
+static void
+on_api_key_set (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean ok = ck_token_store_set_api_key_finish (CK_TOKEN_STORE (object), result, &error);
+
+  call_return_empty (user_data, ok, error);
+}
+
+static void
+on_api_key_cleared (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean ok = ck_token_store_clear_finish (CK_TOKEN_STORE (object), result, &error);
+
+  call_return_empty (user_data, ok, error);
 }
 
 static gboolean
@@ -546,7 +336,7 @@ set_api_key (CkService             *self,
                                                      "characters without spaces.");
       return;
     }
-  ck_token_store_set_api_key_async (self->store, key, NULL, on_store_done,
+  ck_token_store_set_api_key_async (self->store, key, NULL, on_api_key_set,
                                     call_new (self, invocation, NULL));
 }
 
@@ -564,7 +354,7 @@ clear_api_key (CkService             *self,
                GDBusMethodInvocation *invocation,
                CkCaller              *caller)
 {
-  ck_token_store_clear_async (self->store, "api-key", NULL, on_store_done,
+  ck_token_store_clear_async (self->store, "api-key", NULL, on_api_key_cleared,
                               call_new (self, invocation, NULL));
 }
 
@@ -581,14 +371,10 @@ on_logged_out (GObject      *object,
                GAsyncResult *result,
                gpointer      user_data)
 {
-  Call *call = user_data;
   g_autoptr(GError) error = NULL;
+  gboolean ok = ck_oauth_manager_logout_finish (CK_OAUTH_MANAGER (object), result, &error);
 
-  if (!ck_oauth_manager_logout_finish (CK_OAUTH_MANAGER (object), result, &error))
-    return_error (call->invocation, error);
-  else
-    g_dbus_method_invocation_return_value (call->invocation, NULL);
-  call_free (call);
+  call_return_empty (user_data, ok, error);
 }
 
 static void
@@ -827,24 +613,12 @@ seconds_to_msec (GValue   *value,
 }
 
 static void
-on_store_changed (CkService *self)
-{
-  update_status (self);
-}
-
-static void
-on_state_changed (CkService *self)
-{
-  update_status (self);
-}
-
-static void
 on_helper_changed (CkService *self)
 {
   /* With a helper, the store's answers are no longer the right ones. */
   if (self->fast_path != NULL)
     ck_fast_path_forget (self->fast_path);
-  update_status (self);
+  _ck_service_update_status (self);
 }
 
 CkService *
@@ -873,9 +647,9 @@ ck_service_new (GSettings *settings)
   g_signal_connect_object (self->oauth, "login-finished",
                            G_CALLBACK (on_login_finished), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->oauth, "notify::login-pending",
-                           G_CALLBACK (on_state_changed), self, G_CONNECT_SWAPPED);
+                           G_CALLBACK (_ck_service_update_status), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->oauth, "notify::refreshing",
-                           G_CALLBACK (on_state_changed), self, G_CONNECT_SWAPPED);
+                           G_CALLBACK (_ck_service_update_status), self, G_CONNECT_SWAPPED);
 
   return self;
 }
@@ -896,7 +670,7 @@ ck_service_export (CkService        *self,
                                          connection, object_path, error))
     return FALSE;
   self->fast_path = ck_fast_path_new (connection, object_path, self->access, self->store,
-                                      on_fast_read, self);
+                                      self->read_log);
 
   /* Read the keyring now, so the first caller is answered from memory. */
   ck_token_store_load_async (self->store, NULL, NULL, NULL);
@@ -922,37 +696,14 @@ ck_service_get_store (CkService *self)
   return self->store;
 }
 
-static CkRead *
-ck_read_copy (const CkRead *read)
+/* The reads of credentials, for the status window: a CkReadLog may be
+ * read from any thread and stays valid as long as the service. */
+CkReadLog *
+ck_service_get_read_log (CkService *self)
 {
-  CkRead *copy = g_memdup2 (read, sizeof *read);
-
-  copy->exe = g_strdup (read->exe);
-  copy->source = g_strdup (read->source);
-  return copy;
-}
-
-GPtrArray *
-ck_service_dup_reads (CkService *self)
-{
-  GPtrArray *reads;
-
   g_return_val_if_fail (CK_IS_SERVICE (self), NULL);
 
-  g_mutex_lock (&self->reads_lock);
-  reads = g_ptr_array_new_full (self->reads.length, (GDestroyNotify) ck_read_free);
-  for (GList *l = self->reads.head; l != NULL; l = l->next)
-    g_ptr_array_add (reads, ck_read_copy (l->data));
-  g_mutex_unlock (&self->reads_lock);
-  return reads;
-}
-
-guint
-ck_service_get_read_count (CkService *self)
-{
-  g_return_val_if_fail (CK_IS_SERVICE (self), 0);
-
-  return (guint) g_atomic_int_get (&self->read_count);
+  return self->read_log;
 }
 
 static void
@@ -961,7 +712,7 @@ ck_service_dispose (GObject *object)
   CkService *self = (CkService *) object;
 
   ck_service_unexport (self);
-  g_clear_handle_id (&self->expiry_timer, g_source_remove);
+  _ck_service_status_clear (self);
   g_clear_object (&self->doctor);
   g_clear_object (&self->oauth);
   g_clear_object (&self->resolver);
@@ -969,10 +720,6 @@ ck_service_dispose (GObject *object)
   g_clear_object (&self->store);
   g_clear_object (&self->skeleton);
   g_clear_object (&self->settings);
-  g_clear_pointer (&self->last_status, g_variant_unref);
-  g_mutex_lock (&self->reads_lock);
-  g_queue_clear_full (&self->reads, (GDestroyNotify) ck_read_free);
-  g_mutex_unlock (&self->reads_lock);
 
   G_OBJECT_CLASS (ck_service_parent_class)->dispose (object);
 }
@@ -982,7 +729,8 @@ ck_service_finalize (GObject *object)
 {
   CkService *self = (CkService *) object;
 
-  g_mutex_clear (&self->reads_lock);
+  /* Not in dispose: the status window may still ask for the reads. */
+  g_clear_object (&self->read_log);
 
   G_OBJECT_CLASS (ck_service_parent_class)->finalize (object);
 }
@@ -997,9 +745,7 @@ ck_service_class_init (CkServiceClass *klass)
 static void
 ck_service_init (CkService *self)
 {
-  g_mutex_init (&self->reads_lock);
-  g_queue_init (&self->reads);
-
+  self->read_log = ck_read_log_new ();
   self->store = ck_token_store_new ();
   self->helper = ck_helper_runner_new ();
   self->resolver = ck_resolver_new (self->store, self->helper);
@@ -1007,7 +753,7 @@ ck_service_init (CkService *self)
   self->skeleton = ck_dbus_credentials1_skeleton_new ();
   ck_dbus_credentials1_set_version (self->skeleton, PACKAGE_VERSION);
 
-  g_signal_connect_object (self->store, "changed", G_CALLBACK (on_store_changed),
+  g_signal_connect_object (self->store, "changed", G_CALLBACK (_ck_service_update_status),
                            self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->skeleton, "handle-get-credential",
                            G_CALLBACK (handle_get_credential), self, 0);

@@ -7,34 +7,24 @@
 
 #include <gio/gio.h>
 
+#include "ck-read-log.h"
 #include "ck-resolver.h"
 #include "ck-token-store.h"
 
 G_BEGIN_DECLS
 
-/* One credential read, for the status window: never the token. */
-typedef struct
-{
-  gint64  time;       /* unix microseconds */
-  guint32 pid;
-  char   *exe;
-  char   *source;
-} CkRead;
-
 #define CK_TYPE_SERVICE (ck_service_get_type ())
 
 G_DECLARE_FINAL_TYPE (CkService, ck_service, CK, SERVICE, GObject)
 
-CkService    *ck_service_new            (GSettings        *settings);
-gboolean      ck_service_export         (CkService        *self,
-                                         GDBusConnection  *connection,
-                                         const char       *object_path,
-                                         GError          **error);
-void          ck_service_unexport       (CkService        *self);
-CkTokenStore *ck_service_get_store      (CkService        *self);
-GVariant     *ck_service_dup_status     (CkService        *self);
-/* A copy of the most recent reads, newest first. */
-GPtrArray    *ck_service_dup_reads      (CkService        *self);
-guint         ck_service_get_read_count (CkService        *self);
+CkService    *ck_service_new          (GSettings        *settings);
+gboolean      ck_service_export       (CkService        *self,
+                                       GDBusConnection  *connection,
+                                       const char       *object_path,
+                                       GError          **error);
+void          ck_service_unexport     (CkService        *self);
+CkTokenStore *ck_service_get_store    (CkService        *self);
+CkReadLog    *ck_service_get_read_log (CkService        *self);
+GVariant     *ck_service_dup_status   (CkService        *self);
 
 G_END_DECLS

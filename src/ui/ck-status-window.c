@@ -128,12 +128,17 @@ update_expiry (CkStatusWindow *self)
 
 /* Recent reads */
 
+static CkReadLog *
+get_read_log (CkStatusWindow *self)
+{
+  return ck_service_get_read_log (ck_ui_get_service (self->ui));
+}
+
 static void
 update_reads (CkStatusWindow *self)
 {
-  CkService *service = ck_ui_get_service (self->ui);
-  guint count = ck_service_get_read_count (service);
-  g_autoptr(GPtrArray) reads = ck_service_dup_reads (service);
+  guint count = ck_read_log_get_count (get_read_log (self));
+  g_autoptr(GPtrArray) reads = ck_read_log_dup_reads (get_read_log (self));
   g_autofree char *description = NULL;
   guint shown = 0;
 
@@ -177,7 +182,7 @@ tick_cb (gpointer user_data)
   CkStatusWindow *self = user_data;
 
   update_expiry (self);
-  if (ck_service_get_read_count (ck_ui_get_service (self->ui)) != self->last_read_count)
+  if (ck_read_log_get_count (get_read_log (self)) != self->last_read_count)
     update_reads (self);
   return G_SOURCE_CONTINUE;
 }
@@ -499,7 +504,7 @@ ck_status_window_dup_diagnostics (CkStatusWindow *self)
                               refresh_error[0] != '\0' ? refresh_error : "ok");
     }
   g_string_append_printf (text, "credential reads: %u\n",
-                          ck_service_get_read_count (ck_ui_get_service (self->ui)));
+                          ck_read_log_get_count (get_read_log (self)));
 
   if (self->checks != NULL)
     {

@@ -446,6 +446,61 @@ test_locked (void)
   g_clear_error (&error);
 }
 
+typedef gboolean (*FinishFunc) (CkTokenStore  *self,
+                                GAsyncResult  *result,
+                                GError       **error);
+
+/* Each _finish takes its own operation's result only: handing it
+ * another's is a programming error, reported at once. */
+static void
+test_finish_source_tag (void)
+{
+  g_autoptr(CkTokenStore) store = ck_token_store_new ();
+  g_autoptr(CkOAuthTokens) tokens = make_tokens ("test-account-tag", "test-access-tag");
+  static const FinishFunc finish[] = {
+    ck_token_store_load_finish,
+    ck_token_store_set_api_key_finish,
+    ck_token_store_set_oauth_finish,
+    ck_token_store_clear_finish,
+  };
+  static const char * const async_name[] = {
+    "ck_token_store_load_async",
+    "ck_token_store_set_api_key_async",
+    "ck_token_store_set_oauth_async",
+    "ck_token_store_clear_async",
+  };
+  Wait wait[G_N_ELEMENTS (finish)];
+
+  for (guint i = 0; i < G_N_ELEMENTS (wait); i++)
+    wait[i] = (Wait) WAIT_INIT;
+  ck_token_store_load_async (store, NULL, on_done, &wait[0]);
+  wait_for (&wait[0]);
+  ck_token_store_set_api_key_async (store, "test-api-key-tag", NULL, on_done, &wait[1]);
+  wait_for (&wait[1]);
+  ck_token_store_set_oauth_async (store, tokens, NULL, on_done, &wait[2]);
+  wait_for (&wait[2]);
+  ck_token_store_clear_async (store, NULL, NULL, on_done, &wait[3]);
+  wait_for (&wait[3]);
+
+  for (guint i = 0; i < G_N_ELEMENTS (finish); i++)
+    {
+      guint other = (i + 1) % G_N_ELEMENTS (finish);
+      g_autofree char *pattern = g_strdup_printf ("*source_tag*== %s*", async_name[i]);
+      g_autoptr(GError) error = NULL;
+
+      g_test_expect_message ("ck-token-store", G_LOG_LEVEL_CRITICAL, pattern);
+      g_assert_false (finish[i] (store, wait[other].result, &error));
+      g_test_assert_expected_messages ();
+      g_assert_no_error (error);
+
+      g_assert_true (finish[i] (store, wait[i].result, &error));
+      g_assert_no_error (error);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (wait); i++)
+    wait_clear (&wait[i]);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -455,6 +510,8 @@ main (int argc, char *argv[])
   g_test_add_func ("/token-store/external-change", test_external_change);
   g_test_add_func ("/token-store/vanished-items", test_vanished_items);
   g_test_add_func ("/token-store/stalled-loop", test_stalled_loop);
+  g_test_add_func ("/token-store/finish-source-tag", test_finish_source_tag);
+  /* Last: it leaves the keyring locked. */
   g_test_add_func ("/token-store/locked", test_locked);
   return g_test_run ();
 }

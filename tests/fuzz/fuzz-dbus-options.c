@@ -7,8 +7,8 @@
 
 #include "fuzz-common.h"
 
+#include "ck-credential-options.h"
 #include "ck-error.h"
-#include "ck-service-private.h"
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data,
@@ -25,7 +25,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   options = g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE_VARDICT, copy, size,
                                                          FALSE, free, copy));
 
-  if (ck_service_parse_credential_options (options, &min_validity, &kind, &error))
+  if (ck_credential_options_parse (options, &min_validity, &kind, &error))
     {
       g_assert_no_error (error);
       g_assert_cmpuint (min_validity, <=, 86400 * 30);
@@ -46,7 +46,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
     CkCredentialKind normal_kind;
     guint normal_min;
 
-    g_assert_true (ck_service_parse_credential_options (normal, &normal_min, &normal_kind, &normal_error) ==
+    g_assert_true (ck_credential_options_parse (normal, &normal_min, &normal_kind, &normal_error) ==
                    (error == NULL));
   }
   return 0;
