@@ -18,9 +18,9 @@
 #include <glib/gstdio.h>
 
 #include "ck-claude-settings.h"
-#include "ck-user-file.h"
 #include "ck-claude-settings-json.h"
 #include "ck-error.h"
+#include "ck-user-file.h"
 
 char *
 ck_claude_settings_get_config_dir (void)
