@@ -20,12 +20,10 @@
 #include "ck-claude-settings.h"
 #include "ck-cli.h"
 #include "ck-error.h"
+#include "ck-user-file.h"
 
 /* The agent writes to the keyring and reads the login back. */
 #define IMPORT_TIMEOUT_MS (30 * 1000)
-
-/* Far larger than any credentials file; anything bigger is not one. */
-#define MAX_CREDENTIALS_SIZE (1024 * 1024)
 
 typedef struct
 {
@@ -107,7 +105,10 @@ read_credentials (const char  *path,
 {
   g_autoptr(Secret) secret = g_new0 (Secret, 1);
 
-  if (!g_file_get_contents (path, &secret->data, &secret->length, error))
+  /* A link is refused rather than followed: removing it would leave the
+   * login in its target while saying the plaintext is gone. */
+  if (!ck_user_file_read (path, CK_USER_FILE_NO_SYMLINK | CK_USER_FILE_SECRET,
+                          CK_USER_FILE_MAX_SIZE, &secret->data, &secret->length, error))
     return NULL;
 
   return g_steal_pointer (&secret);
@@ -167,15 +168,13 @@ ck_cli_import (int    argc,
       if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
         ck_cli_error ("no Claude login to import: %s does not exist", path);
       else
-        ck_cli_error ("cannot read %s: %s", path, error->message);
+        ck_cli_error ("%s; nothing changed", error->message);
       return CK_EXIT_FAILURE;
     }
 
-  if (secret->length > MAX_CREDENTIALS_SIZE ||
-      !check_credentials (secret->data, secret->length, &error))
+  if (!check_credentials (secret->data, secret->length, &error))
     {
-      ck_cli_error ("%s %s; nothing changed",
-                    path, error != NULL ? error->message : "is too large to be a credentials file");
+      ck_cli_error ("%s %s; nothing changed", path, error->message);
       return CK_EXIT_FAILURE;
     }
 

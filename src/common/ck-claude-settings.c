@@ -20,6 +20,7 @@
 #include "ck-claude-settings.h"
 #include "ck-claude-settings-json.h"
 #include "ck-error.h"
+#include "ck-user-file.h"
 
 char *
 ck_claude_settings_get_config_dir (void)
@@ -75,7 +76,11 @@ read_settings (const char  *path,
   *contents = NULL;
   *length = 0;
 
-  if (!g_file_get_contents (path, &data, length, &local_error))
+  /* Settings may well be links into a dotfiles repository; what they
+   * point to must still be a small regular file (a checkout can hold a
+   * link to /dev/zero or a FIFO). */
+  if (!ck_user_file_read (path, CK_USER_FILE_NONE, CK_USER_FILE_MAX_SIZE,
+                          &data, length, &local_error))
     {
       if (g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
         return TRUE;

@@ -53,6 +53,41 @@ for bad in '{"claudeAiOauth": {"accessToken": "test-oauth-token-0001",' \
 done
 check "malformed: nothing stored" test "$(status_field state)" = logged-out
 
+# A link is refused, naming its target: removing only the link would leave
+# the login in plaintext while saying it was removed. Neither is touched.
+target=$CK_TEST_ROOT/elsewhere/credentials.json
+write_creds "$target" test-oauth-token-0009 4102444800000
+rm -f "$creds"
+ln -s "$target" "$creds"
+import
+check "symlink: exit 1" test "$rc" = 1
+check "symlink: one line" test "$(lines "$err")" = 1
+check "symlink: names the target" grep -qF "$target" "$err"
+check "symlink: link kept" test -L "$creds"
+check "symlink: target kept" test -s "$target"
+check "symlink: nothing stored" test "$(status_field state)" = logged-out
+check "symlink: no secret printed" no_secret_printed
+rm -f "$creds"
+
+# Not a file, or far too large for one: refused at once, never read whole
+# or waited on.
+refused_at_once () { # refused_at_once NAME: import fails fast with one line
+  local t0 ms
+  t0=$(date +%s%N)
+  timeout 10 "$CK_CLI" import >"$out" 2>"$err"; rc=$?
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  check "$1: exit 1 (got $rc) within 5 s (${ms} ms)" eval '[ "$rc" = 1 ] && [ "$ms" -lt 5000 ]'
+  check "$1: one line" test "$(lines "$err")" = 1
+  rm -f "$creds"
+}
+mkfifo "$creds"
+refused_at_once FIFO
+mkdir "$creds"
+refused_at_once directory 2>/dev/null; rmdir "$creds" 2>/dev/null
+head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$creds"
+refused_at_once "2 MiB file"
+check "special files: nothing stored" test "$(status_field state)" = logged-out
+
 # A good file: stored, verified by the agent, then removed.
 write_creds "$creds" test-oauth-token-0001 4102444800000
 import

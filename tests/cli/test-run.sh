@@ -141,6 +141,20 @@ check "oauth + helper: names the fix" grep -q "setup-claude --remove" "$err"
 check "oauth + helper: the command did not run" test ! -e "$marker"
 rm -f "$HOME/.claude/settings.json"
 
+# An untrusted checkout: run reads its .claude/settings*.json, which may be
+# a link to /dev/zero (once took run into the OOM killer) or a FIFO (hung
+# it). Both are passed over at once; the command runs.
+checkout=$CK_TEST_ROOT/checkout
+mkdir -p "$checkout/.claude"
+ln -s /dev/zero "$checkout/.claude/settings.local.json"
+mkfifo "$checkout/.claude/settings.json"
+t0=$(date +%s%N)
+cd "$checkout" && run timeout 20 "$CK_CLI" run -- "$probe"; cd - >/dev/null
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "hostile settings: the command ran (exit $rc) within 5 s (${ms} ms)" \
+  eval '[ "$rc" = 0 ] && [ -e "$marker" ] && [ "$ms" -lt 5000 ]'
+check "hostile settings: the login went through the fd" grep -q "fd-oauth=match" "$out"
+
 for f in "$out" "$err"; do
   if grep -q -e "$KEY" -e "$TOKEN" "$f"; then
     echo "not ok - a secret was printed"; fail=1
