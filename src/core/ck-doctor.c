@@ -127,7 +127,12 @@ check_oauth (CkDoctor        *self,
                              tokens->account_email != NULL ? tokens->account_email : "an account",
                              when != NULL ? ", valid until " : "",
                              when != NULL ? when : "");
-  add_check (builder, "oauth", "ok", summary, NULL);
+  if (tokens->expiry_assumed)
+    add_check (builder, "oauth", "warn", summary,
+               "The sign-in server gave this login no lifetime (expires_in), so it is "
+               "refreshed an hour after it was issued to be safe.");
+  else
+    add_check (builder, "oauth", "ok", summary, NULL);
 }
 
 static void

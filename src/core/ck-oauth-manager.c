@@ -174,6 +174,8 @@ merge_tokens (CkOAuthTokens       *fresh,
   KEEP (organization_uuid);
   KEEP (organization_name);
 #undef KEEP
+  /* A reply without expires_in may still leave us the old refresh token. */
+  ck_oauth_tokens_assume_lifetime (fresh, g_get_real_time () / 1000);
   if ((fresh->scopes == NULL || fresh->scopes[0] == NULL) && old->scopes != NULL)
     {
       g_strfreev (fresh->scopes);

@@ -19,6 +19,7 @@ G_DEFINE_BOXED_TYPE (CkOAuthTokens, ck_oauth_tokens,
 static const char *known_members[] = {
   "accessToken", "refreshToken", "expiresAt", "scopes",
   "subscriptionType", "rateLimitTier", "account", "organization",
+  "expiresAtAssumed",
 };
 
 void
@@ -74,6 +75,7 @@ ck_oauth_tokens_copy (const CkOAuthTokens *self)
   copy->access_token = g_strdup (self->access_token);
   copy->refresh_token = g_strdup (self->refresh_token);
   copy->expires_at_ms = self->expires_at_ms;
+  copy->expiry_assumed = self->expiry_assumed;
   g_strfreev (copy->scopes);
   copy->scopes = g_strdupv (self->scopes);
   copy->subscription_type = g_strdup (self->subscription_type);
@@ -195,7 +197,7 @@ tokens_from_object (JsonObject  *object,
 {
   g_autoptr(CkOAuthTokens) self = ck_oauth_tokens_new ();
   JsonObject *account, *organization;
-  JsonNode *scopes;
+  JsonNode *scopes, *node;
   GList *members;
 
   self->access_token = g_strdup (member_string (object, "accessToken"));
@@ -208,6 +210,10 @@ tokens_from_object (JsonObject  *object,
     }
   if (!member_int (object, "expiresAt", &self->expires_at_ms))
     self->expires_at_ms = 0;
+  node = json_object_get_member (object, "expiresAtAssumed");
+  self->expiry_assumed = node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
+                         json_node_get_value_type (node) == G_TYPE_BOOLEAN &&
+                         json_node_get_boolean (node);
 
   scopes = json_object_get_member (object, "scopes");
   if (scopes != NULL && JSON_NODE_HOLDS_ARRAY (scopes))
@@ -320,6 +326,7 @@ ck_oauth_tokens_new_from_token_response (const char  *body,
   if (member_int (object, "expires_in", &expires_in) && expires_in > 0 &&
       expires_in < G_MAXINT64 / 1000 - now_ms / 1000)
     self->expires_at_ms = now_ms + expires_in * 1000;
+  ck_oauth_tokens_assume_lifetime (self, now_ms);
 
   if (member_string (object, "scope") != NULL)
     {
@@ -364,6 +371,11 @@ ck_oauth_tokens_to_json (const CkOAuthTokens *self)
   set_string (builder, "refreshToken", self->refresh_token);
   json_builder_set_member_name (builder, "expiresAt");
   json_builder_add_int_value (builder, self->expires_at_ms);
+  if (self->expiry_assumed)
+    {
+      json_builder_set_member_name (builder, "expiresAtAssumed");
+      json_builder_add_boolean_value (builder, TRUE);
+    }
   json_builder_set_member_name (builder, "scopes");
   json_builder_begin_array (builder);
   for (guint i = 0; self->scopes != NULL && self->scopes[i] != NULL; i++)
@@ -424,6 +436,21 @@ ck_oauth_tokens_equal (const CkOAuthTokens *a,
   explicit_bzero (ja, strlen (ja));
   explicit_bzero (jb, strlen (jb));
   return equal;
+}
+
+void
+ck_oauth_tokens_assume_lifetime (CkOAuthTokens *self,
+                                 gint64         now_ms)
+{
+  /* Without a lifetime the token would never be refreshed and would fail
+   * the day the server drops it; refreshing early costs one request. A
+   * token that cannot be refreshed keeps "unknown": cutting it short
+   * would only lock the user out sooner. */
+  if (self->expires_at_ms != 0 ||
+      self->refresh_token == NULL || self->refresh_token[0] == '\0')
+    return;
+  self->expires_at_ms = now_ms + CK_OAUTH_ASSUMED_LIFETIME_SEC * 1000;
+  self->expiry_assumed = TRUE;
 }
 
 gboolean

@@ -21,6 +21,7 @@ typedef struct
   char       *access_token;
   char       *refresh_token;
   gint64      expires_at_ms;      /* unix milliseconds, 0 = unknown */
+  gboolean    expiry_assumed;     /* the server gave no usable expires_in */
   char      **scopes;
   char       *subscription_type;
   char       *rate_limit_tier;
@@ -49,10 +50,16 @@ CkOAuthTokens *ck_oauth_tokens_new_from_token_response (const char     *body,
 char          *ck_oauth_tokens_to_json                 (const CkOAuthTokens *self);
 gboolean       ck_oauth_tokens_equal                   (const CkOAuthTokens *a,
                                                         const CkOAuthTokens *b);
+void           ck_oauth_tokens_assume_lifetime         (CkOAuthTokens  *self,
+                                                        gint64          now_ms);
 gboolean       ck_oauth_tokens_valid_for               (const CkOAuthTokens *self,
                                                         gint64          now_ms,
                                                         guint           seconds);
 char          *ck_oauth_tokens_dup_scopes_string       (const CkOAuthTokens *self);
+
+/* The lifetime given to a token whose reply had no usable expires_in
+ * but a refresh token: short enough that it is refreshed in time. */
+#define CK_OAUTH_ASSUMED_LIFETIME_SEC 3600
 
 /* Overwrites a secret string with zeros and frees it. */
 void           ck_secret_free                          (char           *secret);

@@ -105,6 +105,80 @@ test_token_response (void)
   g_assert_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT);
 }
 
+/* A reply without a usable expires_in: the token is refreshed after an hour
+ * rather than never, when it can be refreshed at all, and that is kept
+ * across a store and a load so that the doctor can say so later. */
+static void
+test_token_response_bad_expiry (void)
+{
+  const char *bad[] = {
+    "", ",\"expires_in\":0", ",\"expires_in\":-5", ",\"expires_in\":\"3600\"",
+    ",\"expires_in\":null", ",\"expires_in\":1e300", ",\"expires_in\":{}",
+    ",\"expires_in\":9223372036854775807",
+  };
+  const gint64 now_ms = 1700000000000;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *with_refresh = g_strdup_printf ("{\"access_token\":\"a-1\",\"refresh_token\":\"r-1\"%s}", bad[i]);
+      g_autofree char *without_refresh = g_strdup_printf ("{\"access_token\":\"a-1\"%s}", bad[i]);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(CkOAuthTokens) tokens = NULL;
+      g_autoptr(CkOAuthTokens) again = NULL;
+      g_autofree char *json = NULL;
+
+      g_test_message ("expires_in member: %s", bad[i]);
+      tokens = ck_oauth_tokens_new_from_token_response (with_refresh, -1, now_ms, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (tokens->expires_at_ms, ==, now_ms + CK_OAUTH_ASSUMED_LIFETIME_SEC * 1000);
+      g_assert_true (tokens->expiry_assumed);
+      g_assert_false (ck_oauth_tokens_valid_for (tokens, now_ms + 3500 * 1000, 300));
+
+      json = ck_oauth_tokens_to_json (tokens);
+      again = ck_oauth_tokens_new_from_json (json, -1, &error);
+      g_assert_no_error (error);
+      g_assert_true (again->expiry_assumed);
+      g_assert_null (again->extra);
+      g_assert_true (ck_oauth_tokens_equal (tokens, again));
+
+      /* Nothing can refresh it: "unknown" as before, not cut short. */
+      g_clear_pointer (&tokens, ck_oauth_tokens_unref);
+      tokens = ck_oauth_tokens_new_from_token_response (without_refresh, -1, now_ms, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (tokens->expires_at_ms, ==, 0);
+      g_assert_false (tokens->expiry_assumed);
+    }
+}
+
+/* A refresh reply that leaves out both expires_in and the refresh token:
+ * once the old refresh token is carried over, the lifetime is assumed. */
+static void
+test_assume_lifetime (void)
+{
+  g_autoptr(CkOAuthTokens) tokens = ck_oauth_tokens_new ();
+
+  tokens->access_token = g_strdup ("a-2");
+  ck_oauth_tokens_assume_lifetime (tokens, 1000);
+  g_assert_cmpint (tokens->expires_at_ms, ==, 0);
+
+  tokens->refresh_token = g_strdup ("");
+  ck_oauth_tokens_assume_lifetime (tokens, 1000);
+  g_assert_cmpint (tokens->expires_at_ms, ==, 0);
+
+  g_free (tokens->refresh_token);
+  tokens->refresh_token = g_strdup ("r-2");
+  ck_oauth_tokens_assume_lifetime (tokens, 1000);
+  g_assert_cmpint (tokens->expires_at_ms, ==, 1000 + CK_OAUTH_ASSUMED_LIFETIME_SEC * 1000);
+  g_assert_true (tokens->expiry_assumed);
+
+  /* A known expiry is never replaced. */
+  tokens->expires_at_ms = 5000;
+  tokens->expiry_assumed = FALSE;
+  ck_oauth_tokens_assume_lifetime (tokens, 1000);
+  g_assert_cmpint (tokens->expires_at_ms, ==, 5000);
+  g_assert_false (tokens->expiry_assumed);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -112,5 +186,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/oauth-tokens/credentials-file", test_credentials_file_round_trip);
   g_test_add_func ("/oauth-tokens/malformed", test_malformed);
   g_test_add_func ("/oauth-tokens/token-response", test_token_response);
+  g_test_add_func ("/oauth-tokens/token-response-bad-expiry", test_token_response_bad_expiry);
+  g_test_add_func ("/oauth-tokens/assume-lifetime", test_assume_lifetime);
   return g_test_run ();
 }

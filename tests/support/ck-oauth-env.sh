@@ -143,6 +143,20 @@ ck_oauth_start_oidc () {
   CK_OAUTH_MANUAL_URL=$CK_OAUTH_BASE/oauth/code/callback
 }
 
+# ck_agent_pid: the pid of the agent that owns the bus name ("" when none).
+ck_agent_pid () {
+  gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+    --method org.freedesktop.DBus.GetConnectionUnixProcessID io.github.claudekeyring.ClaudeKeyring \
+    2>/dev/null | sed -n 's/^(uint32 \([0-9]*\),)$/\1/p'
+}
+# ck_agent_stop: ends the agent; the next call activates a new one.
+ck_agent_stop () {
+  local pid _
+  pid=$(ck_agent_pid)
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  for _ in $(seq 100); do agent_running || return 0; sleep 0.05; done
+  bail "the agent did not exit"
+}
 agent_running () {
   gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
     --method org.freedesktop.DBus.NameHasOwner io.github.claudekeyring.ClaudeKeyring \

@@ -20,7 +20,10 @@
 #                      "rotate": true|false  (false: refresh replies carry
 #                                             no refresh_token, the old
 #                                             one stays valid),
-#                      "expires_in": N, "delay_ms": N}
+#                      "expires_in": N, "delay_ms": N,
+#                      "expires_in_reply": null | "omit" | any JSON value
+#                                  (what the reply carries as expires_in
+#                                   instead of N; the token still lives N s)}
 #                     Members left out keep their value; returns the mode.
 #   POST /test/reset  forget every code, token and counter; mode back to ok
 #
@@ -80,6 +83,7 @@ class Fake:
             "refresh": "ok", "exchange": "ok", "revoke": "ok",
             "profile": "ok", "authorize": "ok", "rotate": True,
             "expires_in": self.default_expires_in, "delay_ms": 0,
+            "expires_in_reply": None,
         }
         self.counts = {
             "authorize": 0,
@@ -104,7 +108,7 @@ class Fake:
         expires_in = int(self.mode["expires_in"])
         self.access[access] = {"family": family, "expires": time.time() + expires_in}
         self.refresh[refresh] = {"family": family, "used": False}
-        return {
+        reply = {
             "token_type": "Bearer",
             "access_token": access,
             "refresh_token": refresh,
@@ -113,6 +117,11 @@ class Fake:
             "account": {"uuid": ACCOUNT["uuid"], "email_address": ACCOUNT["email"]},
             "organization": {"uuid": ORGANIZATION["uuid"], "name": ORGANIZATION["name"]},
         }
+        if self.mode["expires_in_reply"] == "omit":
+            del reply["expires_in"]
+        elif self.mode["expires_in_reply"] is not None:
+            reply["expires_in"] = self.mode["expires_in_reply"]
+        return reply
 
     def revoke_family(self, family):
         self.revoked_families.add(family)
