@@ -204,6 +204,9 @@ ck_oauth_stat () {
 ck_login_start () {
   local name=$1 _
   shift
+  # The background job truncates its output only once it runs: an earlier
+  # login's output must not be read as this one's URL meanwhile.
+  rm -f "$CK_TEST_ROOT/$name.out" "$CK_TEST_ROOT/$name.err"
   "$CK_CLI" login "$@" </dev/null >"$CK_TEST_ROOT/$name.out" 2>"$CK_TEST_ROOT/$name.err" &
   login_pid=$!
   ck_pids+=("$login_pid")
