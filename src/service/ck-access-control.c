@@ -254,6 +254,25 @@ ck_access_control_permits (CkAccessControl *self,
          (!caller->sandboxed || g_atomic_int_get (&self->allow_sandboxed));
 }
 
+/* The unique names of the connected callers that are permitted now. */
+GStrv
+ck_access_control_dup_permitted (CkAccessControl *self)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  GHashTableIter iter;
+  CkCaller *caller;
+
+  g_return_val_if_fail (CK_IS_ACCESS_CONTROL (self), NULL);
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->callers);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &caller))
+    if (ck_access_control_permits (self, caller))
+      g_strv_builder_add (builder, caller->sender);
+  g_mutex_unlock (&self->lock);
+  return g_strv_builder_end (builder);
+}
+
 gboolean
 ck_access_control_allows (CkAccessControl  *self,
                           const CkCaller   *caller,

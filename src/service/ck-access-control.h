@@ -45,6 +45,7 @@ CkCaller        *ck_access_control_identify_finish     (CkAccessControl      *se
                                                         GError              **error);
 gboolean         ck_access_control_permits             (CkAccessControl      *self,
                                                         const CkCaller       *caller);
+GStrv            ck_access_control_dup_permitted       (CkAccessControl      *self);
 gboolean         ck_access_control_allows              (CkAccessControl      *self,
                                                         const CkCaller       *caller,
                                                         GError              **error);

@@ -7,6 +7,13 @@
  * emits StatusChanged only when the dictionary differs from the last one
  * sent, and wakes up by itself when the OAuth login expires so the state
  * flips on time without a caller asking.
+ *
+ * StatusChanged is not broadcast: it names the account, organization,
+ * scopes and expiry, and any connection on the bus could read a broadcast
+ * with a match rule, a refused sandboxed app included. It goes to each
+ * connection that has called us and is permitted now, addressed to it
+ * (clients call GetStatus first, then follow the signal). A refused app
+ * learns nothing, not even that something changed.
  */
 
 #define G_LOG_DOMAIN "ck-service-status"
@@ -106,6 +113,25 @@ ck_service_dup_status (CkService *self)
   return g_variant_ref_sink (g_variant_builder_end (&builder));
 }
 
+static void
+emit_status_changed (CkService *self,
+                     GVariant  *status)
+{
+  GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON (self->skeleton);
+  GDBusConnection *connection = g_dbus_interface_skeleton_get_connection (skeleton);
+  g_auto(GStrv) permitted = NULL;
+  g_autoptr(GVariant) parameters = g_variant_ref_sink (g_variant_new_tuple (&status, 1));
+
+  if (connection == NULL)
+    return;
+  permitted = ck_access_control_dup_permitted (self->access);
+  for (guint i = 0; permitted[i] != NULL; i++)
+    g_dbus_connection_emit_signal (connection, permitted[i],
+                                   g_dbus_interface_skeleton_get_object_path (skeleton),
+                                   "io.github.claudekeyring.Credentials1", "StatusChanged",
+                                   parameters, NULL);
+}
+
 void
 _ck_service_update_status (CkService *self)
 {
@@ -124,7 +150,7 @@ _ck_service_update_status (CkService *self)
     return;
   g_clear_pointer (&self->last_status, g_variant_unref);
   self->last_status = g_variant_ref (status);
-  ck_dbus_credentials1_emit_status_changed (self->skeleton, status);
+  emit_status_changed (self, status);
 }
 
 /* From dispose: no timer may fire on a service that is going away. */

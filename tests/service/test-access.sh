@@ -114,6 +114,34 @@ else
   gsettings reset io.github.claudekeyring.ClaudeKeyring allow-sandboxed-callers
 fi
 
+# StatusChanged names the account, organization, scopes and expiry: it
+# reaches a permitted client that follows it, never a refused sandboxed
+# app that asked for the status and then listens on the same connection.
+watch=$CK_TEST_ROOT/watch
+"$caller_dir/ck-test-caller" --watch-status 3000 >"$watch.permitted" &
+permitted_pid=$!
+in_sandbox "$caller_dir/ck-test-caller" --watch-status 3000 >"$watch.sandboxed" &
+sandboxed_pid=$!
+for _ in $(seq 100); do
+  [ -s "$watch.permitted" ] && [ -s "$watch.sandboxed" ] && break
+  sleep 0.05
+done
+gdbus call "${dest[@]}" --method io.github.claudekeyring.Credentials1.ClearApiKey >/dev/null
+gdbus call "${dest[@]}" --method io.github.claudekeyring.Credentials1.SetApiKey \
+  test-api-key-access >/dev/null
+wait "$permitted_pid" "$sandboxed_pid"
+if [ "$(head -n 1 "$watch.permitted")" = "status logged-in" ] &&
+   [ "$(tail -n 1 "$watch.permitted")" != "signals 0" ]; then
+  pass "a permitted client follows StatusChanged ($(tail -n 1 "$watch.permitted"))"
+else
+  fail "a permitted client follows StatusChanged: $(tr '\n' ' ' <"$watch.permitted")"
+fi
+if [ "$(tr '\n' ' ' <"$watch.sandboxed")" = "error io.github.claudekeyring.Error.AccessDenied signals 0 " ]; then
+  pass "a refused sandboxed client gets no StatusChanged"
+else
+  fail "a refused sandboxed client gets no StatusChanged: $(tr '\n' ' ' <"$watch.sandboxed")"
+fi
+
 # Another user on the same bus is always refused.
 if [ "$(id -u)" -eq 0 ]; then
   out=$(DBUS_SESSION_BUS_ADDRESS=$CK_TEST_OTHER_BUS_ADDRESS \

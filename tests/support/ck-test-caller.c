@@ -15,6 +15,13 @@
  * TOKEN-HASH is the first 12 hex digits of the token's SHA-256, so that a
  * test can tell tokens apart without one ever reaching its log.
  *
+ *   ck-test-caller --watch-status MS
+ *
+ * instead listens for StatusChanged, calls GetStatus once on the same
+ * connection ("status STATE" or "error D-BUS-ERROR-NAME"), then counts
+ * the StatusChanged signals that reach it in the next MS milliseconds:
+ * "signals N" (tests/service/test-access.sh).
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
@@ -66,6 +73,67 @@ answer (GDBusConnection *bus,
   printf ("ok %s %s %" G_GINT64_FORMAT " %s\n", got_kind, source, expires_at, hash);
 }
 
+static void
+on_status_changed (GDBusConnection *connection,
+                   const char      *sender,
+                   const char      *path,
+                   const char      *interface,
+                   const char      *signal,
+                   GVariant        *parameters,
+                   gpointer         user_data)
+{
+  guint *count = user_data;
+
+  (*count)++;
+}
+
+static gboolean
+on_watch_done (gpointer user_data)
+{
+  g_main_loop_quit (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static int
+watch_status (GDBusConnection *bus,
+              guint            ms)
+{
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  guint count = 0;
+
+  g_dbus_connection_signal_subscribe (bus, NULL, "io.github.claudekeyring.Credentials1",
+                                      "StatusChanged", "/io/github/claudekeyring/ClaudeKeyring",
+                                      NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+                                      on_status_changed, &count, NULL);
+  reply = g_dbus_connection_call_sync (bus, "io.github.claudekeyring.ClaudeKeyring",
+                                       "/io/github/claudekeyring/ClaudeKeyring",
+                                       "io.github.claudekeyring.Credentials1", "GetStatus",
+                                       NULL, G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE,
+                                       30000, NULL, &error);
+  if (reply == NULL)
+    {
+      g_autofree char *name = g_dbus_error_get_remote_error (error);
+
+      printf ("error %s\n", name != NULL ? name : "local");
+    }
+  else
+    {
+      const char *state = "?";
+      g_autoptr(GVariant) dict = NULL;
+
+      g_variant_get (reply, "(@a{sv})", &dict);
+      g_variant_lookup (dict, "state", "&s", &state);
+      printf ("status %s\n", state);
+    }
+
+  g_timeout_add (ms, on_watch_done, loop);
+  g_main_loop_run (loop);
+  printf ("signals %u\n", count);
+  return 0;
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -82,6 +150,9 @@ main (int   argc,
     }
 
   setvbuf (stdout, NULL, _IOLBF, 0);
+  if (argc == 3 && g_str_equal (argv[1], "--watch-status"))
+    return watch_status (bus, (guint) g_ascii_strtoull (argv[2], NULL, 10));
+
   printf ("ready %s\n", g_dbus_connection_get_unique_name (bus));
 
   while (fgets (line, sizeof line, stdin) != NULL)
