@@ -37,6 +37,13 @@ typedef struct
   GVariantBuilder *builder;
   SoupMessage     *message;
   char            *api_base;
+
+  /* Read in a thread: a home directory on a slow or hung file system
+   * must not stall the agent's main loop. */
+  char            *settings_path;
+  char            *helper;
+  char            *credentials_path;
+  gboolean         credentials_exist;
 } Run;
 
 static void
@@ -45,6 +52,9 @@ run_free (Run *run)
   g_variant_builder_unref (run->builder);
   g_clear_object (&run->message);
   g_free (run->api_base);
+  g_free (run->settings_path);
+  g_free (run->helper);
+  g_free (run->credentials_path);
   g_free (run);
 }
 
@@ -154,17 +164,33 @@ check_credential (CkDoctor        *self,
 
 /* What Claude Code itself will do with its settings and files. */
 static void
-check_claude_files (CkDoctor        *self,
-                    GVariantBuilder *builder)
+read_claude_files (GTask        *task,
+                   gpointer      source_object,
+                   gpointer      task_data,
+                   GCancellable *cancellable)
 {
-  g_autofree char *settings_path = ck_claude_settings_get_default_path ();
-  g_autofree char *credentials_path = ck_claude_settings_get_credentials_path ();
-  g_autofree char *helper = NULL;
+  Run *run = task_data;
+
+  run->settings_path = ck_claude_settings_get_default_path ();
+  run->credentials_path = ck_claude_settings_get_credentials_path ();
+  if (!ck_claude_settings_get_api_key_helper (run->settings_path, &run->helper, NULL))
+    g_clear_pointer (&run->helper, g_free);
+  run->credentials_exist = g_file_test (run->credentials_path, G_FILE_TEST_EXISTS);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+check_claude_files (CkDoctor *self,
+                    Run      *run)
+{
+  GVariantBuilder *builder = run->builder;
+  const char *settings_path = run->settings_path;
+  const char *helper = run->helper;
   g_autofree char *detail = NULL;
   gboolean have_key = ck_token_store_get_api_key (self->store) != NULL ||
                       ck_helper_runner_is_configured (self->helper);
 
-  if (ck_claude_settings_get_api_key_helper (settings_path, &helper, NULL) && helper != NULL)
+  if (helper != NULL)
     {
       if (!ck_claude_settings_is_our_helper (helper))
         {
@@ -195,11 +221,11 @@ check_claude_files (CkDoctor        *self,
                    "Claude Code gets its API key from claude-keyring.", NULL);
     }
 
-  if (g_file_test (credentials_path, G_FILE_TEST_EXISTS))
+  if (run->credentials_exist)
     {
       g_free (detail);
       detail = g_strdup_printf ("%s holds a login in plaintext. Run “claude-keyring import” "
-                                "to move it into the keyring.", credentials_path);
+                                "to move it into the keyring.", run->credentials_path);
       add_check (builder, "plaintext-credentials", "warn",
                  "A plaintext credentials file is left behind.", detail);
     }
@@ -214,7 +240,7 @@ finish (GTask *task)
   check_keyring (self, run->builder);
   check_credential (self, run->builder);
   check_oauth (self, run->builder);
-  check_claude_files (self, run->builder);
+  check_claude_files (self, run);
   g_task_return_pointer (task, g_variant_ref_sink (g_variant_builder_end (run->builder)),
                          (GDestroyNotify) g_variant_unref);
   g_object_unref (task);
@@ -316,12 +342,26 @@ on_credential (GObject      *object,
                                     cancellable, on_api_reply, g_steal_pointer (&task));
 }
 
+/* The files are read; the rest runs on the main loop. */
+static void
+on_files_read (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  CkDoctor *self = CK_DOCTOR (object);
+  GTask *task = user_data;
+
+  ck_resolver_get_credential_async (self->resolver, NULL, CK_CREDENTIAL_KIND_ANY, 0,
+                                    g_task_get_cancellable (task), on_credential, task);
+}
+
 void
 ck_doctor_run_async (CkDoctor            *self,
                      GCancellable        *cancellable,
                      GAsyncReadyCallback  callback,
                      gpointer             user_data)
 {
+  g_autoptr(GTask) files = NULL;
   GTask *task;
   Run *run;
 
@@ -333,8 +373,10 @@ ck_doctor_run_async (CkDoctor            *self,
   run->builder = g_variant_builder_new (G_VARIANT_TYPE ("aa{sv}"));
   g_task_set_task_data (task, run, (GDestroyNotify) run_free);
 
-  ck_resolver_get_credential_async (self->resolver, NULL, CK_CREDENTIAL_KIND_ANY, 0,
-                                    cancellable, on_credential, task);
+  files = g_task_new (self, cancellable, on_files_read, task);
+  g_task_set_source_tag (files, ck_doctor_run_async);
+  g_task_set_task_data (files, run, NULL);
+  g_task_run_in_thread (files, read_claude_files);
 }
 
 GVariant *

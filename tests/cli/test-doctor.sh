@@ -99,4 +99,34 @@ rm -f "$HOME/.claude/.credentials.json"
 doctor
 check "fixed: no failure from the settings" test "$(status_of claude-settings)" = ok
 
+# The agent reads Claude Code's files in a worker thread: a home on a slow
+# or hung file system must not stall every other caller on the main loop.
+# strace names the thread that opens settings.json.
+agent=$(gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+  --method org.freedesktop.DBus.GetConnectionUnixProcessID io.github.claudekeyring.ClaudeKeyring |
+  sed -n 's/^(uint32 \([0-9]*\),)$/\1/p')
+trace=$CK_TEST_ROOT/doctor.strace
+attached=no
+if command -v strace >/dev/null; then
+  strace -f -q -o "$trace" -e trace=openat -p "$agent" 2>/dev/null &
+  strace_pid=$!
+  # Attached once the agent's first openat shows (a status call opens /proc).
+  for _ in $(seq 50); do
+    kill -0 "$strace_pid" 2>/dev/null || break
+    "$CK_CLI" status >/dev/null 2>&1
+    grep -q openat "$trace" 2>/dev/null && { attached=yes; break; }
+    sleep 0.1
+  done
+fi
+if [ $attached = yes ]; then
+  doctor
+  kill "$strace_pid"; wait "$strace_pid" 2>/dev/null
+  opener=$(grep -F "$settings" "$trace" | head -n 1 | cut -d' ' -f1)
+  check "the agent reads settings.json off its main thread (thread ${opener:-none}, agent $agent)" \
+    eval '[ -n "$opener" ] && [ "$opener" != "$agent" ]'
+else
+  [ -n "${strace_pid:-}" ] && kill "$strace_pid" 2>/dev/null
+  echo "ok - the agent reads settings.json off its main thread # SKIP strace cannot attach"
+fi
+
 exit $fail
