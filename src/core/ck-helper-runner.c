@@ -3,15 +3,46 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
+/* How nothing of a helper outlives its run, not even a child that left
+ * its process group (setsid, a double-forked daemon) holding stdout:
+ *
+ * The process GSubprocess starts is not the shell but a reaper, forked in
+ * child_setup and never exec'd. It makes itself a child subreaper, so
+ * that every orphan of the helper becomes its child, forks the shell in a
+ * group of the shell's own, and waits. Once the shell has exited it
+ * SIGKILLs its children until it has none (found in /proc, where each
+ * one's parent is; /proc/PID/task/TID/children is not in every kernel),
+ * reports the shell's wait status through a pipe and exits. The agent
+ * kills the shell's group, never the reaper, to stop a run early, so that
+ * the reaper cleans up after a timeout too.
+ *
+ * A forked copy rather than a helper binary: nothing more to install or
+ * find, and the in-process tests drive the real thing. The agent itself
+ * as subreaper would adopt every other orphan it ever makes (a browser
+ * that daemonizes) and could not tell the helper's apart. A systemd scope
+ * exists only where a user systemd runs.
+ *
+ * The result counts once the reaper has exited and stdout is at its end,
+ * or GRACE_MSEC after the reaper has exited: something outside the
+ * helper's tree (a process it handed the descriptor to) may hold the pipe.
+ */
+
+/* getdents64(), close_range(), _Fork() */
+#define _GNU_SOURCE
+
 #define G_LOG_DOMAIN "ck-helper-runner"
 
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -22,6 +53,7 @@
 
 #define DEFAULT_TTL_SECONDS  300
 #define DEFAULT_TIMEOUT_MSEC 10000
+#define GRACE_MSEC           200
 #define CHECK_SETTING        "check the command in the api-key-helper setting."
 
 typedef struct _Run Run;
@@ -47,7 +79,9 @@ struct _Run
   GPtrArray      *waiters;
   guint8         *buffer;   /* CK_HELPER_OUTPUT_MAX + 1 bytes */
   gsize           length;
-  pid_t           pgid;     /* 0 when unknown */
+  pid_t           pgid;     /* the shell's; 0 when unknown or gone */
+  int             report_fd; /* from the reaper: the shell's pid, then its status */
+  int             status;   /* the shell's wait status, once exited */
   guint           timeout_msec;
   guint           finished : 1;
   guint           eof : 1;
@@ -171,6 +205,8 @@ run_clear (Run *run)
   g_clear_object (&run->subprocess);
   g_clear_object (&run->cancellable);
   g_clear_pointer (&run->waiters, g_ptr_array_unref);
+  if (run->report_fd >= 0)
+    close (run->report_fd);
   if (run->buffer != NULL)
     {
       explicit_bzero (run->buffer, CK_HELPER_OUTPUT_MAX + 1);
@@ -192,9 +228,34 @@ run_kill_group (Run *run)
   if (run->pgid <= 0)
     return;
 
-  /* Negative: the whole group, so grandchildren go too. */
+  /* Negative: the whole group at once. The reaper, outside it, then kills
+   * whatever left the group.
+   */
   if (kill (-run->pgid, SIGKILL) != 0 && errno != ESRCH)
     g_debug ("Could not kill the helper's process group: %s", g_strerror (errno));
+}
+
+static void
+run_clear_timer (Run *run)
+{
+  if (run->timeout_source != NULL)
+    {
+      g_source_destroy (run->timeout_source);
+      g_clear_pointer (&run->timeout_source, g_source_unref);
+    }
+}
+
+/* Replaces the run's timer, if any. */
+static void
+run_set_timer (Run         *run,
+               guint        msec,
+               GSourceFunc  callback)
+{
+  run_clear_timer (run);
+  run->timeout_source = g_timeout_source_new (msec);
+  g_source_set_callback (run->timeout_source, callback,
+                         run_ref (run), (GDestroyNotify) run_unref);
+  g_source_attach (run->timeout_source, g_main_context_get_thread_default ());
 }
 
 /* Stops following the helper, kills what is left of it and hands @key or
@@ -218,12 +279,7 @@ run_finish (Run        *run,
   if (!run->exited)
     run_kill_group (run);
   g_cancellable_cancel (run->cancellable);
-
-  if (run->timeout_source != NULL)
-    {
-      g_source_destroy (run->timeout_source);
-      g_clear_pointer (&run->timeout_source, g_source_unref);
-    }
+  run_clear_timer (run);
 
   /* Detach before any callback runs, so that a caller who asks again from
    * its callback starts a new run instead of joining this one.
@@ -292,12 +348,12 @@ run_maybe_complete (Run *run)
   if (run->finished || !run->eof || !run->exited)
     return;
 
-  if (g_subprocess_get_if_signaled (run->subprocess))
+  if (WIFSIGNALED (run->status))
     run_fail (run, "The API key helper was killed by signal %d; " CHECK_SETTING,
-              g_subprocess_get_term_sig (run->subprocess));
-  else if (g_subprocess_get_exit_status (run->subprocess) != 0)
+              WTERMSIG (run->status));
+  else if (!WIFEXITED (run->status) || WEXITSTATUS (run->status) != 0)
     run_fail (run, "The API key helper exited with status %d; " CHECK_SETTING,
-              g_subprocess_get_exit_status (run->subprocess));
+              WEXITSTATUS (run->status));
   else if (!ck_helper_output_parse ((const char *) run->buffer, run->length, &key, &error))
     {
       g_debug ("%s", error->message);
@@ -364,6 +420,19 @@ run_read_next (Run *run)
                              run_ref (run));
 }
 
+static gboolean
+run_grace_cb (gpointer user_data)
+{
+  Run *run = user_data;
+
+  g_debug ("Something outside the API key helper still holds its output; "
+           "taking what it printed");
+  run->eof = TRUE;
+  run_maybe_complete (run);
+
+  return G_SOURCE_REMOVE;
+}
+
 static void
 run_wait_cb (GObject      *object,
              GAsyncResult *result,
@@ -375,13 +444,19 @@ run_wait_cb (GObject      *object,
   if (!g_subprocess_wait_finish (G_SUBPROCESS (object), result, &error) || run->finished)
     return;
 
+  /* The reaper is gone, and with it the shell and all it left behind. */
   run->exited = TRUE;
-
-  /* Whatever the helper left running in its group would hold our pipe open
-   * or outlive the run; it goes now rather than at the timeout.
-   */
-  run_kill_group (run);
   run->pgid = 0;
+
+  /* A reaper that could not report (killed from outside) has its own
+   * status stand in for the shell's.
+   */
+  if (read (run->report_fd, &run->status, sizeof run->status) != sizeof run->status)
+    run->status = g_subprocess_get_status (run->subprocess);
+
+  /* The helper finished in time: the timeout no longer applies. */
+  if (!run->eof)
+    run_set_timer (run, GRACE_MSEC, run_grace_cb);
 
   run_maybe_complete (run);
 }
@@ -462,19 +537,185 @@ run_add_waiter (Run   *run,
   g_ptr_array_add (run->waiters, waiter);
 }
 
+/* The reaper (see the top of the file). It is a fork of a threaded
+ * process: only async-signal-safe calls, no GLib, no malloc, until _exit().
+ */
+
+/* _Fork() runs no atfork handlers, which might take locks that other
+ * threads of the agent held when GLib forked.
+ */
+#ifdef __GLIBC__
+# if __GLIBC_PREREQ (2, 34)
+#  define reaper_fork _Fork
+# endif
+#endif
+#ifndef reaper_fork
+# define reaper_fork fork
+#endif
+
+/* The parent of process @name (digits) from /proc/@name/stat, which reads
+ * "PID (COMM) STATE PPID ..."; COMM may hold anything but is short, so
+ * the last ')' in the first bytes ends it. -1 if it cannot be read.
+ */
+static pid_t
+reaper_parent_of (int         proc_fd,
+                  const char *name)
+{
+  char path[32];
+  char stat[256];
+  gsize length = strlen (name);
+  const char *p;
+  pid_t ppid = 0;
+  ssize_t n;
+  int fd;
+
+  if (length + sizeof "/stat" > sizeof path)
+    return -1;
+  memcpy (path, name, length);
+  memcpy (path + length, "/stat", sizeof "/stat");
+
+  fd = openat (proc_fd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  n = read (fd, stat, sizeof stat - 1);
+  close (fd);
+  if (n <= 0)
+    return -1;
+  stat[n] = '\0';
+
+  p = strrchr (stat, ')');
+  if (p == NULL || p[1] != ' ' || p[2] == '\0' || p[3] != ' ')
+    return -1;
+  for (p += 4; *p >= '0' && *p <= '9'; p++)
+    ppid = ppid * 10 + (*p - '0');
+
+  return ppid;
+}
+
+/* SIGKILLs every living child of @self; FALSE if /proc cannot be read. */
+static gboolean
+reaper_kill_children (pid_t self)
+{
+  /* Aligned for the struct dirent64 records. */
+  union { struct dirent64 entry; char bytes[4096]; } buffer;
+  ssize_t n;
+  int proc_fd;
+
+  proc_fd = open ("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (proc_fd < 0)
+    return FALSE;
+
+  while ((n = getdents64 (proc_fd, &buffer, sizeof buffer)) > 0)
+    {
+      for (ssize_t offset = 0; offset < n;)
+        {
+          struct dirent64 *entry = (struct dirent64 *) (buffer.bytes + offset);
+          pid_t pid = 0;
+          const char *c;
+
+          offset += entry->d_reclen;
+          for (c = entry->d_name; *c >= '0' && *c <= '9' && pid < 1 << 24; c++)
+            pid = pid * 10 + (*c - '0');
+          if (*c == '\0' && pid > 0 && reaper_parent_of (proc_fd, entry->d_name) == self)
+            kill (pid, SIGKILL);
+        }
+    }
+
+  close (proc_fd);
+  return TRUE;
+}
+
+/* Kills and reaps every child until there is none. A child's death hands
+ * its own children to us (we are a subreaper), so look again after each.
+ */
+static void
+reaper_kill_leftovers (void)
+{
+  pid_t self = getpid ();
+
+  for (;;)
+    {
+      pid_t pid = waitpid (-1, NULL, WNOHANG);
+
+      if (pid > 0 || (pid < 0 && errno == EINTR))
+        continue;
+      if (pid < 0)
+        return;  /* ECHILD: none left */
+
+      /* Without /proc, wait for them to end on their own; the agent does
+       * not wait for us longer than its grace period.
+       */
+      reaper_kill_children (self);
+      if (waitpid (-1, NULL, 0) < 0 && errno != EINTR)
+        return;
+    }
+}
+
+static void
+reaper_close_fds_except (int keep)
+{
+  struct rlimit limit;
+
+  /* Not a descriptor of GLib's may stay open: one of them tells the
+   * agent's spawn that the exec happened.
+   */
+  if (close_range (0, keep - 1, 0) == 0 && close_range (keep + 1, ~0U, 0) == 0)
+    return;
+
+  /* Before Linux 5.9. */
+  if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur > 65536)
+    limit.rlim_cur = 65536;
+  for (int fd = 0; fd < (int) limit.rlim_cur; fd++)
+    if (fd != keep)
+      close (fd);
+}
+
 static void
 child_setup (gpointer user_data)
 {
-  int pid_fd = GPOINTER_TO_INT (user_data);
-  pid_t pid = getpid ();
+  int report_fd = GPOINTER_TO_INT (user_data);
+  pid_t shell;
+  int status = 0;
 
-  /* Async-signal-safe; lets us kill the helper and everything it starts
-   * with one kill (-pgid). The pid goes back through a pipe because GLib
-   * may reap a quick shell (and forget its pid) before we could ask.
+  /* Groups of their own, so that a Ctrl-C meant for the agent on its
+   * terminal reaches neither, and so that one kill (-pgid) stops the
+   * shell and everything it starts that stays in its group.
    */
   setpgid (0, 0);
-  if (write (pid_fd, &pid, sizeof pid) != sizeof pid)
+  prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+
+  shell = reaper_fork ();
+  if (shell == 0)
+    {
+      setpgid (0, 0);
+      return;  /* GLib goes on to exec the shell in this process */
+    }
+  if (shell < 0)
     _exit (127);
+
+  /* Here too, in case the shell has not run yet. The pid goes back
+   * through the pipe because only we know it.
+   */
+  setpgid (shell, shell);
+  if (write (report_fd, &shell, sizeof shell) != sizeof shell)
+    kill (shell, SIGKILL);
+
+  reaper_close_fds_except (report_fd);
+
+  /* Orphans that die before the shell are reaped on the way. */
+  for (;;)
+    {
+      pid_t pid = waitpid (-1, &status, 0);
+
+      if (pid == shell)
+        break;
+      if (pid < 0 && errno != EINTR)
+        _exit (127);
+    }
+
+  reaper_kill_leftovers ();
+
+  _exit (write (report_fd, &status, sizeof status) == sizeof status ? 0 : 127);
 }
 
 static Run *
@@ -485,9 +726,9 @@ run_start (CkHelperRunner  *self,
   g_autoptr(GError) local_error = NULL;
   g_autoptr(Run) run = NULL;
   pid_t shell_pid = 0;
-  int pid_pipe[2];
+  int report_pipe[2];
 
-  if (!g_unix_open_pipe (pid_pipe, FD_CLOEXEC, &local_error))
+  if (!g_unix_open_pipe (report_pipe, FD_CLOEXEC, &local_error))
     {
       g_set_error (error, CK_ERROR, CK_ERROR_HELPER_FAILED,
                    "The API key helper could not be started: %s", local_error->message);
@@ -498,9 +739,15 @@ run_start (CkHelperRunner  *self,
                                         G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_subprocess_launcher_setenv (launcher, "CLAUDE_KEYRING_HELPER", "1", TRUE);
   g_subprocess_launcher_set_child_setup (launcher, child_setup,
-                                         GINT_TO_POINTER (pid_pipe[1]), NULL);
+                                         GINT_TO_POINTER (report_pipe[1]), NULL);
+
+  /* Non-blocking only to be safe: the reaper has written the pid by the
+   * time the spawn returns, and the status by the time it has exited.
+   */
+  g_unix_set_fd_nonblocking (report_pipe[0], TRUE, NULL);
 
   run = g_rc_box_new0 (Run);
+  run->report_fd = report_pipe[0];
   run->waiters = g_ptr_array_new_with_free_func ((GDestroyNotify) waiter_free);
   run->cancellable = g_cancellable_new ();
   run->timeout_msec = self->timeout;
@@ -508,12 +755,10 @@ run_start (CkHelperRunner  *self,
   /* stdin stays /dev/null: neither STDIN_PIPE nor STDIN_INHERIT. */
   run->subprocess = g_subprocess_launcher_spawn (launcher, &local_error,
                                                  "/bin/sh", "-c", self->command, NULL);
-  close (pid_pipe[1]);
-  /* The spawn returned after the exec, so child_setup has written. */
+  close (report_pipe[1]);
   if (run->subprocess != NULL &&
-      read (pid_pipe[0], &shell_pid, sizeof shell_pid) == sizeof shell_pid)
+      read (run->report_fd, &shell_pid, sizeof shell_pid) == sizeof shell_pid)
     run->pgid = shell_pid;
-  close (pid_pipe[0]);
 
   if (run->subprocess == NULL)
     {
@@ -530,12 +775,7 @@ run_start (CkHelperRunner  *self,
   run->runner = self;
 
   if (self->timeout > 0)
-    {
-      run->timeout_source = g_timeout_source_new (self->timeout);
-      g_source_set_callback (run->timeout_source, run_timeout_cb,
-                             run_ref (run), (GDestroyNotify) run_unref);
-      g_source_attach (run->timeout_source, g_main_context_get_thread_default ());
-    }
+    run_set_timer (run, self->timeout, run_timeout_cb);
 
   g_subprocess_wait_async (run->subprocess, run->cancellable, run_wait_cb, run_ref (run));
   run_read_next (run);

@@ -16,11 +16,14 @@ G_BEGIN_DECLS
 
 /* Runs the configured API key helper (`/bin/sh -c COMMAND`, stdin
  * /dev/null, stderr discarded, CLAUDE_KEYRING_HELPER=1, its own process
- * group) and caches its key for "ttl" seconds. Callers that arrive while a
- * run is in flight share it. A run is killed, group and all, when it
- * exceeds "timeout" milliseconds (0: no limit) or CK_HELPER_OUTPUT_MAX
- * bytes, when every caller waiting for it has cancelled, or on dispose;
- * when the helper exits, whatever it left in its group is killed too.
+ * group, under a reaper that adopts its orphans) and caches its key for
+ * "ttl" seconds. Callers that arrive while a run is in flight share it. A
+ * run is killed, with everything it started, when it exceeds "timeout"
+ * milliseconds (0: no limit) or CK_HELPER_OUTPUT_MAX bytes, when every
+ * caller waiting for it has cancelled, or on dispose. When the helper
+ * exits, whatever it left running is killed too, in its group or not, and
+ * its output counts at once (at most a short grace period later, should
+ * something outside it still hold its stdout).
  *
  * Use it from one thread. Errors are CK_ERROR_HELPER_FAILED, or
  * G_IO_ERROR_CANCELLED for a cancelled caller; keys returned by

@@ -759,16 +759,16 @@ test_dispose_kills (void)
   result_clear (&result);
 }
 
-/* A helper that exits leaving a child on its stdout does not hang the run
- * until the timeout.
+/* Runs @command, which prints the key and leaves running, on its stdout,
+ * the process whose pid it wrote to @pid_file: the key still counts as
+ * soon as the helper exits, not at the timeout, and that process is gone
+ * soon after.
  */
 static void
-test_leftovers_killed (void)
+expect_key_and_gone (const char *command,
+                     const char *pid_file)
 {
   g_autoptr(CkHelperRunner) runner = ck_helper_runner_new ();
-  g_autofree char *pid_file = scratch_file ("leftover.pid");
-  g_autofree char *quoted = g_shell_quote (pid_file);
-  g_autofree char *command = g_strdup_printf ("sleep 30 & echo $! > %s; " PRINT_KEY, quoted);
   g_autoptr(GError) error = NULL;
   g_autofree char *key = NULL;
   gint64 start;
@@ -776,12 +776,139 @@ test_leftovers_killed (void)
   become_subreaper ();
 
   ck_helper_runner_set_command (runner, command);
+  ck_helper_runner_set_timeout (runner, 5000);
   start = g_get_monotonic_time ();
   key = get_key (runner, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (key, ==, TEST_KEY);
   g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_USEC_PER_SEC);
   g_assert_true (process_gone_within (read_pid_file (pid_file), G_USEC_PER_SEC));
+}
+
+/* A child left in the helper's group. */
+static void
+test_leftovers_killed (void)
+{
+  g_autofree char *pid_file = scratch_file ("leftover.pid");
+  g_autofree char *quoted = g_shell_quote (pid_file);
+  g_autofree char *command = g_strdup_printf ("sleep 30 & echo $! > %s; " PRINT_KEY, quoted);
+
+  expect_key_and_gone (command, pid_file);
+}
+
+/* A command that leaves a child, with stdout inherited, outside its
+ * process group and session; the child writes its pid to @pid_file and
+ * sleeps. The command goes on with @then once the pid is written.
+ */
+static char *
+escaping_command (const char *pid_file,
+                  gboolean    double_fork,
+                  const char *then)
+{
+  g_autofree char *quoted_file = g_shell_quote (pid_file);
+  g_autofree char *inner = g_strdup_printf ("echo $$ > %s; exec sleep 30", quoted_file);
+  g_autofree char *quoted_inner = g_shell_quote (inner);
+  g_autofree char *child = g_strdup_printf ("sh -c %s", quoted_inner);
+  g_autofree char *daemon = NULL;
+
+  if (double_fork)
+    {
+      /* The classic daemon: fork, setsid, fork, and the middle one exits. */
+      g_autofree char *middle = g_strdup_printf ("%s &", child);
+      g_autofree char *quoted_middle = g_shell_quote (middle);
+
+      daemon = g_strdup_printf ("(setsid sh -c %s &)", quoted_middle);
+    }
+  else
+    {
+      /* setsid(1) in the background is no group leader: it does not fork. */
+      daemon = g_strdup_printf ("setsid %s &", child);
+    }
+
+  /* A newline, as the daemon's command may end in '&'. */
+  return g_strdup_printf ("%s\nwhile [ ! -s %s ]; do sleep 0.01; done; %s",
+                          daemon, quoted_file, then);
+}
+
+/* A child that left the helper's group and session. */
+static void
+expect_escaped_child_gone (gboolean double_fork)
+{
+  g_autofree char *pid_file = scratch_file ("escaped.pid");
+  g_autofree char *command = escaping_command (pid_file, double_fork, PRINT_KEY);
+
+  expect_key_and_gone (command, pid_file);
+}
+
+static void
+test_setsid_child_killed (void)
+{
+  expect_escaped_child_gone (FALSE);
+}
+
+static void
+test_daemon_killed (void)
+{
+  expect_escaped_child_gone (TRUE);
+}
+
+/* The timeout kills what left the group while the helper still runs. */
+static void
+test_timeout_kills_setsid_child (void)
+{
+  g_autofree char *pid_file = scratch_file ("escaped.pid");
+  g_autofree char *command = escaping_command (pid_file, FALSE, "sleep 30");
+  g_autofree char *message = NULL;
+
+  become_subreaper ();
+
+  message = expect_failure (command, 1000);
+  g_assert_nonnull (strstr (message, "did not finish"));
+  g_assert_true (process_gone_within (read_pid_file (pid_file), G_USEC_PER_SEC));
+}
+
+/* Someone outside the helper's tree holds its stdout open (here we do,
+ * as a process it handed the descriptor to would): the key counts a
+ * short grace period after the helper exits, not at the timeout.
+ */
+static void
+test_stdout_held_elsewhere (void)
+{
+  g_autoptr(CkHelperRunner) runner = ck_helper_runner_new ();
+  g_autofree char *pid_file = scratch_file ("helper.pid");
+  g_autofree char *go_file = scratch_file ("go");
+  g_autofree char *quoted_pid = g_shell_quote (pid_file);
+  g_autofree char *quoted_go = g_shell_quote (go_file);
+  g_autofree char *command = NULL;
+  g_autofree char *stdout_path = NULL;
+  Result result = { 0 };
+  gint64 start;
+  int held;
+
+  command = g_strdup_printf ("echo $$ > %s; while [ ! -e %s ]; do sleep 0.01; done; " PRINT_KEY,
+                             quoted_pid, quoted_go);
+  ck_helper_runner_set_command (runner, command);
+  ck_helper_runner_set_timeout (runner, 5000);
+  ck_helper_runner_get_key_async (runner, NULL, on_key, &result);
+  wait_for_file (pid_file);
+
+  stdout_path = g_strdup_printf ("/proc/%d/fd/1", read_pid_file (pid_file));
+  held = open (stdout_path, O_WRONLY | O_CLOEXEC);
+  g_assert_cmpint (held, >=, 0);
+  g_assert_true (g_file_set_contents (go_file, "", 0, NULL));
+
+  start = g_get_monotonic_time ();
+  wait_for (&result);
+  g_assert_no_error (result.error);
+  g_assert_cmpstr (result.key, ==, TEST_KEY);
+  g_assert_cmpint (result.done_at - start, <, 2 * G_USEC_PER_SEC);
+
+  close (held);
+  result_clear (&result);
+
+  /* The cancelled read lets go of the run when it is dispatched. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
 }
 
 int
@@ -809,6 +936,10 @@ main (int   argc,
   g_test_add_func ("/helper-runner/cancel-all-kills", test_cancel_all_kills);
   g_test_add_func ("/helper-runner/dispose-kills", test_dispose_kills);
   g_test_add_func ("/helper-runner/leftovers-killed", test_leftovers_killed);
+  g_test_add_func ("/helper-runner/setsid-child-killed", test_setsid_child_killed);
+  g_test_add_func ("/helper-runner/daemon-killed", test_daemon_killed);
+  g_test_add_func ("/helper-runner/timeout-kills-setsid-child", test_timeout_kills_setsid_child);
+  g_test_add_func ("/helper-runner/stdout-held-elsewhere", test_stdout_held_elsewhere);
 
   return g_test_run ();
 }
