@@ -922,6 +922,14 @@ ck_service_get_store (CkService *self)
   return self->store;
 }
 
+CkAccessControl *
+ck_service_get_access_control (CkService *self)
+{
+  g_return_val_if_fail (CK_IS_SERVICE (self), NULL);
+
+  return self->access;
+}
+
 static CkRead *
 ck_read_copy (const CkRead *read)
 {

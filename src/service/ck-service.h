@@ -7,6 +7,7 @@
 
 #include <gio/gio.h>
 
+#include "ck-access-control.h"
 #include "ck-resolver.h"
 #include "ck-token-store.h"
 
@@ -36,5 +37,8 @@ GVariant     *ck_service_dup_status     (CkService        *self);
 /* A copy of the most recent reads, newest first. */
 GPtrArray    *ck_service_dup_reads      (CkService        *self);
 guint         ck_service_get_read_count (CkService        *self);
+
+/* Who may call; only while the service is exported. */
+CkAccessControl *ck_service_get_access_control (CkService *self);
 
 G_END_DECLS
