@@ -6,6 +6,13 @@
  * start shows the window" work the way they do for every GNOME app. The
  * credentials object is exported in dbus_register, before the name is
  * owned, so a call queued by D-Bus activation never finds it missing.
+ *
+ * GApplication also serves org.gtk.Application, org.freedesktop.Application
+ * and org.gtk.Actions on our object path, to anyone. A CkBusGuard gives
+ * them the check of Credentials1: only a permitted caller (same user, not
+ * sandboxed) may activate the agent (show the status window, as a launcher
+ * or a second start does) or one of its actions (those that notifications
+ * carry, src/ui/ck-ui.c); any other gets AccessDenied and nothing happens.
  */
 
 #define G_LOG_DOMAIN "ck-agent"
@@ -16,6 +23,7 @@
 #include <gmodule.h>
 
 #include "ck-agent.h"
+#include "ck-bus-guard.h"
 #include "ck-service.h"
 
 struct _CkAgent
@@ -24,6 +32,7 @@ struct _CkAgent
 
   GSettings    *settings;
   CkService    *service;
+  CkBusGuard   *guard;
   gboolean      headless;
 };
 
@@ -75,7 +84,19 @@ ck_agent_dbus_register (GApplication     *application,
     return FALSE;
 
   self->service = ck_service_new (self->settings);
-  return ck_service_export (self->service, connection, OBJECT_PATH, error);
+  if (!ck_service_export (self->service, connection, OBJECT_PATH, error))
+    return FALSE;
+
+  if (self->guard == NULL)
+    {
+      static const char * const interfaces[] = {
+        "org.gtk.Application", "org.freedesktop.Application", "org.gtk.Actions", NULL
+      };
+
+      self->guard = ck_bus_guard_new (connection, ck_service_get_access_control (self->service),
+                                      object_path, interfaces);
+    }
+  return TRUE;
 }
 
 static void
@@ -155,11 +176,32 @@ ck_agent_activate (GApplication *application)
    * module handles "activate" (a second start shows the status window). */
 }
 
+/* A second start: the running agent shows its window. */
+static int
+activate_remote (GApplication *application)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = g_dbus_connection_call_sync (g_application_get_dbus_connection (application), APP_ID,
+                                       OBJECT_PATH, "org.gtk.Application", "Activate",
+                                       g_variant_new ("(a{sv})", NULL), NULL,
+                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  if (reply == NULL)
+    {
+      g_dbus_error_strip_remote_error (error);
+      g_printerr ("The running agent did not show its window: %s\n", error->message);
+      return 1;
+    }
+  return 0;
+}
+
 static int
 ck_agent_handle_local_options (GApplication *application,
                                GVariantDict *options)
 {
   CkAgent *self = CK_AGENT (application);
+  g_autoptr(GError) error = NULL;
 
   if (g_variant_dict_contains (options, "version"))
     {
@@ -173,6 +215,18 @@ ck_agent_handle_local_options (GApplication *application,
 
   self->headless = g_variant_dict_contains (options, "headless") ||
                    (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL);
+
+  /* Registered here, as GApplication would do next, for a second start to
+   * wait for the running agent's answer where GApplication sends Activate
+   * and exits: the agent identifies the caller first (CkBusGuard), and a
+   * caller that is gone by then cannot be identified, so it is refused. */
+  if (!g_application_register (application, NULL, &error))
+    {
+      g_printerr ("Failed to register: %s\n", error->message);
+      return 1;
+    }
+  if (g_application_get_is_remote (application))
+    return activate_remote (application);
 
   return -1;
 }
@@ -192,6 +246,8 @@ ck_agent_finalize (GObject *object)
 {
   CkAgent *self = (CkAgent *) object;
 
+  /* Not before: GApplication's objects outlive dbus_unregister. */
+  g_clear_pointer (&self->guard, ck_bus_guard_free);
   g_clear_object (&self->service);
   g_clear_object (&self->settings);
 

@@ -696,6 +696,14 @@ ck_service_get_store (CkService *self)
   return self->store;
 }
 
+CkAccessControl *
+ck_service_get_access_control (CkService *self)
+{
+  g_return_val_if_fail (CK_IS_SERVICE (self), NULL);
+
+  return self->access;
+}
+
 /* The reads of credentials, for the status window: a CkReadLog may be
  * read from any thread and stays valid as long as the service. */
 CkReadLog *

@@ -7,6 +7,7 @@
 
 #include <gio/gio.h>
 
+#include "ck-access-control.h"
 #include "ck-read-log.h"
 #include "ck-resolver.h"
 #include "ck-token-store.h"
@@ -26,5 +27,7 @@ void          ck_service_unexport     (CkService        *self);
 CkTokenStore *ck_service_get_store    (CkService        *self);
 CkReadLog    *ck_service_get_read_log (CkService        *self);
 GVariant     *ck_service_dup_status   (CkService        *self);
+/* Who may call; only while the service is exported. */
+CkAccessControl *ck_service_get_access_control (CkService *self);
 
 G_END_DECLS

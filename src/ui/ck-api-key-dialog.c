@@ -287,8 +287,7 @@ ck_api_key_dialog_new (CkUi *ui)
   self = g_object_new (CK_TYPE_API_KEY_DIALOG, NULL);
   self->ui = g_object_ref (ui);
 
-  gtk_widget_insert_action_group (GTK_WIDGET (self), "app",
-                                  G_ACTION_GROUP (ck_ui_get_application (ui)));
+  gtk_widget_insert_action_group (GTK_WIDGET (self), "app", ck_ui_get_actions (ui));
   g_signal_connect_object (ck_ui_get_status (ui), "changed", G_CALLBACK (update_stored_label),
                            self, G_CONNECT_SWAPPED);
   return self;

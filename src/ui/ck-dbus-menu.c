@@ -6,8 +6,8 @@
  * (protocol version 3). This serves a GMenuModel that way: items are
  * numbered depth first (0 is the root), sections become separators, an
  * item's "enabled" is its action's, and a "clicked" event activates the
- * action in the application's action group. So the tray menu is the same
- * GActions as the window and the keyboard, never a copy of them.
+ * action in the UI's action group. So the tray menu is the same GActions
+ * as the window and the keyboard, never a copy of them.
  *
  * Items without an action are shown disabled: that is how the menu holds
  * a label such as the account line.

@@ -519,8 +519,7 @@ ck_login_dialog_new (CkUi *ui)
   self->ui = g_object_ref (ui);
   self->proxy = g_object_ref (ck_ui_get_proxy (ui));
 
-  gtk_widget_insert_action_group (GTK_WIDGET (self), "app",
-                                  G_ACTION_GROUP (ck_ui_get_application (ui)));
+  gtk_widget_insert_action_group (GTK_WIDGET (self), "app", ck_ui_get_actions (ui));
   g_signal_connect_object (self->proxy, "login-finished", G_CALLBACK (on_login_finished),
                            self, G_CONNECT_SWAPPED);
   return self;

@@ -676,9 +676,9 @@ ck_status_window_new (CkUi *ui)
   self->status = g_object_ref (ck_ui_get_status (ui));
 
   /* The window is not a GtkApplicationWindow (the agent is a plain
-   * GApplication), so give it the "app" actions by hand. */
-  gtk_widget_insert_action_group (GTK_WIDGET (self), "app",
-                                  G_ACTION_GROUP (ck_ui_get_application (ui)));
+   * GApplication), and the actions are the UI's, not the application's:
+   * give it them as "app" by hand. */
+  gtk_widget_insert_action_group (GTK_WIDGET (self), "app", ck_ui_get_actions (ui));
   g_signal_connect_object (self->status, "changed", G_CALLBACK (on_status_changed),
                            self, G_CONNECT_SWAPPED);
 

@@ -12,6 +12,11 @@
  * The watcher comes and goes with the panel, so its name is watched: the
  * item registers whenever one appears, and a session without a tray host
  * only costs one log line.
+ *
+ * Anyone on the bus can call the item and its menu, and a click in the
+ * menu logs out or quits, so both answer only the callers that may use
+ * Credentials1 (a CkBusGuard): a tray host is the user's own unsandboxed
+ * process like any other caller.
  */
 
 #define G_LOG_DOMAIN "ck-tray"
@@ -22,13 +27,14 @@
 
 #include <glib/gi18n-lib.h>
 
+#include "ck-bus-guard.h"
 #include "ck-dbus-menu.h"
 #include "ck-tray.h"
 #include "ck-ui.h"
 
 #define ITEM_INTERFACE   "org.kde.StatusNotifierItem"
 #define ITEM_PATH        "/StatusNotifierItem"
-#define MENU_PATH        "/StatusNotifierItem/Menu"
+#define MENU_PATH        ITEM_PATH "/Menu"
 #define WATCHER_NAME     "org.kde.StatusNotifierWatcher"
 #define WATCHER_PATH     "/StatusNotifierWatcher"
 #define MAX_ATTEMPTS     12   /* about 45 s of a panel starting up */
@@ -39,6 +45,8 @@ struct _CkTray
   GObject          parent_instance;
 
   GDBusConnection *connection;
+  CkAccessControl *access;
+  CkBusGuard      *guard;          /* of ITEM_PATH and MENU_PATH below it */
   GMenuModel      *menu;
   GActionGroup    *actions;
   CkDBusMenu      *dbus_menu;
@@ -390,12 +398,18 @@ ck_tray_start (CkTray  *self,
   g_return_val_if_fail (CK_IS_TRAY (self), FALSE);
   g_return_val_if_fail (self->registration_id == 0, FALSE);
 
+  /* Guarded before they can be called. */
+  self->guard = ck_bus_guard_new (self->connection, self->access, ITEM_PATH, NULL);
+
   node = ck_ui_load_introspection ("org.kde.StatusNotifierItem");
   self->registration_id = g_dbus_connection_register_object (self->connection, ITEM_PATH,
                                                              node->interfaces[0], &vtable,
                                                              self, NULL, error);
   if (self->registration_id == 0)
-    return FALSE;
+    {
+      ck_tray_stop (self);
+      return FALSE;
+    }
 
   if (!ck_dbus_menu_export (self->dbus_menu, self->connection, MENU_PATH, error))
     {
@@ -427,6 +441,7 @@ ck_tray_stop (CkTray *self)
   if (self->registration_id != 0)
     g_dbus_connection_unregister_object (self->connection, self->registration_id);
   self->registration_id = 0;
+  g_clear_pointer (&self->guard, ck_bus_guard_free);
   self->name_acquired = FALSE;
   g_clear_pointer (&self->watcher_owner, g_free);
   set_registered (self, FALSE);
@@ -494,6 +509,7 @@ ck_tray_dispose (GObject *object)
   g_clear_object (&self->dbus_menu);
   g_clear_object (&self->menu);
   g_clear_object (&self->actions);
+  g_clear_object (&self->access);
   g_clear_object (&self->connection);
 
   G_OBJECT_CLASS (ck_tray_parent_class)->dispose (object);
@@ -582,17 +598,20 @@ ck_tray_init (CkTray *self)
 
 CkTray *
 ck_tray_new (GDBusConnection *connection,
+             CkAccessControl *access,
              GMenuModel      *menu,
              GActionGroup    *actions)
 {
   CkTray *self;
 
   g_return_val_if_fail (G_IS_DBUS_CONNECTION (connection), NULL);
+  g_return_val_if_fail (CK_IS_ACCESS_CONTROL (access), NULL);
   g_return_val_if_fail (G_IS_MENU_MODEL (menu), NULL);
   g_return_val_if_fail (G_IS_ACTION_GROUP (actions), NULL);
 
   self = g_object_new (CK_TYPE_TRAY, NULL);
   self->connection = g_object_ref (connection);
+  self->access = g_object_ref (access);
   self->menu = g_object_ref (menu);
   self->actions = g_object_ref (actions);
   self->dbus_menu = ck_dbus_menu_new (menu, actions);

@@ -7,6 +7,8 @@
 
 #include <gio/gio.h>
 
+#include "ck-access-control.h"
+
 G_BEGIN_DECLS
 
 #define CK_TYPE_TRAY (ck_tray_get_type ())
@@ -14,6 +16,7 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (CkTray, ck_tray, CK, TRAY, GObject)
 
 CkTray     *ck_tray_new            (GDBusConnection  *connection,
+                                    CkAccessControl  *access,
                                     GMenuModel       *menu,
                                     GActionGroup     *actions);
 gboolean    ck_tray_start          (CkTray           *self,

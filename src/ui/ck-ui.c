@@ -7,9 +7,14 @@
  * so the tray, the windows and the CLI see exactly the same thing; only
  * the list of recent reads is taken from CkService directly.
  *
- * Every command is a GAction on the application ("app.login", …): the
- * tray menu, the window's buttons, keyboard shortcuts and notification
- * buttons all activate the same ones.
+ * Every command is a GAction ("app.login", …) in a group of the UI's own:
+ * the tray menu, the windows' buttons and keyboard shortcuts all activate
+ * the same ones. The group is not the application's, which GApplication
+ * exports on the bus: only what notifications must reach from outside
+ * (Status…, Log In…) is on the application as well, behind the agent's
+ * access check (src/agent/ck-agent.c). Log Out, Quit and the rest are
+ * never on the bus but through the tray, whose objects have the same
+ * check (CkTray).
  */
 
 #define G_LOG_DOMAIN "ck-ui"
@@ -38,6 +43,7 @@ struct _CkUi
   CkDBusCredentials1 *proxy;
   CkStatus           *status;
   GSettings          *settings;
+  GSimpleActionGroup *actions;
   GMenu              *menu;
   CkTray             *tray;
   GCancellable       *cancellable;
@@ -245,7 +251,7 @@ update_tray (CkUi *self)
 static void
 update_actions (CkUi *self)
 {
-  GAction *logout = g_action_map_lookup_action (G_ACTION_MAP (self->application), "logout");
+  GAction *logout = g_action_map_lookup_action (G_ACTION_MAP (self->actions), "logout");
 
   g_simple_action_set_enabled (G_SIMPLE_ACTION (logout), ck_status_has_credentials (self->status));
 }
@@ -454,6 +460,14 @@ static const GActionEntry actions[] = {
   { "quit", quit_action },
 };
 
+/* On the application too: a notification's buttons can only name actions
+ * of the application, which GNOME Shell activates over the bus. A test
+ * asks for its dump the same way. */
+static const GActionEntry notification_actions[] = {
+  { "status", status_action },
+  { "login", login_action },
+};
+
 /* Application */
 
 /* Whether this process was started for the session rather than by a
@@ -585,16 +599,21 @@ ck_ui_new (GApplication  *application,
   /* Logout revokes at the server, Doctor reaches the API: give them time. */
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (self->proxy), 60000);
 
+  self->actions = g_simple_action_group_new ();
+  g_action_map_add_action_entries (G_ACTION_MAP (self->actions), actions, G_N_ELEMENTS (actions), self);
+
   self->menu = g_menu_new ();
   rebuild_menu (self);
-  self->tray = ck_tray_new (self->connection, G_MENU_MODEL (self->menu), G_ACTION_GROUP (application));
+  self->tray = ck_tray_new (self->connection, ck_service_get_access_control (service),
+                            G_MENU_MODEL (self->menu), G_ACTION_GROUP (self->actions));
   update_tray (self);
   g_signal_connect_object (self->tray, "activate", G_CALLBACK (on_tray_activate), self, G_CONNECT_SWAPPED);
   if (!ck_tray_start (self->tray, error))
     return NULL;
 
   /* Nothing can fail from here on, so no action outlives a failed start. */
-  g_action_map_add_action_entries (G_ACTION_MAP (application), actions, G_N_ELEMENTS (actions), self);
+  g_action_map_add_action_entries (G_ACTION_MAP (application), notification_actions,
+                                   G_N_ELEMENTS (notification_actions), self);
   if (g_getenv ("CK_UI_TEST_DUMP") != NULL)
     {
       static const GActionEntry test_actions[] = { { "test-dump", test_dump_action } };
@@ -630,6 +649,14 @@ ck_ui_get_service (CkUi *self)
   return self->service;
 }
 
+/* The UI's actions ("app." in its windows). */
+GActionGroup *
+ck_ui_get_actions (CkUi *self)
+{
+  g_return_val_if_fail (CK_IS_UI (self), NULL);
+  return G_ACTION_GROUP (self->actions);
+}
+
 CkStatus *
 ck_ui_get_status (CkUi *self)
 {
@@ -659,6 +686,7 @@ ck_ui_dispose (GObject *object)
   ck_ui_shutdown (self);
   g_clear_object (&self->tray);
   g_clear_object (&self->menu);
+  g_clear_object (&self->actions);
   g_clear_object (&self->proxy);
 
   G_OBJECT_CLASS (ck_ui_parent_class)->dispose (object);

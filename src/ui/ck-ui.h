@@ -22,6 +22,7 @@ CkUi               *ck_ui_new             (GApplication  *application,
                                            GError       **error);
 GApplication       *ck_ui_get_application (CkUi          *self);
 CkService          *ck_ui_get_service     (CkUi          *self);
+GActionGroup       *ck_ui_get_actions     (CkUi          *self);
 CkStatus           *ck_ui_get_status      (CkUi          *self);
 CkDBusCredentials1 *ck_ui_get_proxy       (CkUi          *self);
 GSettings          *ck_ui_get_settings    (CkUi          *self);

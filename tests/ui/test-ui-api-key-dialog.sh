@@ -49,7 +49,7 @@ out=$(credentials GetCredential '{}')
 [[ $out == *"$key"* ]] && pass "the agent hands out the typed key" || fail "GetCredential: $out"
 
 # Opened again: the key is not there, the dialog says one is in use.
-agent_action set-api-key
+click_menu "_API Key…"
 wait_dump 10 '^label\tAn API key is stored and in use' && pass "it says a key is stored" ||
   { fail "stored label"; show_dump; }
 grep -q "$key" "$CK_UI_TEST_DUMP" && fail "the stored key is shown" || pass "the stored key is never shown"
@@ -77,7 +77,7 @@ gsettings set io.github.claudekeyring.ClaudeKeyring api-key-helper ''
 
 # Remove Stored Key clears it.
 wait_for 10 eval '[ "$(state_source)" = keyring ]' || fail "source without helper: $(state_source)"
-agent_action set-api-key
+click_menu "_API Key…"
 wait_dump 10 '^button\tRemove Stored Key' || fail "the dialog offers Remove Stored Key"
 for _ in 1 2 3 4 5; do
   xdotool windowfocus --sync "$(window_id "$title")" 2>/dev/null || true
