@@ -44,10 +44,14 @@ x-scheme-handler/https=ck-fake-browser.desktop
 MIME
 
 url_count () { [ -f "$urls" ] && wc -l <"$urls" || echo 0; }
-# has_url N: whether the browser was opened N times; sets $url to the last.
+# has_url N: whether the browser was opened N times; sets $url to the
+# authorize URL that the last one's address (the agent's /start page, so
+# that the state is on no command line) redirects to.
 has_url () {
   [ "$(url_count)" -ge "$1" ] || return 1
   url=$(tail -n 1 "$urls")
+  [[ $url == http://localhost:*/start ]] || return 1
+  url=$(curl -s -o /dev/null --noproxy '*' -w '%{redirect_url}' "$url")
   [[ $url == "$base"/oauth/authorize\?* ]]
 }
 wait_url () { wait_for 10 has_url "$1"; }
@@ -69,7 +73,7 @@ wait_dump 10 "^label\t\Q$base\E/oauth/authorize\?" && pass "the dialog shows the
 dump_has '^button\tOpen in Browser' && dump_has '^button\tCopy Link' &&
   pass "with Open in Browser and Copy Link" || fail "Open in Browser / Copy Link buttons"
 dump_has '^entry\tcode#state\t$' && pass "and a field for a pasted code" || fail "the code field"
-wait_url 1 && pass "the dialog opened the browser with that URL" ||
+wait_url 1 && pass "the dialog opened the browser on /start, which leads to that URL" ||
   die "the browser was not opened: $(cat "$urls" 2>/dev/null)"
 [ "$(state)" = login-pending ] && pass "the agent waits for the login" || fail "state: $(state)"
 wait_for 10 eval '[ -n "$(dialog)" ]' || fail "the dialog is on screen"
