@@ -19,11 +19,6 @@ ck_oauth_export_env
 # Force a refresh: ask for more validity than the token can have (1 h).
 force_refresh () { ck_call GetCredential "{'min-validity': <uint32 7200>}"; }
 token_of () { sed -n "s/.*'token': <'\([^']*\)'>.*/\1/p"; }
-agent_pid () {
-  gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
-    --method org.freedesktop.DBus.GetConnectionUnixProcessID io.github.claudekeyring.ClaudeKeyring \
-    2>/dev/null | sed -n 's/^(uint32 \([0-9]*\),)$/\1/p'
-}
 profile_status () {
   curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "$CK_OAUTH_BASE/api/oauth/profile"
 }
@@ -57,7 +52,7 @@ check "status --json: still logged-in with the account" \
 # Proves: the rotated refresh token reached the keyring. A new agent reads
 # only the keyring; had it kept the spent refresh token, the server would
 # answer invalid_grant and revoke the grant.
-pid=$(agent_pid)
+pid=$(ck_agent_pid)
 kill "$pid" 2>/dev/null
 for _ in $(seq 100); do agent_running || break; sleep 0.05; done
 agent_running && bail "the agent did not exit"

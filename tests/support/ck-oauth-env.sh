@@ -239,6 +239,13 @@ ck_status_field () {
     "$PY" -S -c 'import json, sys; d = json.load(sys.stdin); v = eval(sys.argv[1]); print("" if v is None else v)' "$1"
 }
 
+# ck_agent_pid: the process that owns the agent's bus name.
+ck_agent_pid () {
+  gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+    --method org.freedesktop.DBus.GetConnectionUnixProcessID io.github.claudekeyring.ClaudeKeyring \
+    2>/dev/null | sed -n 's/^(uint32 \([0-9]*\),)$/\1/p'
+}
+
 # ck_call METHOD ARGS...: gdbus call on the agent; prints the reply.
 ck_call () {
   local method=$1
