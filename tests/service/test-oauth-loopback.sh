@@ -26,27 +26,10 @@ as_nobody () { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 ck_oauth_start_fake
 ck_oauth_export_env
 
-# "The browser": the default http handler of this HOME, which records the
-# address it is given (the agent reads the same HOME).
+# "The browser" records the address it is given.
+. "$CK_SUPPORT/ck-fake-browser.sh"
 urls=$CK_TEST_ROOT/browser-urls
-cat >"$CK_TEST_ROOT/fake-browser" <<BROWSER
-#!/bin/sh
-printf '%s\n' "\$1" >>"$urls"
-BROWSER
-chmod +x "$CK_TEST_ROOT/fake-browser"
-mkdir -p "$XDG_DATA_HOME/applications" "$XDG_CONFIG_HOME"
-cat >"$XDG_DATA_HOME/applications/ck-fake-browser.desktop" <<DESKTOP
-[Desktop Entry]
-Type=Application
-Name=Fake Browser
-Exec=$CK_TEST_ROOT/fake-browser %u
-MimeType=x-scheme-handler/http;x-scheme-handler/https;
-DESKTOP
-cat >"$XDG_CONFIG_HOME/mimeapps.list" <<MIME
-[Default Applications]
-x-scheme-handler/http=ck-fake-browser.desktop
-x-scheme-handler/https=ck-fake-browser.desktop
-MIME
+ck_fake_browser "$urls"
 
 exchanges () { ck_oauth_stat 'd["token_requests"].get("authorization_code", 0)'; }
 rss_kib () { awk '/^VmRSS:/ { print $2 }' "/proc/$agent/status"; }
@@ -104,18 +87,8 @@ check "another path gets 404" \
 check "the login is still pending" [ "$(ck_status_field 'd["state"]')" = login-pending ]
 
 # --- 4. Another user's idle connections --------------------------------------
-# Opens 12 connections, prints how many the agent left open, holds them
-# until its stdin closes.
-exec 8> >(as_nobody "$PY3" -c '
-import select, socket, sys, time
-conns = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(12)]
-time.sleep(0.5)
-def is_open(c):
-    r, _, _ = select.select([c], [], [], 0)
-    return not r or c.recv(1, socket.MSG_PEEK) != b""
-print(sum(is_open(c) for c in conns), flush=True)
-sys.stdin.read()
-' "$port" >"$CK_TEST_ROOT/held")
+# 12 idle connections of another user; they stay until fd 8 is closed.
+exec 8> >(as_nobody "$PY3" -c "$(cat "$CK_SUPPORT/hold-connections.py")" "$port" 12 >"$CK_TEST_ROOT/held")
 for _ in $(seq 100); do [ -s "$CK_TEST_ROOT/held" ] && break; sleep 0.05; done
 held=$(cat "$CK_TEST_ROOT/held")
 check "another user keeps at most 4 idle connections open (${held:-none})" \

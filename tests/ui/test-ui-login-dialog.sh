@@ -21,27 +21,11 @@ export CLAUDE_KEYRING_REVOKE_URL=$base/v1/oauth/revoke
 export CLAUDE_KEYRING_API_BASE_URL=$base
 export CLAUDE_KEYRING_CLIENT_ID=ck-test-client
 
-# "The browser": the default http handler of this HOME, which only
-# records the URL it is given, so that the test decides what happens.
+# "The browser" only records the URL it is given, so that the test
+# decides what happens.
+. "$support/ck-fake-browser.sh"
 urls=$CK_TEST_ROOT/browser-urls
-cat >"$CK_TEST_ROOT/fake-browser" <<BROWSER
-#!/bin/sh
-printf '%s\n' "\$1" >>"$urls"
-BROWSER
-chmod +x "$CK_TEST_ROOT/fake-browser"
-mkdir -p "$XDG_DATA_HOME/applications"
-cat >"$XDG_DATA_HOME/applications/ck-fake-browser.desktop" <<DESKTOP
-[Desktop Entry]
-Type=Application
-Name=Fake Browser
-Exec=$CK_TEST_ROOT/fake-browser %u
-MimeType=x-scheme-handler/http;x-scheme-handler/https;
-DESKTOP
-cat >"$XDG_CONFIG_HOME/mimeapps.list" <<MIME
-[Default Applications]
-x-scheme-handler/http=ck-fake-browser.desktop
-x-scheme-handler/https=ck-fake-browser.desktop
-MIME
+ck_fake_browser "$urls"
 
 url_count () { [ -f "$urls" ] && wc -l <"$urls" || echo 0; }
 # has_url N: whether the browser was opened N times; sets $url to the
