@@ -160,6 +160,18 @@ get (SoupSession      *session,
   return status;
 }
 
+static gboolean
+have_ipv6_loopback (void)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV6, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+
+  return socket != NULL && g_socket_bind (socket, address, FALSE, NULL);
+}
+
 /* Nothing has ended the wait yet, and this user's browser still can. */
 static void
 assert_completes (SoupSession      *browser,
@@ -537,6 +549,18 @@ test_start (void)
   g_assert_cmpuint (status, ==, SOUP_STATUS_FOUND);
   g_assert_cmpstr (soup_message_headers_get_one (headers, "Location"), ==, authorize_url_for (server));
   g_assert_cmpstr (soup_message_headers_get_one (headers, "Cache-Control"), ==, "no-store");
+
+  /* The browser may come through ::1: we are still us there. */
+  if (have_ipv6_loopback ())
+    {
+      g_autoptr(SoupMessage) msg = NULL;
+      g_autofree char *v6 = g_strdup_printf ("http://[::1]:%u/start", ck_loopback_server_get_port (server));
+
+      msg = soup_message_new ("GET", v6);
+      soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+      g_assert_cmpuint (fetch_message (browser, msg, NULL, NULL, &error), ==, SOUP_STATUS_FOUND);
+      g_assert_no_error (error);
+    }
 
   /* /start is for GET, and does not end the login. */
   g_assert_cmpuint (fetch (browser, "DELETE", start, NULL, NULL, &error), ==,
@@ -1028,18 +1052,6 @@ test_peer_uid_real_table (void)
   g_assert_true (ck_loopback_peer_uid_from_proc_net (table, G_INET_SOCKET_ADDRESS (ours),
                                                      G_INET_SOCKET_ADDRESS (theirs), &uid));
   g_assert_cmpuint (uid, ==, geteuid ());
-}
-
-static gboolean
-have_ipv6_loopback (void)
-{
-  g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
-  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
-
-  socket = g_socket_new (G_SOCKET_FAMILY_IPV6, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-
-  return socket != NULL && g_socket_bind (socket, address, FALSE, NULL);
 }
 
 static void
