@@ -7,7 +7,14 @@
 
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <libsoup/soup.h>
 
@@ -25,6 +32,19 @@
 /* How often to look for a port that is free on both 127.0.0.1 and ::1. */
 #define LISTEN_ATTEMPTS 8
 
+/* Connections open at once, counted apart for the user who logs in and
+ * for everyone else, so that other users cannot use up the browser's.
+ * A browser opens a few; libsoup caps each request head at 64 KiB.
+ */
+#define MAX_OWN_CONNECTIONS   16
+#define MAX_OTHER_CONNECTIONS 4
+
+/* Marks an accepted connection as one of our own user's. */
+#define OWN_KEY "ck-loopback-own"
+
+/* How long a refused request's connection is drained before it closes. */
+#define REFUSAL_LINGER_MS 1000
+
 #define CONTENT_SECURITY_POLICY \
   "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
@@ -33,27 +53,35 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CkSecretString, ck_secret_free)
 
 struct _CkLoopbackServer
 {
-  GObject     parent_instance;
+  GObject         parent_instance;
 
-  SoupServer *server;
-  char       *expected_state;
-  guint       port;
+  SoupServer     *server;
+  GSocketService *service;
+  char           *expected_state;
+  /* Where /start sends the browser; it carries the state. */
+  char           *authorize_url;
+  guint           port;
+
+  /* Every connection accepted, until it is seen closed. */
+  GPtrArray      *connections;
 
   /* The pending wait and what ends it. */
-  GTask      *task;
-  GSource    *timeout_source;
-  GSource    *cancel_source;
-  guint       timeout_seconds;
+  GTask          *task;
+  GSource        *timeout_source;
+  GSource        *cancel_source;
+  guint           timeout_seconds;
 
   /* A result that arrived: delivered once the browser has its page. */
-  char       *code;
-  GError     *error;
-  GSource    *close_source;
+  char           *code;
+  GError         *error;
+  GSource        *close_source;
 
   /* A callback ended the login: later requests are refused. */
-  guint       finished : 1;
+  guint           finished : 1;
   /* The listeners are gone. */
-  guint       closed : 1;
+  guint           closed : 1;
+  /* A connection of another user was logged already. */
+  guint           logged_other_user : 1;
 };
 
 G_DEFINE_FINAL_TYPE (CkLoopbackServer, ck_loopback_server, G_TYPE_OBJECT)
@@ -255,6 +283,392 @@ respond_page (SoupServerMessage *msg,
                                     SOUP_MEMORY_TAKE, html, strlen (html));
 }
 
+/* Who is on the other end */
+
+/* How /proc/net/tcp{,6} shows a socket's end: each 32-bit word of the
+ * address as this machine holds it in memory, then the port.
+ */
+static char *
+proc_net_address (GInetSocketAddress *address)
+{
+  GInetAddress *inet = g_inet_socket_address_get_address (address);
+  const guint8 *bytes = g_inet_address_to_bytes (inet);
+  gsize size = g_inet_address_get_native_size (inet);
+  GString *text = g_string_new (NULL);
+
+  for (gsize i = 0; i + sizeof (guint32) <= size; i += sizeof (guint32))
+    {
+      guint32 word;
+
+      memcpy (&word, bytes + i, sizeof word);
+      g_string_append_printf (text, "%08X", word);
+    }
+  g_string_append_printf (text, ":%04X", g_inet_socket_address_get_port (address));
+
+  return g_string_free (text, FALSE);
+}
+
+/**
+ * ck_loopback_peer_uid_from_proc_net:
+ * @table: the text of `/proc/net/tcp` (IPv4) or `/proc/net/tcp6` (IPv6)
+ * @local: this end of a loopback connection
+ * @remote: the other end
+ * @uid: (out): the user who owns the socket at the other end
+ *
+ * Finds the peer's own socket, whose local end is @remote, in @table.
+ *
+ * Returns: %TRUE if @table has it
+ */
+gboolean
+ck_loopback_peer_uid_from_proc_net (const char         *table,
+                                    GInetSocketAddress *local,
+                                    GInetSocketAddress *remote,
+                                    uid_t              *uid)
+{
+  g_autofree char *peer_end = proc_net_address (remote);
+  g_autofree char *our_end = proc_net_address (local);
+  const char *line = table;
+
+  /* The first line names the columns. */
+  while ((line = strchr (line, '\n')) != NULL)
+    {
+      char local_column[64];
+      char remote_column[64];
+      unsigned int owner;
+
+      line++;
+      /* sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid */
+      if (sscanf (line, "%*s %63s %63s %*s %*s %*s %*s %u",
+                  local_column, remote_column, &owner) == 3 &&
+          strcmp (local_column, peer_end) == 0 &&
+          strcmp (remote_column, our_end) == 0)
+        {
+          *uid = owner;
+          return TRUE;
+        }
+    }
+
+  return FALSE;
+}
+
+/* Asks the kernel for the peer's socket by its exact addresses. */
+static gboolean
+peer_uid_from_sock_diag (GInetSocketAddress *local,
+                         GInetSocketAddress *remote,
+                         uid_t              *uid)
+{
+  GInetAddress *local_inet = g_inet_socket_address_get_address (local);
+  GInetAddress *remote_inet = g_inet_socket_address_get_address (remote);
+  gsize size = g_inet_address_get_native_size (remote_inet);
+  struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+  struct {
+    struct nlmsghdr         header;
+    struct inet_diag_req_v2 request;
+  } query = { 0 };
+  union {
+    struct nlmsghdr header;
+    char            bytes[1024];
+  } reply;
+  const struct inet_diag_msg *found;
+  ssize_t length = -1;
+  int fd;
+
+  if (size > sizeof query.request.id.idiag_src ||
+      g_inet_address_get_native_size (local_inet) != size)
+    return FALSE;
+
+  query.header.nlmsg_len = sizeof query;
+  query.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  query.header.nlmsg_flags = NLM_F_REQUEST;
+  query.request.sdiag_family = size == 16 ? AF_INET6 : AF_INET;
+  query.request.sdiag_protocol = IPPROTO_TCP;
+  query.request.idiag_states = ~0U;
+  /* The peer's socket: its source is our remote end. */
+  query.request.id.idiag_sport = g_htons (g_inet_socket_address_get_port (remote));
+  query.request.id.idiag_dport = g_htons (g_inet_socket_address_get_port (local));
+  memcpy (query.request.id.idiag_src, g_inet_address_to_bytes (remote_inet), size);
+  memcpy (query.request.id.idiag_dst, g_inet_address_to_bytes (local_inet), size);
+  query.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  query.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+
+  fd = socket (AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0)
+    return FALSE;
+  /* The kernel answers a lookup (not a dump) before sendto() returns. */
+  if (sendto (fd, &query, sizeof query, 0, (struct sockaddr *) &kernel, sizeof kernel) >= 0)
+    length = recv (fd, &reply, sizeof reply, MSG_DONTWAIT);
+  close (fd);
+
+  /* NLMSG_ERROR instead: no such socket, or no sock_diag for TCP here. */
+  if (length < (ssize_t) NLMSG_LENGTH (sizeof *found) ||
+      reply.header.nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+      reply.header.nlmsg_len > (size_t) length)
+    return FALSE;
+
+  found = NLMSG_DATA (&reply.header);
+  if (found->id.idiag_sport != query.request.id.idiag_sport ||
+      found->id.idiag_dport != query.request.id.idiag_dport ||
+      memcmp (found->id.idiag_src, query.request.id.idiag_src, size) != 0 ||
+      memcmp (found->id.idiag_dst, query.request.id.idiag_dst, size) != 0)
+    return FALSE;
+
+  *uid = found->idiag_uid;
+  return TRUE;
+}
+
+/* Whether the peer of a loopback connection is the user running this
+ * process. On loopback both ends are sockets of this kernel, and a socket
+ * belongs to the user who opened it: sock_diag finds the peer's by its
+ * exact addresses; /proc/net/tcp{,6} stands in where sock_diag is missing
+ * (a container that cannot load its module). When neither knows the
+ * peer, it is not us.
+ */
+static gboolean
+peer_is_us (GSocketAddress *local,
+            GSocketAddress *remote,
+            uid_t          *uid)
+{
+  g_autofree char *table = NULL;
+  gboolean ipv6;
+
+  *uid = (uid_t) -1;
+
+  if (!G_IS_INET_SOCKET_ADDRESS (local) || !G_IS_INET_SOCKET_ADDRESS (remote) ||
+      g_socket_address_get_family (local) != g_socket_address_get_family (remote))
+    return FALSE;
+
+  if (!peer_uid_from_sock_diag (G_INET_SOCKET_ADDRESS (local), G_INET_SOCKET_ADDRESS (remote), uid))
+    {
+      ipv6 = g_socket_address_get_family (remote) == G_SOCKET_FAMILY_IPV6;
+      if (!g_file_get_contents (ipv6 ? "/proc/net/tcp6" : "/proc/net/tcp", &table, NULL, NULL) ||
+          !ck_loopback_peer_uid_from_proc_net (table, G_INET_SOCKET_ADDRESS (local),
+                                               G_INET_SOCKET_ADDRESS (remote), uid))
+        return FALSE;
+    }
+
+  return *uid == geteuid ();
+}
+
+/* Refusing a request before its body is read */
+
+#define BODY_REFUSAL \
+  "HTTP/1.1 413 Request Entity Too Large\r\n" \
+  "Content-Type: text/plain; charset=utf-8\r\n" \
+  "Content-Length: 36\r\n" \
+  "Cache-Control: no-store\r\n" \
+  "Connection: close\r\n" \
+  "\r\n" \
+  "This address takes no request body.\n"
+
+/* A connection taken from libsoup to refuse its request. */
+typedef struct
+{
+  GIOStream    *stream;
+  GCancellable *cancellable;
+  GSource      *deadline;
+  char          buffer[8192];
+} Refusal;
+
+static void
+refusal_finish (Refusal *refusal)
+{
+  g_io_stream_close (refusal->stream, NULL, NULL);
+  g_source_destroy (refusal->deadline);
+  g_source_unref (refusal->deadline);
+  g_object_unref (refusal->cancellable);
+  g_object_unref (refusal->stream);
+  g_free (refusal);
+}
+
+static void refusal_drain (Refusal *refusal);
+
+static void
+refusal_read_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Refusal *refusal = user_data;
+
+  if (g_input_stream_read_finish (G_INPUT_STREAM (object), result, NULL) > 0)
+    refusal_drain (refusal);
+  else
+    refusal_finish (refusal);
+}
+
+/* Closing a socket that has unread data resets the connection, and the
+ * peer may then lose the answer it has not read yet: what it still sends
+ * is dropped instead, until it stops or the deadline.
+ */
+static void
+refusal_drain (Refusal *refusal)
+{
+  g_input_stream_read_async (g_io_stream_get_input_stream (refusal->stream),
+                             refusal->buffer, sizeof refusal->buffer, G_PRIORITY_LOW,
+                             refusal->cancellable, refusal_read_cb, refusal);
+}
+
+static void
+refusal_written_cb (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  Refusal *refusal = user_data;
+
+  if (g_output_stream_write_all_finish (G_OUTPUT_STREAM (object), result, NULL, NULL))
+    refusal_drain (refusal);
+  else
+    refusal_finish (refusal);
+}
+
+static gboolean
+refusal_deadline_cb (gpointer user_data)
+{
+  Refusal *refusal = user_data;
+
+  g_cancellable_cancel (refusal->cancellable);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Answers 413 on a connection libsoup has read only the request head of,
+ * and takes it away from libsoup, which would otherwise read the body.
+ * @msg may be gone afterwards.
+ */
+static void
+refuse_body (SoupServerMessage *msg)
+{
+  GIOStream *stream = soup_server_message_steal_connection (msg);
+  Refusal *refusal;
+
+  if (stream == NULL)
+    return;
+
+  refusal = g_new0 (Refusal, 1);
+  refusal->stream = stream;
+  refusal->cancellable = g_cancellable_new ();
+  refusal->deadline = g_timeout_source_new (REFUSAL_LINGER_MS);
+  g_source_set_static_name (refusal->deadline, "[ck-loopback-server] refusal");
+  g_source_set_callback (refusal->deadline, refusal_deadline_cb, refusal, NULL);
+  g_source_attach (refusal->deadline, g_main_context_get_thread_default ());
+
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (stream),
+                                   BODY_REFUSAL, strlen (BODY_REFUSAL), G_PRIORITY_DEFAULT,
+                                   refusal->cancellable, refusal_written_cb, refusal);
+}
+
+static gboolean
+has_body (SoupMessageHeaders *headers)
+{
+  if (soup_message_headers_get_one (headers, "Transfer-Encoding") != NULL)
+    return TRUE;
+
+  return soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH &&
+         soup_message_headers_get_content_length (headers) > 0;
+}
+
+/* A request's head is in; libsoup reads its body next. */
+static void
+got_headers_cb (SoupServerMessage *msg,
+                CkLoopbackServer  *self)
+{
+  uid_t uid;
+
+  /* Nothing here takes a body, and libsoup would hold all of it. */
+  if (has_body (soup_server_message_get_request_headers (msg)))
+    {
+      g_debug ("Refused a request with a body");
+      refuse_body (msg);
+      return;
+    }
+
+  /* libsoup closes each connection after one answer anyway (see
+   * incoming_cb()); the browser should know.
+   */
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                "Connection", "close");
+
+  /* With this login's state, another user could hand us the code of a
+   * login to their own account, redeemed with our verifier.
+   */
+  if (!peer_is_us (soup_server_message_get_local_address (msg),
+                   soup_server_message_get_remote_address (msg), &uid))
+    {
+      g_debug ("Refused a request of another user (uid %d)", (int) uid);
+      respond_page (msg, SOUP_STATUS_FORBIDDEN, "Not your login",
+                    "This address only answers the user who started the login.");
+    }
+}
+
+static void
+request_started_cb (SoupServer        *server,
+                    SoupServerMessage *msg,
+                    CkLoopbackServer  *self)
+{
+  /* After libsoup's own handler, which fills in the URI. */
+  g_signal_connect_object (msg, "got-headers", G_CALLBACK (got_headers_cb), self, 0);
+}
+
+/* Every connection is taken here, not by libsoup, so that it can be
+ * counted and dropped before a byte of it is read.
+ */
+static gboolean
+incoming_cb (GSocketService    *service,
+             GSocketConnection *connection,
+             GObject           *source_object,
+             gpointer           user_data)
+{
+  CkLoopbackServer *self = user_data;
+  g_autoptr(GSocketAddress) local = g_socket_connection_get_local_address (connection, NULL);
+  g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
+  gboolean own;
+  guint open = 0;
+  uid_t uid;
+
+  if (local == NULL || remote == NULL)
+    {
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return TRUE;
+    }
+
+  own = peer_is_us (local, remote, &uid);
+  if (!own && !self->logged_other_user)
+    {
+      self->logged_other_user = TRUE;
+      if (uid == (uid_t) -1)
+        g_message ("Refusing a connection to the login's port from an unknown user");
+      else
+        g_message ("Refusing a connection to the login's port from another user (uid %u)",
+                   (guint) uid);
+    }
+
+  for (guint i = self->connections->len; i > 0; i--)
+    {
+      GObject *other = g_ptr_array_index (self->connections, i - 1);
+
+      if (g_io_stream_is_closed (G_IO_STREAM (other)))
+        g_ptr_array_remove_index_fast (self->connections, i - 1);
+      else if (GPOINTER_TO_INT (g_object_get_data (other, OWN_KEY)) == own)
+        open++;
+    }
+
+  if (open >= (own ? MAX_OWN_CONNECTIONS : MAX_OTHER_CONNECTIONS))
+    {
+      g_debug ("Dropped a connection: %u open already", open);
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return TRUE;
+    }
+
+  g_object_set_data (G_OBJECT (connection), OWN_KEY, GINT_TO_POINTER (own));
+  g_ptr_array_add (self->connections, g_object_ref (connection));
+
+  /* Without listeners of its own, libsoup closes the connection after one
+   * answer, which also ends it for the count above.
+   */
+  soup_server_accept_iostream (self->server, G_IO_STREAM (connection), local, remote, NULL);
+
+  return TRUE;
+}
+
 static void
 clear_wait_sources (CkLoopbackServer *self)
 {
@@ -271,6 +685,21 @@ clear_wait_sources (CkLoopbackServer *self)
     }
 }
 
+/* Closes the ports and drops the connections libsoup still serves. */
+static void
+stop_listening (CkLoopbackServer *self)
+{
+  if (self->service != NULL)
+    {
+      g_socket_service_stop (self->service);
+      g_socket_listener_close (G_SOCKET_LISTENER (self->service));
+      g_signal_handlers_disconnect_by_data (self->service, self);
+      g_clear_object (&self->service);
+    }
+
+  soup_server_disconnect (self->server);
+}
+
 static void
 close_listeners (CkLoopbackServer *self)
 {
@@ -285,7 +714,7 @@ close_listeners (CkLoopbackServer *self)
   if (!self->closed && self->server != NULL)
     {
       g_debug ("Closing the loopback server on port %u", self->port);
-      soup_server_disconnect (self->server);
+      stop_listening (self);
     }
 
   self->closed = TRUE;
@@ -389,13 +818,25 @@ handle_request (SoupServer        *server,
       return;
     }
 
-  if (g_strcmp0 (path, CK_LOOPBACK_CALLBACK_PATH) == 0 &&
+  if ((g_strcmp0 (path, CK_LOOPBACK_CALLBACK_PATH) == 0 ||
+       g_strcmp0 (path, CK_LOOPBACK_START_PATH) == 0) &&
       g_strcmp0 (soup_server_message_get_method (msg), SOUP_METHOD_GET) != 0)
     {
       soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                     "Allow", "GET");
       respond_page (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "Not allowed",
-                    "The login callback only answers GET requests.");
+                    "This address only answers GET requests.");
+      return;
+    }
+
+  if (g_strcmp0 (path, CK_LOOPBACK_START_PATH) == 0 && self->authorize_url != NULL)
+    {
+      SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+      g_debug ("Sending the browser to the sign-in page");
+      soup_message_headers_replace (headers, "Cache-Control", "no-store");
+      soup_message_headers_replace (headers, "Referrer-Policy", "no-referrer");
+      soup_server_message_set_redirect (msg, SOUP_STATUS_FOUND, self->authorize_url);
       return;
     }
 
@@ -445,37 +886,48 @@ static gboolean
 listen_loopback (CkLoopbackServer  *self,
                  GError           **error)
 {
+  g_autoptr(GInetAddress) ipv4 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GInetAddress) ipv6 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
+
   for (guint attempt = 0; attempt < LISTEN_ATTEMPTS; attempt++)
     {
+      g_autoptr(GSocketService) service = g_socket_service_new ();
+      g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (ipv4, 0);
+      g_autoptr(GSocketAddress) bound = NULL;
+      g_autoptr(GSocketAddress) v6_address = NULL;
       g_autoptr(GError) v6_error = NULL;
-      GSList *uris;
+      guint port;
 
-      if (!soup_server_listen_local (self->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, error))
+      if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), any_port,
+                                          G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                          NULL, &bound, error))
         return FALSE;
 
-      uris = soup_server_get_uris (self->server);
-      g_assert (uris != NULL);
-      self->port = g_uri_get_port (uris->data);
-      g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+      port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
 
       /* Browsers may resolve "localhost" to ::1 first. */
-      if (soup_server_listen_local (self->server, self->port,
-                                    SOUP_SERVER_LISTEN_IPV6_ONLY, &v6_error))
-        return TRUE;
-
-      /* Someone else holds ::1 on this port and could receive the code
-       * meant for us: take another port.
-       */
-      if (g_error_matches (v6_error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+      v6_address = g_inet_socket_address_new (ipv6, port);
+      if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), v6_address,
+                                          G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                          NULL, NULL, &v6_error))
         {
-          g_debug ("Port %u is taken on ::1, trying another", self->port);
-          soup_server_disconnect (self->server);
-          self->port = 0;
-          continue;
+          /* Someone else holds ::1 on this port and could receive the code
+           * meant for us: take another port.
+           */
+          if (g_error_matches (v6_error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+            {
+              g_debug ("Port %u is taken on ::1, trying another", port);
+              g_socket_listener_close (G_SOCKET_LISTENER (service));
+              continue;
+            }
+
+          /* No IPv6 loopback here: 127.0.0.1 alone is fine. */
+          g_debug ("Not listening on ::1: %s", v6_error->message);
         }
 
-      /* No IPv6 loopback here: 127.0.0.1 alone is fine. */
-      g_debug ("Not listening on ::1: %s", v6_error->message);
+      g_signal_connect (service, "incoming", G_CALLBACK (incoming_cb), self);
+      self->service = g_steal_pointer (&service);
+      self->port = port;
       return TRUE;
     }
 
@@ -500,10 +952,12 @@ ck_loopback_server_dispose (GObject *object)
 
   if (self->server != NULL)
     {
-      soup_server_disconnect (self->server);
+      stop_listening (self);
       self->closed = TRUE;
       g_clear_object (&self->server);
     }
+
+  g_clear_pointer (&self->connections, g_ptr_array_unref);
 
   g_clear_object (&self->task);
 
@@ -516,6 +970,7 @@ ck_loopback_server_finalize (GObject *object)
   CkLoopbackServer *self = (CkLoopbackServer *)object;
 
   g_clear_pointer (&self->expected_state, ck_secret_free);
+  g_clear_pointer (&self->authorize_url, ck_secret_free);
   g_clear_pointer (&self->code, ck_secret_free);
   g_clear_error (&self->error);
 
@@ -571,6 +1026,8 @@ ck_loopback_server_init (CkLoopbackServer *self)
 {
   self->server = soup_server_new ("server-header", "claude-keyring/" PACKAGE_VERSION, NULL);
   soup_server_add_handler (self->server, NULL, handle_request, self, NULL);
+  g_signal_connect (self->server, "request-started", G_CALLBACK (request_started_cb), self);
+  self->connections = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
 /**
@@ -580,7 +1037,8 @@ ck_loopback_server_init (CkLoopbackServer *self)
  *
  * Starts listening on a random port of 127.0.0.1, and on the same port
  * of ::1 when the machine has IPv6 (browsers may resolve `localhost`
- * there first). Never on any other interface.
+ * there first). Never on any other interface. Only connections of the
+ * user running this process are served; others get 403.
  *
  * Returns: (transfer full) (nullable): a new #CkLoopbackServer, or %NULL
  *   if no port could be opened
@@ -625,6 +1083,67 @@ ck_loopback_server_dup_redirect_uri (CkLoopbackServer *self)
   g_return_val_if_fail (CK_IS_LOOPBACK_SERVER (self), NULL);
 
   return g_strdup_printf ("http://localhost:%u" CK_LOOPBACK_CALLBACK_PATH, self->port);
+}
+
+/**
+ * ck_loopback_server_set_authorize_url:
+ * @self: a #CkLoopbackServer
+ * @authorize_url: the authorize URL of this login
+ *
+ * Makes `/start` redirect the user's own browser to @authorize_url (see
+ * ck_loopback_dup_start_uri()).
+ */
+void
+ck_loopback_server_set_authorize_url (CkLoopbackServer *self,
+                                      const char       *authorize_url)
+{
+  g_return_if_fail (CK_IS_LOOPBACK_SERVER (self));
+
+  g_clear_pointer (&self->authorize_url, ck_secret_free);
+  self->authorize_url = g_strdup (authorize_url);
+}
+
+/**
+ * ck_loopback_dup_start_uri:
+ * @authorize_url: an authorize URL
+ *
+ * The address to give a browser instead of @authorize_url: the `/start`
+ * page of the loopback server that @authorize_url redirects to, which
+ * sends only this user's browser on to @authorize_url. A browser's
+ * command line is visible to every user of the machine; this keeps the
+ * state and the PKCE challenge off it.
+ *
+ * Returns: (transfer full) (nullable): `http://localhost:PORT/start`, or
+ *   %NULL when @authorize_url redirects anywhere else (a manual login)
+ */
+char *
+ck_loopback_dup_start_uri (const char *authorize_url)
+{
+  g_autoptr(GUri) uri = NULL;
+  g_autoptr(GUri) redirect = NULL;
+  g_autoptr(GHashTable) params = NULL;
+  const char *redirect_uri;
+
+  g_return_val_if_fail (authorize_url != NULL, NULL);
+
+  uri = g_uri_parse (authorize_url, G_URI_FLAGS_ENCODED, NULL);
+  if (uri == NULL || g_uri_get_query (uri) == NULL)
+    return NULL;
+
+  params = g_uri_parse_params (g_uri_get_query (uri), -1, "&", G_URI_PARAMS_WWW_FORM, NULL);
+  if (params == NULL || (redirect_uri = g_hash_table_lookup (params, "redirect_uri")) == NULL)
+    return NULL;
+
+  redirect = g_uri_parse (redirect_uri, G_URI_FLAGS_NONE, NULL);
+  if (redirect == NULL ||
+      g_strcmp0 (g_uri_get_scheme (redirect), "http") != 0 ||
+      g_strcmp0 (g_uri_get_host (redirect), "localhost") != 0 ||
+      g_uri_get_port (redirect) <= 0 ||
+      g_strcmp0 (g_uri_get_path (redirect), CK_LOOPBACK_CALLBACK_PATH) != 0 ||
+      g_uri_get_query (redirect) != NULL)
+    return NULL;
+
+  return g_strdup_printf ("http://localhost:%d" CK_LOOPBACK_START_PATH, g_uri_get_port (redirect));
 }
 
 static char *
@@ -681,8 +1200,9 @@ cancelled_cb (GCancellable *cancellable,
  * @user_data: data for @callback
  *
  * Waits for the browser to come back with this login's code. Requests
- * for other paths get a 404 page and a callback with another state a 400
- * page; neither ends the wait. A callback that accepts or declines the
+ * for other paths get a 404 page, a callback with another state a 400
+ * page, another user's requests 403 and requests with a body 413; none
+ * ends the wait. A callback that accepts or declines the
  * login ends it, and the server stops listening. A callback that arrived
  * before this call is not lost. Only one wait per server.
  */

@@ -5,6 +5,8 @@
 
 #pragma once
 
+#include <sys/types.h>
+
 #include <gio/gio.h>
 
 G_BEGIN_DECLS
@@ -24,28 +26,39 @@ typedef enum
 } CkLoopbackError;
 
 #define CK_LOOPBACK_CALLBACK_PATH "/callback"
+/* Redirects the user's own browser to the authorize URL, which therefore
+ * never appears on a command line that other users can read.
+ */
+#define CK_LOOPBACK_START_PATH    "/start"
 
 #define CK_TYPE_LOOPBACK_SERVER (ck_loopback_server_get_type ())
 
 G_DECLARE_FINAL_TYPE (CkLoopbackServer, ck_loopback_server, CK, LOOPBACK_SERVER, GObject)
 
-GQuark            ck_loopback_error_quark             (void);
-gboolean          ck_loopback_parse_callback          (const char           *path,
-                                                       const char           *query,
-                                                       const char           *expected_state,
-                                                       char                **code,
-                                                       GError              **error);
-CkLoopbackServer *ck_loopback_server_new              (const char           *expected_state,
-                                                       GError              **error);
-guint             ck_loopback_server_get_port         (CkLoopbackServer     *self);
-char             *ck_loopback_server_dup_redirect_uri (CkLoopbackServer     *self);
-void              ck_loopback_server_wait_async       (CkLoopbackServer     *self,
-                                                       guint                 timeout_seconds,
-                                                       GCancellable         *cancellable,
-                                                       GAsyncReadyCallback   callback,
-                                                       gpointer              user_data);
-char             *ck_loopback_server_wait_finish      (CkLoopbackServer     *self,
-                                                       GAsyncResult         *result,
-                                                       GError              **error);
+GQuark            ck_loopback_error_quark              (void);
+gboolean          ck_loopback_parse_callback           (const char           *path,
+                                                        const char           *query,
+                                                        const char           *expected_state,
+                                                        char                **code,
+                                                        GError              **error);
+char             *ck_loopback_dup_start_uri            (const char           *authorize_url);
+gboolean          ck_loopback_peer_uid_from_proc_net   (const char           *table,
+                                                        GInetSocketAddress   *local,
+                                                        GInetSocketAddress   *remote,
+                                                        uid_t                *uid);
+CkLoopbackServer *ck_loopback_server_new               (const char           *expected_state,
+                                                        GError              **error);
+guint             ck_loopback_server_get_port          (CkLoopbackServer     *self);
+char             *ck_loopback_server_dup_redirect_uri  (CkLoopbackServer     *self);
+void              ck_loopback_server_set_authorize_url (CkLoopbackServer     *self,
+                                                        const char           *authorize_url);
+void              ck_loopback_server_wait_async        (CkLoopbackServer     *self,
+                                                        guint                 timeout_seconds,
+                                                        GCancellable         *cancellable,
+                                                        GAsyncReadyCallback   callback,
+                                                        gpointer              user_data);
+char             *ck_loopback_server_wait_finish       (CkLoopbackServer     *self,
+                                                        GAsyncResult         *result,
+                                                        GError              **error);
 
 G_END_DECLS

@@ -721,13 +721,20 @@ ck_oauth_manager_start_login (CkOAuthManager  *self,
   if (server != NULL)
     {
       self->server = g_steal_pointer (&server);
+      ck_loopback_server_set_authorize_url (self->server, url);
       /* The manager's own timer ends the login; the server just waits. */
       ck_loopback_server_wait_async (self->server, timeout + 60, self->wait_cancellable,
                                      on_callback, login_data_new (self));
     }
 
   if (open_browser)
-    g_app_info_launch_default_for_uri_async (url, NULL, NULL, on_browser_launched, NULL);
+    {
+      /* Other users can read the browser's command line: give it /start. */
+      g_autofree char *browser_url = ck_loopback_dup_start_uri (url);
+
+      g_app_info_launch_default_for_uri_async (browser_url ? browser_url : url, NULL, NULL,
+                                               on_browser_launched, NULL);
+    }
 
   g_message ("Login started (%s, %s redirect)",
              mode == CK_LOGIN_MODE_CONSOLE ? "console" : "claude.ai",

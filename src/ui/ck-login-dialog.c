@@ -18,6 +18,7 @@
 
 #include "ck-error.h"
 #include "ck-login-dialog.h"
+#include "ck-loopback-server.h"
 
 typedef enum
 {
@@ -165,11 +166,15 @@ on_browser_opened (GObject      *object,
 static void
 open_browser (CkLoginDialog *self)
 {
+  g_autofree char *start_url = NULL;
+
   if (self->url == NULL)
     return;
 
-  gtk_show_uri_full (GTK_WINDOW (self), self->url, GDK_CURRENT_TIME, self->cancellable,
-                     on_browser_opened, g_object_ref (self));
+  /* Other users can read the browser's command line: give it /start. */
+  start_url = ck_loopback_dup_start_uri (self->url);
+  gtk_show_uri_full (GTK_WINDOW (self), start_url ? start_url : self->url, GDK_CURRENT_TIME,
+                     self->cancellable, on_browser_opened, g_object_ref (self));
 }
 
 /* Login */

@@ -7,8 +7,11 @@
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <libsoup/soup.h>
 
@@ -101,17 +104,14 @@ fetch_cb (GObject      *object,
  * with @error set when there was no answer.
  */
 static guint
-fetch (SoupSession         *session,
-       const char          *method,
-       const char          *url,
-       char               **body,
-       SoupMessageHeaders **headers,
-       GError             **error)
+fetch_message (SoupSession         *session,
+               SoupMessage         *msg,
+               char               **body,
+               SoupMessageHeaders **headers,
+               GError             **error)
 {
-  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
   FetchResult result = { 0 };
 
-  g_assert_nonnull (msg);
   soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, fetch_cb, &result);
   run_until (&result.done);
 
@@ -131,6 +131,20 @@ fetch (SoupSession         *session,
 }
 
 static guint
+fetch (SoupSession         *session,
+       const char          *method,
+       const char          *url,
+       char               **body,
+       SoupMessageHeaders **headers,
+       GError             **error)
+{
+  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
+
+  g_assert_nonnull (msg);
+  return fetch_message (session, msg, body, headers, error);
+}
+
+static guint
 get (SoupSession      *session,
      CkLoopbackServer *server,
      const char       *path_and_query)
@@ -144,6 +158,36 @@ get (SoupSession      *session,
   g_assert_no_error (error);
 
   return status;
+}
+
+static gboolean
+have_ipv6_loopback (void)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV6, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+
+  return socket != NULL && g_socket_bind (socket, address, FALSE, NULL);
+}
+
+/* Nothing has ended the wait yet, and this user's browser still can. */
+static void
+assert_completes (SoupSession      *browser,
+                  CkLoopbackServer *server,
+                  WaitResult       *wait,
+                  const char       *code)
+{
+  g_autofree char *path = g_strdup_printf ("/callback?code=%s&state=" STATE, code);
+
+  run_for (100);
+  g_assert_false (wait->done);
+  g_assert_cmpuint (get (browser, server, path), ==, SOUP_STATUS_OK);
+  run_until (&wait->done);
+  g_assert_no_error (wait->error);
+  g_assert_cmpstr (wait->code, ==, code);
+  wait_result_clear (wait);
 }
 
 static SoupSession *
@@ -422,6 +466,7 @@ test_early_callback (void)
 static void
 test_method (void)
 {
+  static const char *other_methods[] = { "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH" };
   g_autoptr(GError) error = NULL;
   g_autoptr(CkLoopbackServer) server = ck_loopback_server_new (STATE, &error);
   g_autoptr(SoupSession) browser = browser_new ();
@@ -436,25 +481,577 @@ test_method (void)
   g_assert_cmpuint (fetch (browser, "POST", url, NULL, NULL, &error), ==,
                     SOUP_STATUS_METHOD_NOT_ALLOWED);
   g_assert_no_error (error);
-  run_for (100);
-  g_assert_false (wait.done);
+  for (guint i = 0; i < G_N_ELEMENTS (other_methods); i++)
+    {
+      g_test_message ("%s /callback", other_methods[i]);
+      g_assert_cmpuint (fetch (browser, other_methods[i], url, NULL, NULL, &error), ==,
+                        SOUP_STATUS_METHOD_NOT_ALLOWED);
+      g_assert_no_error (error);
+    }
+  /* Elsewhere, any method finds nothing. */
+  g_clear_pointer (&url, g_free);
+  url = g_strdup_printf ("http://127.0.0.1:%u/other?code=posted&state=" STATE,
+                         ck_loopback_server_get_port (server));
+  g_assert_cmpuint (fetch (browser, "PUT", url, NULL, NULL, &error), ==, SOUP_STATUS_NOT_FOUND);
+  g_assert_no_error (error);
 
-  g_assert_cmpuint (get (browser, server, "/callback?code=got&state=" STATE), ==, SOUP_STATUS_OK);
-  run_until (&wait.done);
-  g_assert_cmpstr (wait.code, ==, "got");
-  wait_result_clear (&wait);
+  assert_completes (browser, server, &wait, "got");
 }
 
-static gboolean
-have_ipv6_loopback (void)
+/* The connections a server keeps open at most, for its own user and for
+ * anyone else (MAX_OWN_CONNECTIONS, MAX_OTHER_CONNECTIONS).
+ */
+#define OWN_CONNECTIONS   16
+#define OTHER_CONNECTIONS 4
+
+static const char *
+authorize_url_for (CkLoopbackServer *server)
 {
-  g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
-  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+  static char url[512];
 
-  socket = g_socket_new (G_SOCKET_FAMILY_IPV6, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+  g_snprintf (url, sizeof url,
+              "http://127.0.0.1:9/oauth/authorize?client_id=c&state=" STATE
+              "&code_challenge=challenge-0123456789&redirect_uri=http%%3A%%2F%%2Flocalhost%%3A%u%%2Fcallback",
+              ck_loopback_server_get_port (server));
+  return url;
+}
 
-  return socket != NULL && g_socket_bind (socket, address, FALSE, NULL);
+static void
+test_start (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CkLoopbackServer) server = ck_loopback_server_new (STATE, &error);
+  g_autoptr(SoupSession) browser = browser_new ();
+  g_autoptr(SoupMessageHeaders) headers = NULL;
+  g_autofree char *start = NULL;
+  g_autofree char *expected = NULL;
+  WaitResult wait = { 0 };
+  guint status;
+
+  g_assert_no_error (error);
+  ck_loopback_server_wait_async (server, 60, NULL, wait_cb, &wait);
+
+  /* Nothing to send the browser to yet. */
+  g_assert_cmpuint (get (browser, server, "/start"), ==, SOUP_STATUS_NOT_FOUND);
+
+  ck_loopback_server_set_authorize_url (server, authorize_url_for (server));
+  start = ck_loopback_dup_start_uri (authorize_url_for (server));
+  expected = g_strdup_printf ("http://localhost:%u/start", ck_loopback_server_get_port (server));
+  g_assert_cmpstr (start, ==, expected);
+
+  {
+    g_autoptr(SoupMessage) msg = soup_message_new ("GET", start);
+
+    soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+    status = fetch_message (browser, msg, NULL, &headers, &error);
+    g_assert_no_error (error);
+  }
+  g_assert_cmpuint (status, ==, SOUP_STATUS_FOUND);
+  g_assert_cmpstr (soup_message_headers_get_one (headers, "Location"), ==, authorize_url_for (server));
+  g_assert_cmpstr (soup_message_headers_get_one (headers, "Cache-Control"), ==, "no-store");
+
+  /* The browser may come through ::1: we are still us there. */
+  if (have_ipv6_loopback ())
+    {
+      g_autoptr(SoupMessage) msg = NULL;
+      g_autofree char *v6 = g_strdup_printf ("http://[::1]:%u/start", ck_loopback_server_get_port (server));
+
+      msg = soup_message_new ("GET", v6);
+      soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+      g_assert_cmpuint (fetch_message (browser, msg, NULL, NULL, &error), ==, SOUP_STATUS_FOUND);
+      g_assert_no_error (error);
+    }
+
+  /* /start is for GET, and does not end the login. */
+  g_assert_cmpuint (fetch (browser, "DELETE", start, NULL, NULL, &error), ==,
+                    SOUP_STATUS_METHOD_NOT_ALLOWED);
+  g_assert_no_error (error);
+
+  assert_completes (browser, server, &wait, "after-start");
+}
+
+static void
+test_start_uri (void)
+{
+  static const struct {
+    const char *url;
+    const char *start;
+  } cases[] = {
+    { "https://claude.com/cai/oauth/authorize?code=true&client_id=c"
+      "&redirect_uri=http%3A%2F%2Flocalhost%3A45678%2Fcallback&state=s", "http://localhost:45678/start" },
+    /* A manual login returns to a page of the server. */
+    { "https://claude.com/cai/oauth/authorize?client_id=c"
+      "&redirect_uri=https%3A%2F%2Fplatform.claude.com%2Foauth%2Fcode%2Fcallback&state=s", NULL },
+    { "https://claude.com/cai/oauth/authorize?redirect_uri=http%3A%2F%2F127.0.0.1%3A45678%2Fcallback", NULL },
+    { "https://claude.com/cai/oauth/authorize?redirect_uri=http%3A%2F%2Flocalhost%3A45678%2Fother", NULL },
+    { "https://claude.com/cai/oauth/authorize?redirect_uri=http%3A%2F%2Flocalhost%2Fcallback", NULL },
+    { "https://claude.com/cai/oauth/authorize?state=s", NULL },
+    { "https://claude.com/cai/oauth/authorize", NULL },
+    { "not a url", NULL },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *start = ck_loopback_dup_start_uri (cases[i].url);
+
+      g_test_message ("case %u: %s", i, cases[i].url);
+      g_assert_cmpstr (start, ==, cases[i].start);
+    }
+}
+
+/* Another local user */
+
+/* Programs that another user can run: not through root's own PATH. */
+#define CURL    "/usr/bin/curl"
+#define PYTHON3 "/usr/bin/python3"
+
+static gboolean
+can_switch_user (void)
+{
+  g_autofree char *setpriv = g_find_program_in_path ("setpriv");
+
+  if (setpriv == NULL ||
+      !g_file_test (CURL, G_FILE_TEST_IS_EXECUTABLE) ||
+      !g_file_test (PYTHON3, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("setpriv, " CURL " or " PYTHON3 " is missing");
+      return FALSE;
+    }
+  if (geteuid () != 0)
+    {
+      g_test_skip ("only root can act as another user");
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+typedef struct
+{
+  gboolean  done;
+  char     *out;
+} SpawnResult;
+
+static void
+communicate_cb (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  SpawnResult *spawn = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (object), result, &spawn->out, NULL, &error);
+  g_assert_no_error (error);
+  spawn->done = TRUE;
+}
+
+/* Runs ARGV as nobody while the main loop serves; returns its stdout. */
+static char *
+run_as_nobody (const char *stdin_text,
+               ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  SpawnResult spawn = { 0 };
+  const char *arg;
+  va_list args;
+
+  g_ptr_array_add (argv, (char *) "setpriv");
+  g_ptr_array_add (argv, (char *) "--reuid=nobody");
+  g_ptr_array_add (argv, (char *) "--regid=nogroup");
+  g_ptr_array_add (argv, (char *) "--clear-groups");
+  va_start (args, stdin_text);
+  while ((arg = va_arg (args, const char *)) != NULL)
+    g_ptr_array_add (argv, (char *) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  process = g_subprocess_newv ((const char * const *) argv->pdata,
+                               G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
+                               &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8_async (process, stdin_text, NULL, communicate_cb, &spawn);
+  run_until (&spawn.done);
+
+  return spawn.out;
+}
+
+/* curl as nobody: "STATUS LOCATION". */
+static char *
+curl_as_nobody (CkLoopbackServer *server,
+                const char       *path_and_query)
+{
+  g_autofree char *url = NULL;
+
+  url = g_strdup_printf ("http://127.0.0.1:%u%s", ck_loopback_server_get_port (server), path_and_query);
+  return run_as_nobody (NULL, CURL, "-q", "-s", "--noproxy", "*", "-o", "/dev/null",
+                        "-w", "%{http_code} %{redirect_url}", url, NULL);
+}
+
+static void
+test_other_user (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CkLoopbackServer) server = NULL;
+  g_autoptr(SoupSession) browser = browser_new ();
+  g_autofree char *callback = NULL;
+  g_autofree char *start = NULL;
+  WaitResult wait = { 0 };
+
+  if (!can_switch_user ())
+    return;
+
+  server = ck_loopback_server_new (STATE, &error);
+  g_assert_no_error (error);
+  ck_loopback_server_set_authorize_url (server, authorize_url_for (server));
+  ck_loopback_server_wait_async (server, 60, NULL, wait_cb, &wait);
+
+  /* Another user who read the state: their code is not taken. */
+  callback = curl_as_nobody (server, "/callback?code=someone-elses&state=" STATE);
+  g_assert_cmpstr (callback, ==, "403 ");
+  /* Nor do they learn the authorize URL. */
+  start = curl_as_nobody (server, "/start");
+  g_assert_cmpstr (start, ==, "403 ");
+
+  assert_completes (browser, server, &wait, "mine");
+}
+
+static void
+read_line_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  SpawnResult *read = user_data;
+  g_autoptr(GError) error = NULL;
+
+  read->out = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (object), result, NULL, &error);
+  g_assert_no_error (error);
+  read->done = TRUE;
+}
+
+static void
+test_other_user_connections (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CkLoopbackServer) server = NULL;
+  g_autoptr(SoupSession) browser = browser_new ();
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GDataInputStream) lines = NULL;
+  g_autofree char *script = NULL;
+  g_autofree char *hold_connections = NULL;
+  g_autofree char *port = NULL;
+  g_autofree char *line = NULL;
+  SpawnResult count = { 0 };
+  WaitResult wait = { 0 };
+
+  if (!can_switch_user ())
+    return;
+  if (g_getenv ("CK_SOURCE_ROOT") == NULL)
+    {
+      g_test_skip ("CK_SOURCE_ROOT is not set: run through ck-test-session");
+      return;
+    }
+
+  server = ck_loopback_server_new (STATE, &error);
+  g_assert_no_error (error);
+  ck_loopback_server_wait_async (server, 60, NULL, wait_cb, &wait);
+
+  /* Its text, as nobody may not be able to read the tree. */
+  script = g_build_filename (g_getenv ("CK_SOURCE_ROOT"), "tests", "support", "hold-connections.py", NULL);
+  g_file_get_contents (script, &hold_connections, NULL, &error);
+  g_assert_no_error (error);
+
+  port = g_strdup_printf ("%u", ck_loopback_server_get_port (server));
+  process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                              "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                              PYTHON3, "-c", hold_connections, port, "20", NULL);
+  g_assert_no_error (error);
+  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
+
+  /* The server accepts in this loop while the other user counts. */
+  g_data_input_stream_read_line_async (lines, G_PRIORITY_DEFAULT, NULL, read_line_cb, &count);
+  run_until (&count.done);
+  line = g_steal_pointer (&count.out);
+  g_assert_nonnull (line);
+  g_assert_cmpint (atoi (line), ==, OTHER_CONNECTIONS);
+
+  /* Their connections, still open, take none of the browser's. */
+  assert_completes (browser, server, &wait, "still-mine");
+
+  g_output_stream_close (g_subprocess_get_stdin_pipe (process), NULL, NULL);
+  g_subprocess_wait (process, NULL, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_own_connections (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CkLoopbackServer) server = ck_loopback_server_new (STATE, &error);
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GPtrArray) connections = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(SoupSession) browser = browser_new ();
+  WaitResult wait = { 0 };
+  guint open = 0;
+
+  g_assert_no_error (error);
+  ck_loopback_server_wait_async (server, 60, NULL, wait_cb, &wait);
+
+  for (guint i = 0; i < OWN_CONNECTIONS + 8; i++)
+    {
+      GSocketConnection *connection;
+
+      connection = g_socket_client_connect_to_host (client, "127.0.0.1",
+                                                    ck_loopback_server_get_port (server),
+                                                    NULL, &error);
+      g_assert_no_error (error);
+      g_ptr_array_add (connections, connection);
+      /* Let the server accept it: the kernel queues only a few. */
+      run_for (20);
+    }
+  run_for (200);
+
+  /* An idle connection the server dropped reads as closed. */
+  for (guint i = 0; i < connections->len; i++)
+    {
+      GSocket *socket = g_socket_connection_get_socket (connections->pdata[i]);
+      char byte;
+
+      if (!g_socket_condition_check (socket, G_IO_IN) ||
+          g_socket_receive_with_blocking (socket, &byte, 1, FALSE, NULL, NULL) != 0)
+        open++;
+    }
+  g_assert_cmpuint (open, ==, OWN_CONNECTIONS);
+
+  /* Closed connections no longer count. */
+  g_ptr_array_set_size (connections, 0);
+  run_for (200);
+
+  assert_completes (browser, server, &wait, "room-again");
+}
+
+/* A request with a body */
+
+static gsize
+rss_kib (void)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+
+  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  line = strstr (status, "\nVmRSS:");
+  g_assert_nonnull (line);
+  return g_ascii_strtoull (line + strlen ("\nVmRSS:"), NULL, 10);
+}
+
+typedef struct
+{
+  guint        port;
+  const char  *head;
+  gsize        body_size;
+  gsize        sent;
+  char        *reply;
+} Upload;
+
+/* A client that sends a head and then a body, as fast as the server lets
+ * it, and stops when an answer arrives (as curl does); in a thread, as
+ * its writes block.
+ */
+static gpointer
+upload_thread (gpointer data)
+{
+  Upload *upload = data;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *chunk = g_malloc0 (64 * 1024);
+  GString *reply = g_string_new (NULL);
+  GSocket *socket;
+  char buffer[4096];
+  gssize n;
+
+  connection = g_socket_client_connect_to_host (client, "127.0.0.1", upload->port, NULL, &error);
+  g_assert_no_error (error);
+  socket = g_socket_connection_get_socket (connection);
+  g_socket_set_timeout (socket, 10);
+
+  g_assert_cmpint (g_socket_send (socket, upload->head, strlen (upload->head), NULL, NULL), ==,
+                   (gssize) strlen (upload->head));
+  while (upload->sent < upload->body_size && !g_socket_condition_check (socket, G_IO_IN))
+    {
+      n = g_socket_send (socket, chunk, MIN (64 * 1024, upload->body_size - upload->sent), NULL, NULL);
+      if (n <= 0)
+        break;
+      upload->sent += n;
+    }
+
+  while ((n = g_socket_receive (socket, buffer, sizeof buffer, NULL, NULL)) > 0)
+    g_string_append_len (reply, buffer, n);
+
+  upload->reply = g_string_free (reply, FALSE);
+  return NULL;
+}
+
+static char *
+upload (CkLoopbackServer *server,
+        const char       *head,
+        gsize             body_size,
+        gsize            *sent)
+{
+  Upload upload = { ck_loopback_server_get_port (server), head, body_size, 0, NULL };
+  GThread *thread = g_thread_new ("upload", upload_thread, &upload);
+
+  while (g_atomic_pointer_get (&upload.reply) == NULL)
+    g_main_context_iteration (NULL, FALSE), g_usleep (1000);
+  g_thread_join (thread);
+
+  if (sent != NULL)
+    *sent = upload.sent;
+  return upload.reply;
+}
+
+static void
+test_body_refused (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CkLoopbackServer) server = ck_loopback_server_new (STATE, &error);
+  g_autoptr(SoupSession) browser = browser_new ();
+  g_autofree char *url = NULL;
+  WaitResult wait = { 0 };
+  gsize before;
+  gsize after;
+  gsize sent;
+
+  g_assert_no_error (error);
+  ck_loopback_server_wait_async (server, 60, NULL, wait_cb, &wait);
+
+  /* 100 MiB after the head, with this login's state: refused before it
+   * is read, and the memory stays where it was.
+   */
+  before = rss_kib ();
+  {
+    g_autofree char *reply = upload (server,
+                                     "POST /callback?code=posted&state=" STATE " HTTP/1.1\r\n"
+                                     "Host: localhost\r\n"
+                                     "Content-Length: 104857600\r\n\r\n",
+                                     100 * 1024 * 1024, &sent);
+
+    g_assert_true (g_str_has_prefix (reply, "HTTP/1.1 413 "));
+    g_assert_nonnull (strstr (reply, "\r\nConnection: close\r\n"));
+  }
+  after = rss_kib ();
+  g_test_message ("RSS %zu KiB before, %zu KiB after; %zu bytes of the body sent", before, after, sent);
+  g_assert_cmpuint (after, <, before + 4 * 1024);
+
+  /* Chunked, to any path. */
+  {
+    g_autofree char *reply = upload (server,
+                                     "POST /elsewhere HTTP/1.1\r\n"
+                                     "Host: localhost\r\n"
+                                     "Transfer-Encoding: chunked\r\n\r\n"
+                                     "5\r\nhello\r\n",
+                                     0, NULL);
+
+    g_assert_true (g_str_has_prefix (reply, "HTTP/1.1 413 "));
+  }
+
+  /* An empty body is no body. */
+  url = g_strdup_printf ("http://127.0.0.1:%u/callback?code=posted&state=" STATE,
+                         ck_loopback_server_get_port (server));
+  g_assert_cmpuint (fetch (browser, "POST", url, NULL, NULL, &error), ==,
+                    SOUP_STATUS_METHOD_NOT_ALLOWED);
+  g_assert_no_error (error);
+
+  /* libsoup's own cap: a request head over 64 KiB is refused. */
+  {
+    g_autofree char *filler = g_strnfill (256 * 1024, 'a');
+    g_autofree char *head = g_strdup_printf ("GET /callback?code=long&state=" STATE " HTTP/1.1\r\n"
+                                             "Host: localhost\r\nX-Filler: %s\r\n\r\n", filler);
+    g_autofree char *reply = upload (server, head, 0, NULL);
+
+    g_assert_false (g_str_has_prefix (reply, "HTTP/1.1 2"));
+  }
+
+  assert_completes (browser, server, &wait, "got");
+}
+
+static void
+test_peer_uid_from_proc_net (void)
+{
+  g_autoptr(GInetAddress) v4 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GInetAddress) v6 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
+  g_autoptr(GSocketAddress) local4 = g_inet_socket_address_new (v4, 0x9C40);
+  g_autoptr(GSocketAddress) remote4 = g_inet_socket_address_new (v4, 0xC350);
+  g_autoptr(GSocketAddress) unknown4 = g_inet_socket_address_new (v4, 0xC351);
+  g_autoptr(GSocketAddress) local6 = g_inet_socket_address_new (v6, 0x9C40);
+  g_autoptr(GSocketAddress) remote6 = g_inet_socket_address_new (v6, 0xC350);
+  uid_t uid = 0;
+  /* A little-endian machine's view of 127.0.0.1 and ::1: our end is port
+   * 0x9C40, the peer's 0xC350; line 2 is a socket of that port to another.
+   */
+  const char *tcp =
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    "   0: 0100007F:9C40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n"
+    "   1: 0100007F:9C40 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 2 1\n"
+    "   2: 0100007F:C350 0100007F:9C41 01 00000000:00000000 00:00000000 00000000  1002        0 3 1\n"
+    "   3: 0100007F:C350 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1001        0 4 1\n";
+  const char *tcp6 =
+    "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    "   0: 00000000000000000000000001000000:C350 00000000000000000000000001000000:9C40 01 00000000:00000000 00:00000000 00000000  1003        0 5 1\n";
+
+  if (G_BYTE_ORDER != G_LITTLE_ENDIAN)
+    {
+      g_test_skip ("the table is written as a little-endian machine shows it");
+      return;
+    }
+
+  g_assert_true (ck_loopback_peer_uid_from_proc_net (tcp, G_INET_SOCKET_ADDRESS (local4),
+                                                     G_INET_SOCKET_ADDRESS (remote4), &uid));
+  g_assert_cmpuint (uid, ==, 1001);
+  g_assert_true (ck_loopback_peer_uid_from_proc_net (tcp6, G_INET_SOCKET_ADDRESS (local6),
+                                                     G_INET_SOCKET_ADDRESS (remote6), &uid));
+  g_assert_cmpuint (uid, ==, 1003);
+  /* A peer the table does not hold. */
+  g_assert_false (ck_loopback_peer_uid_from_proc_net (tcp, G_INET_SOCKET_ADDRESS (local4),
+                                                      G_INET_SOCKET_ADDRESS (unknown4), &uid));
+  g_assert_false (ck_loopback_peer_uid_from_proc_net (tcp6, G_INET_SOCKET_ADDRESS (local4),
+                                                      G_INET_SOCKET_ADDRESS (remote4), &uid));
+  g_assert_false (ck_loopback_peer_uid_from_proc_net ("", G_INET_SOCKET_ADDRESS (local4),
+                                                      G_INET_SOCKET_ADDRESS (remote4), &uid));
+}
+
+/* The fallback against the kernel's real table, for a real connection. */
+static void
+test_peer_uid_real_table (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CkLoopbackServer) server = ck_loopback_server_new (STATE, &error);
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GSocketAddress) ours = NULL;
+  g_autoptr(GSocketAddress) theirs = NULL;
+  g_autofree char *table = NULL;
+  uid_t uid = (uid_t) -1;
+
+  g_assert_no_error (error);
+  connection = g_socket_client_connect_to_host (client, "127.0.0.1",
+                                                ck_loopback_server_get_port (server), NULL, &error);
+  g_assert_no_error (error);
+
+  /* From the server's side: its end is the client's remote address. */
+  ours = g_socket_connection_get_remote_address (connection, &error);
+  theirs = g_socket_connection_get_local_address (connection, &error);
+  g_assert_no_error (error);
+
+  if (!g_file_get_contents ("/proc/net/tcp", &table, NULL, NULL))
+    {
+      g_test_skip ("no /proc/net/tcp here");
+      return;
+    }
+  g_assert_true (ck_loopback_peer_uid_from_proc_net (table, G_INET_SOCKET_ADDRESS (ours),
+                                                     G_INET_SOCKET_ADDRESS (theirs), &uid));
+  g_assert_cmpuint (uid, ==, geteuid ());
 }
 
 static void
@@ -642,6 +1239,14 @@ main (int   argc,
   g_test_add_func ("/loopback/cancel", test_cancel);
   g_test_add_func ("/loopback/early-callback", test_early_callback);
   g_test_add_func ("/loopback/method", test_method);
+  g_test_add_func ("/loopback/start", test_start);
+  g_test_add_func ("/loopback/start-uri", test_start_uri);
+  g_test_add_func ("/loopback/other-user", test_other_user);
+  g_test_add_func ("/loopback/other-user-connections", test_other_user_connections);
+  g_test_add_func ("/loopback/own-connections", test_own_connections);
+  g_test_add_func ("/loopback/body-refused", test_body_refused);
+  g_test_add_func ("/loopback/peer-uid-proc-net", test_peer_uid_from_proc_net);
+  g_test_add_func ("/loopback/peer-uid-real-table", test_peer_uid_real_table);
   g_test_add_func ("/loopback/loopback-only", test_loopback_only);
   g_test_add_func ("/loopback/dispose-closes", test_dispose_closes);
 

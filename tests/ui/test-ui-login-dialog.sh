@@ -21,33 +21,21 @@ export CLAUDE_KEYRING_REVOKE_URL=$base/v1/oauth/revoke
 export CLAUDE_KEYRING_API_BASE_URL=$base
 export CLAUDE_KEYRING_CLIENT_ID=ck-test-client
 
-# "The browser": the default http handler of this HOME, which only
-# records the URL it is given, so that the test decides what happens.
+# "The browser" only records the URL it is given, so that the test
+# decides what happens.
+. "$support/ck-fake-browser.sh"
 urls=$CK_TEST_ROOT/browser-urls
-cat >"$CK_TEST_ROOT/fake-browser" <<BROWSER
-#!/bin/sh
-printf '%s\n' "\$1" >>"$urls"
-BROWSER
-chmod +x "$CK_TEST_ROOT/fake-browser"
-mkdir -p "$XDG_DATA_HOME/applications"
-cat >"$XDG_DATA_HOME/applications/ck-fake-browser.desktop" <<DESKTOP
-[Desktop Entry]
-Type=Application
-Name=Fake Browser
-Exec=$CK_TEST_ROOT/fake-browser %u
-MimeType=x-scheme-handler/http;x-scheme-handler/https;
-DESKTOP
-cat >"$XDG_CONFIG_HOME/mimeapps.list" <<MIME
-[Default Applications]
-x-scheme-handler/http=ck-fake-browser.desktop
-x-scheme-handler/https=ck-fake-browser.desktop
-MIME
+ck_fake_browser "$urls"
 
 url_count () { [ -f "$urls" ] && wc -l <"$urls" || echo 0; }
-# has_url N: whether the browser was opened N times; sets $url to the last.
+# has_url N: whether the browser was opened N times; sets $url to the
+# authorize URL that the last one's address (the agent's /start page, so
+# that the state is on no command line) redirects to.
 has_url () {
   [ "$(url_count)" -ge "$1" ] || return 1
   url=$(tail -n 1 "$urls")
+  [[ $url == http://localhost:*/start ]] || return 1
+  url=$(curl -s -o /dev/null --noproxy '*' -w '%{redirect_url}' "$url")
   [[ $url == "$base"/oauth/authorize\?* ]]
 }
 wait_url () { wait_for 10 has_url "$1"; }
@@ -69,7 +57,7 @@ wait_dump 10 "^label\t\Q$base\E/oauth/authorize\?" && pass "the dialog shows the
 dump_has '^button\tOpen in Browser' && dump_has '^button\tCopy Link' &&
   pass "with Open in Browser and Copy Link" || fail "Open in Browser / Copy Link buttons"
 dump_has '^entry\tcode#state\t$' && pass "and a field for a pasted code" || fail "the code field"
-wait_url 1 && pass "the dialog opened the browser with that URL" ||
+wait_url 1 && pass "the dialog opened the browser on /start, which leads to that URL" ||
   die "the browser was not opened: $(cat "$urls" 2>/dev/null)"
 [ "$(state)" = login-pending ] && pass "the agent waits for the login" || fail "state: $(state)"
 wait_for 10 eval '[ -n "$(dialog)" ]' || fail "the dialog is on screen"

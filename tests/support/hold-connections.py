@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""Hold idle connections to a server and count the ones it drops.
+
+usage: hold-connections.py PORT N
+
+Opens N TCP connections to 127.0.0.1:PORT, sending nothing, waits half a
+second, prints how many the server has left open, and holds them until its
+standard input ends. The tests run it as another user (setpriv), with the
+text passed to python3 -c, as that user may not be able to read the tree.
+"""
+
+import select
+import socket
+import sys
+import time
+
+
+def is_open(conn):
+    readable, _, _ = select.select([conn], [], [], 0)
+    return not readable or conn.recv(1, socket.MSG_PEEK) != b""
+
+
+port, count = int(sys.argv[1]), int(sys.argv[2])
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+time.sleep(0.5)
+print(sum(is_open(c) for c in conns), flush=True)
+sys.stdin.read()
