@@ -117,15 +117,17 @@ check_oauth (CkDoctor        *self,
 
   if (tokens->expires_at_ms != 0)
     {
+      /* NULL past the year 9999, which an odd expiresAt reaches. */
       expiry = g_date_time_new_from_unix_local (tokens->expires_at_ms / 1000);
-      when = g_date_time_format (expiry, "%Y-%m-%d %H:%M");
+      if (expiry != NULL)
+        when = g_date_time_format (expiry, "%Y-%m-%d %H:%M");
     }
 
   if (tokens->expires_at_ms != 0 && tokens->expires_at_ms <= now_ms)
     {
-      summary = g_strdup_printf ("The login of %s expired at %s.",
+      summary = g_strdup_printf ("The login of %s expired%s%s.",
                                  tokens->account_email != NULL ? tokens->account_email : "this account",
-                                 when);
+                                 when != NULL ? " at " : "", when != NULL ? when : "");
       add_check (builder, "oauth", tokens->refresh_token != NULL ? "warn" : "fail", summary,
                  tokens->refresh_token != NULL
                    ? "It will be refreshed on the next request; if that fails, run “claude-keyring login”."
