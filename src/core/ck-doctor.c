@@ -164,6 +164,35 @@ check_credential (CkDoctor        *self,
                "Run “claude-keyring login”, “claude-keyring import” or “claude-keyring set-api-key”.");
 }
 
+/* Which callers the agent counts as sandboxed (CkAccessControl); a snap's
+ * AppArmor label can only be seen where AppArmor runs. */
+static void
+check_sandbox (CkDoctor        *self,
+               GVariantBuilder *builder)
+{
+  g_autofree char *apparmor = NULL;
+  g_autofree char *summary = NULL;
+  const char *kinds;
+
+  if (g_file_get_contents ("/sys/module/apparmor/parameters/enabled", &apparmor, NULL, NULL) &&
+      apparmor[0] == 'Y')
+    kinds = "Flatpak, another root directory (bubblewrap, firejail), snap (AppArmor)";
+  else
+    kinds = "Flatpak, another root directory (bubblewrap, firejail, snap)";
+
+  if (g_settings_get_boolean (self->settings, "allow-sandboxed-callers"))
+    {
+      summary = g_strdup_printf ("Sandboxed applications may read credentials (%s).", kinds);
+      add_check (builder, "sandbox", "warn", summary,
+                 "allow-sandboxed-callers is on. Reset it to refuse them.");
+    }
+  else
+    {
+      summary = g_strdup_printf ("Sandboxed applications are refused (%s).", kinds);
+      add_check (builder, "sandbox", "ok", summary, NULL);
+    }
+}
+
 /* What Claude Code itself will do with its settings and files. */
 static void
 read_claude_files (GTask        *task,
@@ -243,6 +272,7 @@ finish (GTask *task)
   check_credential (self, run->builder);
   check_oauth (self, run->builder);
   check_claude_files (self, run);
+  check_sandbox (self, run->builder);
   g_task_return_pointer (task, g_variant_ref_sink (g_variant_builder_end (run->builder)),
                          (GDestroyNotify) g_variant_unref);
   g_object_unref (task);
