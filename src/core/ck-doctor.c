@@ -117,15 +117,17 @@ check_oauth (CkDoctor        *self,
 
   if (tokens->expires_at_ms != 0)
     {
+      /* NULL past the year 9999, which an odd expiresAt reaches. */
       expiry = g_date_time_new_from_unix_local (tokens->expires_at_ms / 1000);
-      when = g_date_time_format (expiry, "%Y-%m-%d %H:%M");
+      if (expiry != NULL)
+        when = g_date_time_format (expiry, "%Y-%m-%d %H:%M");
     }
 
   if (tokens->expires_at_ms != 0 && tokens->expires_at_ms <= now_ms)
     {
-      summary = g_strdup_printf ("The login of %s expired at %s.",
+      summary = g_strdup_printf ("The login of %s expired%s%s.",
                                  tokens->account_email != NULL ? tokens->account_email : "this account",
-                                 when);
+                                 when != NULL ? " at " : "", when != NULL ? when : "");
       add_check (builder, "oauth", tokens->refresh_token != NULL ? "warn" : "fail", summary,
                  tokens->refresh_token != NULL
                    ? "It will be refreshed on the next request; if that fails, run “claude-keyring login”."
@@ -160,6 +162,35 @@ check_credential (CkDoctor        *self,
            ck_token_store_get_state (self->store) == CK_KEYRING_STATE_READY)
     add_check (builder, "credential", "fail", "No credentials are stored.",
                "Run “claude-keyring login”, “claude-keyring import” or “claude-keyring set-api-key”.");
+}
+
+/* Which callers the agent counts as sandboxed (CkAccessControl); a snap's
+ * AppArmor label can only be seen where AppArmor runs. */
+static void
+check_sandbox (CkDoctor        *self,
+               GVariantBuilder *builder)
+{
+  g_autofree char *apparmor = NULL;
+  g_autofree char *summary = NULL;
+  const char *kinds;
+
+  if (g_file_get_contents ("/sys/module/apparmor/parameters/enabled", &apparmor, NULL, NULL) &&
+      apparmor[0] == 'Y')
+    kinds = "Flatpak, another root directory (bubblewrap, firejail), snap (AppArmor)";
+  else
+    kinds = "Flatpak, another root directory (bubblewrap, firejail, snap)";
+
+  if (g_settings_get_boolean (self->settings, "allow-sandboxed-callers"))
+    {
+      summary = g_strdup_printf ("Sandboxed applications may read credentials (%s).", kinds);
+      add_check (builder, "sandbox", "warn", summary,
+                 "allow-sandboxed-callers is on. Reset it to refuse them.");
+    }
+  else
+    {
+      summary = g_strdup_printf ("Sandboxed applications are refused (%s).", kinds);
+      add_check (builder, "sandbox", "ok", summary, NULL);
+    }
 }
 
 /* What Claude Code itself will do with its settings and files. */
@@ -241,6 +272,7 @@ finish (GTask *task)
   check_credential (self, run->builder);
   check_oauth (self, run->builder);
   check_claude_files (self, run);
+  check_sandbox (self, run->builder);
   g_task_return_pointer (task, g_variant_ref_sink (g_variant_builder_end (run->builder)),
                          (GDestroyNotify) g_variant_unref);
   g_object_unref (task);

@@ -6,6 +6,13 @@
  * /proc, and the result is kept until the connection goes away: a caller
  * pays for the check on its first call only. The policy itself is applied
  * on every call, so changing allow-sandboxed-callers takes effect at once.
+ *
+ * A PID alone names a process only while that process lives: a caller
+ * that exits once connected (its connection kept by a child) leaves a PID
+ * that another process may get before we read /proc. So the process is
+ * pinned with a pidfd, the bus's own when it offers one (ProcessFD, from
+ * recent dbus-daemon and dbus-broker; not Debian 12's), else one opened at
+ * once, and it must still be alive once /proc has been read.
  */
 
 #define G_LOG_DOMAIN "ck-access-control"
@@ -13,7 +20,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <gio/gunixfdlist.h>
 
 #include "ck-access-control.h"
 #include "ck-error.h"
@@ -30,6 +43,8 @@ struct _CkAccessControl
   guint            name_owner_id;
   gint             allow_sandboxed;  /* read from any thread */
   uid_t            uid;              /* ours */
+  dev_t            root_dev;         /* our root directory: a caller with */
+  ino_t            root_ino;         /* another one is in a sandbox */
 };
 
 G_DEFINE_FINAL_TYPE (CkAccessControl, ck_access_control, G_TYPE_OBJECT)
@@ -62,33 +77,195 @@ ck_caller_unref (CkCaller *caller)
   g_atomic_rc_box_release_full (caller, (GDestroyNotify) ck_caller_clear);
 }
 
-/* Flatpak puts /.flatpak-info in every sandbox; reading it through
- * /proc/PID/root is what xdg-desktop-portal does too. */
+/* The PID that @pidfd refers to, from /proc/self/fdinfo: > 0, 0 when the
+ * process is in a PID namespace we do not see, -1 when it has exited (or
+ * the kernel does not say). */
+int
+ck_pidfd_get_pid (int pidfd)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/self/fdinfo/%d", pidfd);
+  g_autofree char *contents = NULL;
+  const char *line;
+  gint64 pid;
+  char *end;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return -1;
+  if (g_str_has_prefix (contents, "Pid:"))
+    line = contents;
+  else if ((line = strstr (contents, "\nPid:")) != NULL)
+    line++;
+  else
+    return -1;
+
+  line += strlen ("Pid:");
+  pid = g_ascii_strtoll (line, &end, 10);
+  if (end == line || (*end != '\n' && *end != '\0') || pid < -1 || pid > G_MAXINT)
+    return -1;
+  return (int) pid;
+}
+
+/* Whether the process behind @pidfd has not exited: a pidfd becomes
+ * readable when it does. */
+gboolean
+ck_pidfd_is_alive (int pidfd)
+{
+  struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+  int ret;
+
+  do
+    ret = poll (&pfd, 1, 0);
+  while (ret < 0 && errno == EINTR);
+  return ret == 0;
+}
+
+/* The snap profile in an AppArmor label ("snap.SNAP.APP (enforce)"), or
+ * NULL when the label is not a snap's: snapd confines every app of a snap,
+ * also a classic one's helpers, under such a profile. */
+char *
+ck_apparmor_label_get_snap (const char *label)
+{
+  if (label == NULL || !g_str_has_prefix (label, "snap.") || label[strlen ("snap.")] == '\0')
+    return NULL;
+  return g_strndup (label, strcspn (label, " \n"));
+}
+
+/* The process's start time (field 22 of /proc/PID/stat, after the command
+ * name, which may hold spaces and parentheses), or 0 when unknown. */
+static guint64
+read_start_time (guint32 pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%u/stat", pid);
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) fields = NULL;
+  const char *after_comm;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL) ||
+      (after_comm = strrchr (contents, ')')) == NULL)
+    return 0;
+  /* Fields 3 (the state) onwards. */
+  fields = g_strsplit (after_comm + 1 + strspn (after_comm + 1, " "), " ", 21);
+  if (g_strv_length (fields) < 21)
+    return 0;
+  return g_ascii_strtoull (fields[19], NULL, 10);
+}
+
+static char *
+read_apparmor_label (guint32 pid)
+{
+  /* attr/apparmor/ is AppArmor's own even when other LSMs are stacked;
+   * attr/current is the older place (and SELinux's). */
+  const char *files[] = { "attr/apparmor/current", "attr/current" };
+  char *label = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (files) && label == NULL; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/proc/%u/%s", pid, files[i]);
+
+      g_file_get_contents (path, &label, NULL, NULL);
+    }
+  return label;
+}
+
+/* Whether caller->pid runs in a sandbox. Flatpak puts /.flatpak-info in
+ * every sandbox (xdg-desktop-portal reads it this way too); other
+ * sandboxes (bubblewrap, firejail, containers, a snap's base) give the
+ * process a root directory of its own; snapd confines a snap with an
+ * AppArmor profile, which is also what a classic snap has. */
 static void
-inspect_process (CkCaller *caller)
+inspect_process (CkAccessControl *self,
+                 CkCaller        *caller)
 {
   g_autofree char *root = g_strdup_printf ("/proc/%u/root", caller->pid);
   g_autofree char *info = g_build_filename (root, ".flatpak-info", NULL);
   g_autofree char *exe_link = g_strdup_printf ("/proc/%u/exe", caller->pid);
   g_autoptr(GKeyFile) keyfile = g_key_file_new ();
+  struct stat st;
 
   caller->exe = g_file_read_link (exe_link, NULL);
 
-  if (access (root, X_OK) != 0)
+  if (stat (root, &st) != 0 || access (root, X_OK) != 0)
     {
       /* We cannot see into its filesystem: assume the worst. */
       g_debug ("Cannot inspect the root of process %u: %s", caller->pid, g_strerror (errno));
-      caller->sandboxed = TRUE;
-      return;
+      caller->sandbox = "not inspectable";
     }
-
-  if (g_key_file_load_from_file (keyfile, info, G_KEY_FILE_NONE, NULL))
+  else if (g_key_file_load_from_file (keyfile, info, G_KEY_FILE_NONE, NULL))
     {
-      caller->sandboxed = TRUE;
+      caller->sandbox = "Flatpak";
       caller->app_id = g_key_file_get_string (keyfile, "Application", "name", NULL);
     }
   else if (access (info, F_OK) == 0 || errno != ENOENT)
-    caller->sandboxed = TRUE;
+    caller->sandbox = "Flatpak";
+  else if (st.st_dev != self->root_dev || st.st_ino != self->root_ino)
+    caller->sandbox = "another root directory";
+  else
+    {
+      g_autofree char *label = read_apparmor_label (caller->pid);
+
+      if ((caller->app_id = ck_apparmor_label_get_snap (label)) != NULL)
+        caller->sandbox = "snap";
+    }
+
+  caller->sandboxed = caller->sandbox != NULL;
+}
+
+/* Fills in the process behind the connection from @pidfd (the bus's, or
+ * -1; taken) or caller->pid. FALSE when that process is gone, or when its
+ * PID may have changed hands while we looked. */
+static gboolean
+identify_process (CkAccessControl *self,
+                  CkCaller        *caller,
+                  int              pidfd,
+                  gboolean         have_pid)
+{
+  guint64 started = 0;
+  gboolean alive = TRUE;
+  int pid;
+
+  if (pidfd >= 0)
+    {
+      pid = ck_pidfd_get_pid (pidfd);
+      if (pid < 0)
+        {
+          close (pidfd);
+          return FALSE;
+        }
+      if (pid > 0 && have_pid && caller->pid != (guint32) pid)
+        g_debug ("The bus says pid %u, its pidfd %d", caller->pid, pid);
+      if (pid > 0)
+        caller->pid = pid;
+      /* 0: alive, but in a PID namespace we do not see into. */
+      have_pid = pid > 0;
+    }
+  else if (have_pid)
+    {
+      /* What is left is the time the bus took to answer. The start time
+       * stands in where pidfd_open() is not allowed (old kernels,
+       * seccomp). */
+      pidfd = pidfd_open (caller->pid, 0);
+      if (pidfd < 0 && errno == ESRCH)
+        return FALSE;
+      if (pidfd < 0)
+        started = read_start_time (caller->pid);
+    }
+
+  if (have_pid)
+    inspect_process (self, caller);
+  else
+    {
+      caller->sandbox = "not inspectable";
+      caller->sandboxed = TRUE;
+    }
+
+  if (pidfd >= 0)
+    {
+      alive = ck_pidfd_is_alive (pidfd);
+      close (pidfd);
+    }
+  else if (started != 0)
+    alive = read_start_time (caller->pid) == started;
+  return alive;
 }
 
 static void
@@ -101,11 +278,15 @@ on_credentials (GObject      *object,
   const char *sender = g_task_get_task_data (task);
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GVariant) dict = NULL;
+  g_autoptr(GUnixFDList) fd_list = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(CkCaller) caller = NULL;
   gboolean have_uid, have_pid;
+  gint32 fd_index;
+  int pidfd = -1;
 
-  reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (object), result, &error);
+  reply = g_dbus_connection_call_with_unix_fd_list_finish (G_DBUS_CONNECTION (object), &fd_list,
+                                                           result, &error);
   if (reply == NULL)
     {
       g_debug ("Cannot identify %s: %s", sender, error->message);
@@ -119,13 +300,19 @@ on_credentials (GObject      *object,
   g_variant_get (reply, "(@a{sv})", &dict);
   have_uid = g_variant_lookup (dict, "UnixUserID", "u", &caller->uid);
   have_pid = g_variant_lookup (dict, "ProcessID", "u", &caller->pid);
+  if (fd_list != NULL && g_variant_lookup (dict, "ProcessFD", "h", &fd_index))
+    pidfd = g_unix_fd_list_get (fd_list, fd_index, NULL);
 
   if (!have_uid)
     caller->uid = G_MAXUINT32;
-  if (have_pid)
-    inspect_process (caller);
-  else
-    caller->sandboxed = TRUE;
+  if (!identify_process (self, caller, pidfd, have_pid))
+    {
+      /* Not cached: the next call asks again (and fails again). */
+      g_debug ("The process behind %s exited before it was identified", sender);
+      g_task_return_new_error (task, CK_ERROR, CK_ERROR_ACCESS_DENIED,
+                               "The caller could not be identified.");
+      return;
+    }
 
   /* The bus orders messages: if the caller disconnects, NameOwnerChanged
    * arrives after this reply and removes the entry again. */
@@ -226,11 +413,14 @@ ck_access_control_identify_async (CkAccessControl     *self,
       return;
     }
 
-  g_dbus_connection_call (self->connection, "org.freedesktop.DBus",
-                          "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                          "GetConnectionCredentials", g_variant_new ("(s)", sender),
-                          G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, 5000,
-                          cancellable, on_credentials, g_steal_pointer (&task));
+  /* With a fd list for the reply: ProcessFD comes in it. */
+  g_dbus_connection_call_with_unix_fd_list (self->connection, "org.freedesktop.DBus",
+                                            "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                            "GetConnectionCredentials",
+                                            g_variant_new ("(s)", sender),
+                                            G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE,
+                                            5000, NULL, cancellable, on_credentials,
+                                            g_steal_pointer (&task));
 }
 
 CkCaller *
@@ -294,7 +484,7 @@ ck_access_control_allows (CkAccessControl  *self,
     {
       if (g_hash_table_add (self->refused, g_strdup (caller->sender)))
         g_message ("Refused a sandboxed caller (%s, pid %u)",
-                   caller->app_id != NULL ? caller->app_id : "unknown app", caller->pid);
+                   caller->app_id != NULL ? caller->app_id : caller->sandbox, caller->pid);
       g_set_error_literal (error, CK_ERROR, CK_ERROR_ACCESS_DENIED,
                            "Sandboxed applications may not read Claude credentials; "
                            "allow them with the allow-sandboxed-callers setting.");
@@ -411,8 +601,17 @@ ck_access_control_class_init (CkAccessControlClass *klass)
 static void
 ck_access_control_init (CkAccessControl *self)
 {
+  struct stat st;
+
   g_mutex_init (&self->lock);
   self->uid = getuid ();
+  /* Left 0 when unknown, which no real root has: every caller is then
+   * sandboxed, which fails safe. */
+  if (stat ("/proc/self/root", &st) == 0)
+    {
+      self->root_dev = st.st_dev;
+      self->root_ino = st.st_ino;
+    }
   self->callers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify) ck_caller_unref);
   self->refused = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);

@@ -12,12 +12,13 @@ G_BEGIN_DECLS
 /* What the bus and /proc tell about the process behind one connection. */
 typedef struct
 {
-  char     *sender;
-  guint32   uid;
-  guint32   pid;
-  gboolean  sandboxed;
-  char     *app_id;   /* Flatpak application ID, or NULL */
-  char     *exe;      /* executable path, or NULL when unknown */
+  char       *sender;
+  guint32     uid;
+  guint32     pid;
+  gboolean    sandboxed;
+  const char *sandbox;  /* which kind of sandbox, for the log; NULL when not */
+  char       *app_id;   /* Flatpak application ID or snap profile, or NULL */
+  char       *exe;      /* executable path, or NULL when unknown */
 } CkCaller;
 
 CkCaller *ck_caller_ref   (CkCaller *caller);
@@ -49,5 +50,10 @@ GStrv            ck_access_control_dup_permitted       (CkAccessControl      *se
 gboolean         ck_access_control_allows              (CkAccessControl      *self,
                                                         const CkCaller       *caller,
                                                         GError              **error);
+
+/* The parts of identifying a caller that the tests drive directly. */
+int              ck_pidfd_get_pid                      (int                   pidfd);
+gboolean         ck_pidfd_is_alive                     (int                   pidfd);
+char            *ck_apparmor_label_get_snap            (const char           *label);
 
 G_END_DECLS

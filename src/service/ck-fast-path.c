@@ -132,9 +132,10 @@ answer_locked (State        *state,
   answer = state->answers[kind];
   if (answer == NULL || answer->generation != ck_token_store_get_generation (state->store))
     return NULL;
-  /* As ck_oauth_tokens_valid_for(), to the second (so a little stricter). */
+  /* As ck_oauth_tokens_valid_for(), to the second (so a little stricter).
+   * In seconds, so that no expiry, however absurd, overflows. */
   if (answer->expires_at != 0 &&
-      answer->expires_at * G_USEC_PER_SEC <= g_get_real_time () + (gint64) min_validity * G_USEC_PER_SEC)
+      answer->expires_at <= g_get_real_time () / G_USEC_PER_SEC + (gint64) min_validity)
     return NULL;
 
   reply = g_dbus_message_new_method_reply (message);

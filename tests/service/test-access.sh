@@ -1,6 +1,8 @@
 #!/bin/bash
 # Access control against real callers: a Flatpak-like sandbox made with
-# bwrap, and (when run as root) a process of another user.
+# bwrap, a bwrap sandbox without /.flatpak-info (firejail, snap and the
+# like: only its root directory differs), and (when run as root) a process
+# of another user.
 set -euo pipefail
 
 dest=(--session --dest io.github.claudekeyring.ClaudeKeyring
@@ -24,19 +26,26 @@ fi
 info=$CK_TEST_ROOT/flatpak-info
 printf '[Application]\nname=org.example.Sandboxed\n' > "$info"
 caller_dir=$CK_BUILD_ROOT/tests/support
-# in_sandbox COMMAND...: COMMAND in a Flatpak-like sandbox.
-in_sandbox () {
-  bwrap --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
+# in_root [BWRAP OPTIONS...] -- COMMAND...: COMMAND with a root directory
+# of its own (a tmpfs with read-only binds), as bubblewrap, firejail and
+# snap give it.
+in_root () {
+  local options=()
+  while [ "$1" != -- ]; do options+=("$1"); shift; done
+  shift
+  bwrap --tmpfs / --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
     --symlink usr/bin /bin --symlink usr/sbin /sbin --ro-bind /etc /etc \
     --proc /proc --dev /dev --tmpfs /tmp \
     --bind "$CK_TEST_ROOT/run" "$CK_TEST_ROOT/run" \
     --ro-bind "$caller_dir" "$caller_dir" \
-    --ro-bind "$info" /.flatpak-info \
     --setenv DBUS_SESSION_BUS_ADDRESS "$DBUS_SESSION_BUS_ADDRESS" \
     --die-with-parent \
-    "$@"
+    "${options[@]}" "$@"
 }
+# in_sandbox COMMAND...: COMMAND in a Flatpak-like sandbox.
+in_sandbox () { in_root --ro-bind "$info" /.flatpak-info -- "$@"; }
 sandboxed () { in_sandbox gdbus call "${dest[@]}" --method $method '{}'; }
+rooted () { in_root -- gdbus call "${dest[@]}" --method $method '{}'; }
 
 # A client that keeps its connection (tests/support/ck-test-caller.c), so
 # that its later calls take the agent's fast path: start_caller COMMAND...
@@ -70,6 +79,36 @@ else
   fail "the refusal is logged with the app ID"
 fi
 
+out=$(rooted 2>&1) && status=0 || status=$?
+if [ $status -ne 0 ] && [[ $out == *io.github.claudekeyring.Error.AccessDenied* ]] &&
+   [[ $out != *test-api-key-access* ]]; then
+  pass "a caller in another root directory, without /.flatpak-info, is refused"
+else
+  fail "a caller in another root directory, without /.flatpak-info, is refused (status $status): $out"
+fi
+if grep -q "Refused a sandboxed caller (another root directory, pid" "$CK_TEST_ROOT/agent.log"; then
+  pass "that refusal is logged as such"
+else
+  fail "that refusal is logged as such"
+fi
+
+# Doctor says what counts as a sandbox, and warns when they are let in.
+# (Its API check goes to a closed local port: no network in tests.)
+gsettings set io.github.claudekeyring.ClaudeKeyring api-base-url http://127.0.0.1:9
+sandbox_check () {
+  "$CK_CLI" doctor --json 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+for c in json.load(sys.stdin):
+    if c["id"] == "sandbox":
+        print(c["status"], c["summary"])'
+}
+check=$(sandbox_check)
+if [[ $check == "ok "*Flatpak*"root directory"*snap* ]]; then
+  pass "doctor lists the sandboxes it detects ($check)"
+else
+  fail "doctor lists the sandboxes it detects: $check"
+fi
+
 # The user can allow sandboxed callers; the setting applies at once.
 gsettings set io.github.claudekeyring.ClaudeKeyring allow-sandboxed-callers true
 allowed=no
@@ -82,6 +121,14 @@ for _ in $(seq 100); do
 done
 [ $allowed = yes ] && pass "allow-sandboxed-callers lets the sandbox in" ||
   fail "allow-sandboxed-callers lets the sandbox in: $out"
+if out=$(rooted 2>&1) && [[ $out == *test-api-key-access* ]]; then
+  pass "allow-sandboxed-callers lets the other root in"
+else
+  fail "allow-sandboxed-callers lets the other root in: $out"
+fi
+check=$(sandbox_check)
+[[ $check == warn* ]] && pass "doctor warns that sandboxes are let in" ||
+  fail "doctor warns that sandboxes are let in: $check"
 
 # A sandboxed client that stays connected loses access as soon as the
 # setting is reset, also when its answers came from the fast path.

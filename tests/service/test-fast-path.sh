@@ -101,5 +101,22 @@ check "after Logout the next call says NotLoggedIn ($answer)" \
 ask any
 check "for every kind" [ "$answer" = "error io.github.claudekeyring.Error.NotLoggedIn" ]
 
+# 6. The largest expiresAt JSON carries: the fast path compares it without
+# overflowing (undefined behaviour, which UBSan reports and which had the
+# wrapped product look expired), and doctor shows it without a critical.
+forever='{"claudeAiOauth":{"accessToken":"test-oauth-forever-0001","refreshToken":"test-refresh-forever-0001","expiresAt":9223372036854775807,"scopes":["user:inference"]}}'
+gdbus call "${CK_DEST[@]}" --method "$CK_IFACE.ImportCredentials" "'$forever'" >/dev/null ||
+  bail "ImportCredentials failed"
+ask oauth 60; first=$answer
+before=$(bus_thread_reads)
+ask oauth 60
+check "an absurd expiry: served, and again from the bus thread ($first)" \
+  eval '[ "$(field 4)" = 9223372036854775 ] && [ "$answer" = "$first" ] && [ "$(bus_thread_reads)" -eq $((before + 1)) ]'
+gdbus call "${CK_DEST[@]}" --method "$CK_IFACE.Doctor" >"$CK_TEST_ROOT/doctor.out" ||
+  bail "Doctor failed"
+check "doctor shows the absurd expiry without a critical" \
+  eval 'grep -q "Logged in as" "$CK_TEST_ROOT/doctor.out" && ! grep -q CRITICAL "$agent_log"'
+gdbus call "${CK_DEST[@]}" --method "$CK_IFACE.Logout" >/dev/null || bail "Logout failed"
+
 exec {CALLER[1]}>&-
 ck_done
