@@ -21,6 +21,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <libsoup/soup.h>
@@ -416,6 +418,9 @@ watch_client (Request *request)
   soup_server_message_get_local_address (request->msg);
   soup_server_message_get_remote_address (request->msg);
 
+  /* The answer goes out in pieces as they come: none waits for an ACK. */
+  g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+
   request->watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
   g_source_set_callback (request->watch, G_SOURCE_FUNC (on_client_readable), request, NULL);
   g_source_set_static_name (request->watch, "[ck-gateway] client");
@@ -450,10 +455,13 @@ on_read (GObject      *object,
   body = soup_server_message_get_response_body (request->msg);
   if (g_bytes_get_size (bytes) == 0)
     {
+      /* At its end, closing does no I/O: it hands the connection back to
+       * the pool now, before the client can send its next request (which
+       * would otherwise open another one). */
+      g_input_stream_close (request->stream, NULL, NULL);
       request->state = STATE_DONE;
       soup_message_body_complete (body);
       soup_server_message_unpause (request->msg);
-      g_input_stream_close_async (request->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
       return;
     }
 
@@ -647,8 +655,11 @@ send_upstream (Request            *request,
       return;
     }
 
-  /* Redirects and 401s are the client's to see, not libsoup's to act on. */
-  soup_message_add_flags (upstream, SOUP_MESSAGE_NO_REDIRECT);
+  /* Redirects are the client's to see, not libsoup's to follow. Without
+   * IDEMPOTENT, libsoup opens a new connection (a new TLS handshake with
+   * the API) for every POST; a kept-alive one found closed fails before
+   * the API has read the request, so sending it again is safe. */
+  soup_message_add_flags (upstream, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
   ck_gateway_copy_request_headers (client_headers, soup_message_get_request_headers (upstream));
   if (soup_message_headers_get_encoding (client_headers) != SOUP_ENCODING_NONE)
     soup_message_set_request_body_from_bytes (upstream, NULL, request->body);

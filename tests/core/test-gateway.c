@@ -176,6 +176,7 @@ typedef struct
   char               *url;
   guint               hits;
   guint               token_hits;
+  guint16             remote_port;  /* the gateway's end of the last request */
   char               *method;
   char               *path;
   char               *query;
@@ -224,6 +225,8 @@ record (Upstream          *up,
   GUri *uri = soup_server_message_get_uri (msg);
 
   up->hits++;
+  up->remote_port = g_inet_socket_address_get_port (
+    G_INET_SOCKET_ADDRESS (soup_server_message_get_remote_address (msg)));
   g_free (up->method);
   up->method = g_strdup (soup_server_message_get_method (msg));
   g_free (up->path);
@@ -997,6 +1000,31 @@ test_forward (Fixture       *fixture,
                     g_bytes_get_size (reply->body) + g_bytes_get_size (other->body));
 }
 
+/* One connection to the API for request after request, POSTs included:
+ * with the real API each new one is a TLS handshake. */
+static void
+test_keep_alive (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  const char *token = ck_gateway_session_get_token (fixture->session);
+  guint16 first = 0;
+
+  store_api_key (fixture, API_KEY);
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autoptr(SoupMessage) msg = new_request (fixture, "POST", "/v1/messages", token);
+      g_autoptr(GBytes) bytes = g_bytes_new_static ("{}", 2);
+      g_autoptr(Reply) reply = NULL;
+
+      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+      reply = send_message (fixture, msg);
+      g_assert_cmpuint (reply->status, ==, 201);
+      if (i == 0)
+        first = fixture->up.remote_port;
+      g_assert_cmpuint (fixture->up.remote_port, ==, first);
+    }
+}
+
 static void
 test_oauth (Fixture       *fixture,
             gconstpointer  data)
@@ -1702,6 +1730,7 @@ main (int   argc,
   g_test_add_func ("/gateway/head", test_head);
   g_test_add_func ("/gateway/listen", test_listen);
   ADD ("/gateway/forward", test_forward);
+  ADD ("/gateway/keep-alive", test_keep_alive);
   ADD ("/gateway/oauth", test_oauth);
   ADD ("/gateway/unauthorized", test_unauthorized);
   ADD ("/gateway/forbidden", test_forbidden);
