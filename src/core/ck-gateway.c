@@ -429,6 +429,18 @@ watch_client (Request *request)
 
 /* Streaming the answer */
 
+/* libsoup writes a chunk as three sends (its size, the data, CRLF); corked
+ * until it is written, it leaves as one segment, at once. */
+static void
+set_cork (Request *request,
+          gboolean corked)
+{
+  GSocket *socket = soup_server_message_get_socket (request->msg);
+
+  if (socket != NULL)
+    g_socket_set_option (socket, IPPROTO_TCP, TCP_CORK, corked, NULL);
+}
+
 static void read_next (Request *request);
 
 static void
@@ -467,6 +479,7 @@ on_read (GObject      *object,
 
   request->state = STATE_WRITING;
   request->pending = g_bytes_get_size (bytes);
+  set_cork (request, TRUE);
   soup_message_body_append_bytes (body, bytes);
   soup_server_message_unpause (request->msg);
 }
@@ -486,6 +499,7 @@ on_wrote_chunk (SoupServerMessage *msg,
   if (request->state != STATE_WRITING)
     return;
 
+  set_cork (request, FALSE);
   __atomic_fetch_add (&request->session->bytes, request->pending, __ATOMIC_RELAXED);
   request->pending = 0;
   read_next (request);
