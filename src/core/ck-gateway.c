@@ -356,10 +356,15 @@ drop_connection (Request *request)
 {
   g_autoptr(Request) hold = request_ref (request);
   g_autoptr(GIOStream) stream = NULL;
+  GSocket *socket;
 
   if (request->msg == NULL)
     return;
 
+  /* Shut first: libsoup, letting go of the stream, would otherwise end
+   * the chunked body properly, and the client take it as complete. */
+  if ((socket = soup_server_message_get_socket (request->msg)) != NULL)
+    g_socket_shutdown (socket, FALSE, TRUE, NULL);
   stream = soup_server_message_steal_connection (request->msg);
   if (stream != NULL)
     g_io_stream_close (stream, NULL, NULL);

@@ -413,6 +413,23 @@ start_hold (Upstream          *up,
   g_input_stream_read_bytes_async (in, 1024, G_PRIORITY_DEFAULT, NULL, on_hold_read, up);
 }
 
+/* /break: one event, then the connection drops in the middle of the
+ * next chunk. (At a chunk boundary, libsoup 3.2's client reads a closed
+ * connection as the end of the body: nothing the gateway can tell.) */
+static void
+start_break (SoupServerMessage *msg)
+{
+  static const char head[] =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "15\r\nevent: ping\ndata: 1\n\n\r\n"
+    "40\r\nevent: content_block_delta\n";
+  g_autoptr(GIOStream) stream = soup_server_message_steal_connection (msg);
+
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (stream), head,
+                                            strlen (head), NULL, NULL, NULL));
+  g_io_stream_close (stream, NULL, NULL);
+}
+
 static void
 upstream_handler (SoupServer        *server,
                   SoupServerMessage *msg,
@@ -468,6 +485,8 @@ upstream_handler (SoupServer        *server,
     soup_server_message_pause (msg);
   else if (g_str_equal (path, "/hold"))
     start_hold (up, msg);
+  else if (g_str_equal (path, "/break"))
+    start_break (msg);
   else
     {
       soup_message_headers_replace (headers, "request-id", "req_test_1");
@@ -1449,6 +1468,27 @@ test_client_disconnect (Fixture       *fixture,
   g_assert_cmpuint (fixture->up.sse_cancelled, ==, 1);
 }
 
+/* A stream that breaks upstream must not look complete to the client. */
+static void
+test_upstream_breaks (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autofree char *request = NULL;
+  g_autofree char *response = NULL;
+
+  store_api_key (fixture, API_KEY);
+  request = g_strdup_printf ("POST /break HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                             "x-api-key: %s\r\nContent-Length: 2\r\n\r\n{}",
+                             ck_gateway_get_port (fixture->gateway),
+                             ck_gateway_session_get_token (fixture->session));
+  /* Read until the gateway closes the connection. */
+  response = raw_exchange (fixture, request, FALSE);
+  g_assert_cmpuint (raw_status (response), ==, 200);
+  g_assert_nonnull (strstr (response, "event: ping\ndata: 1\n\n"));
+  /* No last chunk: the client can tell the stream broke off. */
+  g_assert_false (g_str_has_suffix (response, "0\r\n\r\n"));
+}
+
 static void
 test_removed_session (Fixture       *fixture,
                       gconstpointer  data)
@@ -1741,6 +1781,7 @@ main (int   argc,
   ADD ("/gateway/passthrough", test_passthrough);
   ADD ("/gateway/sse-timing", test_sse_timing);
   ADD ("/gateway/client-disconnect", test_client_disconnect);
+  ADD ("/gateway/upstream-breaks", test_upstream_breaks);
   ADD ("/gateway/removed-session", test_removed_session);
   ADD ("/gateway/large-stream", test_large_stream);
   ADD ("/gateway/concurrent-refresh", test_concurrent_refresh);
