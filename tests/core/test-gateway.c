@@ -23,14 +23,6 @@
 #include "ck-oauth-manager.h"
 #include "ck-resolver.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-# define UNDER_ASAN 1
-#elif defined(__has_feature)
-# if __has_feature(address_sanitizer)
-#  define UNDER_ASAN 1
-# endif
-#endif
-
 #define API_KEY       "test-gateway-key"
 #define ACCESS_TOKEN  "test-access-0"
 #define BIG_CHUNK     (64 * 1024)
@@ -390,6 +382,8 @@ on_hold_read (GObject      *object,
   if (bytes == NULL || g_bytes_get_size (bytes) == 0)
     {
       up->hold_closed = TRUE;
+      /* Ends the cycle below: the connection goes. */
+      g_object_set_data (object, "stream", NULL);
       return;
     }
   g_input_stream_read_bytes_async (G_INPUT_STREAM (object), 1024, G_PRIORITY_DEFAULT, NULL,
@@ -408,7 +402,7 @@ start_hold (Upstream          *up,
 
   g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (stream), head,
                                             strlen (head), NULL, NULL, NULL));
-  /* The stream's streams hold it. */
+  /* Its input stream holds it until the end (a cycle, ended there). */
   g_object_set_data_full (G_OBJECT (in), "stream", g_object_ref (stream), g_object_unref);
   g_input_stream_read_bytes_async (in, 1024, G_PRIORITY_DEFAULT, NULL, on_hold_read, up);
 }
@@ -1616,7 +1610,13 @@ static void
 test_large_stream (Fixture       *fixture,
                    gconstpointer  data)
 {
-  guint64 size = 64 * 1024 * 1024;
+  /* Under ASan (CK_TEST_SLOW) or valgrind every byte costs more; a
+   * quarter is still far more than the growth allowed. Their RSS is
+   * their own (ASan's quarantine), not the gateway's. */
+  const char *preload = g_getenv ("LD_PRELOAD");
+  gboolean instrumented = g_getenv ("CK_TEST_SLOW") != NULL ||
+                          (preload != NULL && strstr (preload, "vgpreload") != NULL);
+  guint64 size = (instrumented ? 16 : 64) * 1024 * 1024;
   gsize growth;
 
   store_api_key (fixture, API_KEY);
@@ -1625,17 +1625,17 @@ test_large_stream (Fixture       *fixture,
   stream_big (fixture, 4 * 1024 * 1024, FALSE);
 
   growth = stream_big (fixture, size, FALSE);
-  g_test_message ("64 MiB chunked: RSS grew by %" G_GSIZE_FORMAT " KiB", growth);
-#ifndef UNDER_ASAN
+  g_test_message ("%" G_GUINT64_FORMAT " MiB chunked: RSS grew by %" G_GSIZE_FORMAT " KiB",
+                  size >> 20, growth);
   /* Held whole, it would be 64 MiB or more. */
-  g_assert_cmpuint (growth, <, 8 * 1024);
-#endif
+  if (!instrumented)
+    g_assert_cmpuint (growth, <, 8 * 1024);
 
   growth = stream_big (fixture, size, TRUE);
-  g_test_message ("64 MiB with a length: RSS grew by %" G_GSIZE_FORMAT " KiB", growth);
-#ifndef UNDER_ASAN
-  g_assert_cmpuint (growth, <, 8 * 1024);
-#endif
+  g_test_message ("%" G_GUINT64_FORMAT " MiB with a length: RSS grew by %" G_GSIZE_FORMAT " KiB",
+                  size >> 20, growth);
+  if (!instrumented)
+    g_assert_cmpuint (growth, <, 8 * 1024);
   g_assert_cmpuint (ck_gateway_session_get_bytes (fixture->session), ==,
                     2 * size + 4 * 1024 * 1024);
 }
