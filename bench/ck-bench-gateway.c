@@ -38,46 +38,12 @@
 #include <glib-unix.h>
 #include <libsoup/soup.h>
 
+#include "ck-bench-common.h"
 #include "ck-gateway.h"
 #include "ck-oauth-manager.h"
 #include "ck-resolver.h"
 
 #define CHUNK (64 * 1024)
-
-static gint64
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
-}
-
-static int
-compare_i64 (const void *a,
-             const void *b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-
-  return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of a sorted array. */
-static gint64
-percentile (const gint64 *sorted,
-            gsize         n,
-            double        p)
-{
-  gsize rank = (gsize) (p / 100.0 * n + 0.999999);
-
-  return sorted[CLAMP (rank, 1, n) - 1];
-}
-
-static const char *
-verdict (gboolean ok)
-{
-  return ok ? "PASS" : "MISS";
-}
 
 static gsize
 rss_kib (int pid)
@@ -566,62 +532,96 @@ conn_response (Conn     *conn,
   return status;
 }
 
+/* Direct and through the gateway, request by request, alternating which
+ * goes first so that neither always follows the other. A probe sends one
+ * request and returns the time it measures, or -1. */
+typedef gint64 (*Probe) (Conn *conn, const char *path);
+
+typedef struct
+{
+  gint64 direct[2];   /* p50, p99 */
+  gint64 via[2];
+} Figures;
+
+static gboolean
+interleave (Child      *upstream,
+            Child      *gateway,
+            guint       count,
+            const char *path,
+            Probe       probe,
+            Figures    *figures)
+{
+  Conn *direct = conn_open (upstream->port, "unused");
+  Conn *via = conn_open (gateway->port, gateway->token);
+  g_autofree gint64 *direct_ns = g_new (gint64, count);
+  g_autofree gint64 *via_ns = g_new (gint64, count);
+  gboolean ok = TRUE;
+
+  /* Warm-up: connections in both pools, caches, the allocator. */
+  for (guint i = 0; i < 100 && ok; i++)
+    ok = probe (direct, path) >= 0 && probe (via, path) >= 0;
+
+  for (guint i = 0; i < count && ok; i++)
+    {
+      Conn *order[2] = { i % 2 ? via : direct, i % 2 ? direct : via };
+
+      for (guint j = 0; j < 2 && ok; j++)
+        {
+          gint64 ns = probe (order[j], path);
+
+          (order[j] == direct ? direct_ns : via_ns)[i] = ns;
+          ok = ns >= 0;
+        }
+    }
+  conn_close (direct);
+  conn_close (via);
+  if (!ok)
+    return FALSE;
+
+  qsort (direct_ns, count, sizeof (gint64), compare_i64);
+  qsort (via_ns, count, sizeof (gint64), compare_i64);
+  figures->direct[0] = percentile (direct_ns, count, 50);
+  figures->direct[1] = percentile (direct_ns, count, 99);
+  figures->via[0] = percentile (via_ns, count, 50);
+  figures->via[1] = percentile (via_ns, count, 99);
+  g_print ("  direct            p50 %7.3f ms   p99 %7.3f ms\n",
+           figures->direct[0] / 1e6, figures->direct[1] / 1e6);
+  g_print ("  through gateway   p50 %7.3f ms   p99 %7.3f ms\n",
+           figures->via[0] / 1e6, figures->via[1] / 1e6);
+  return TRUE;
+}
+
 /* 1. Small requests: added latency */
+
+static gint64
+probe_whole (Conn       *conn,
+             const char *path)
+{
+  gint64 start = now_ns ();
+
+  conn_send (conn, path);
+  return conn_response (conn, NULL, NULL) == 200 ? now_ns () - start : -1;
+}
 
 static gboolean
 measure_latency (Child *upstream,
                  Child *gateway,
                  guint  count)
 {
-  Conn *direct = conn_open (upstream->port, "unused");
-  Conn *via = conn_open (gateway->port, gateway->token);
-  g_autofree gint64 *direct_ns = g_new (gint64, count);
-  g_autofree gint64 *via_ns = g_new (gint64, count);
-  gint64 d50, d99, v50, v99;
-
-  /* Warm-up: connections in both pools, caches, the allocator. */
-  for (guint i = 0; i < 200; i++)
-    {
-      conn_send (direct, "/v1/messages");
-      conn_send (via, "/v1/messages");
-      if (conn_response (direct, NULL, NULL) != 200 || conn_response (via, NULL, NULL) != 200)
-        return FALSE;
-    }
-
-  for (guint i = 0; i < count; i++)
-    {
-      /* Alternating which goes first, so neither always follows the other. */
-      Conn *order[2] = { i % 2 ? via : direct, i % 2 ? direct : via };
-
-      for (guint j = 0; j < 2; j++)
-        {
-          gint64 start = now_ns ();
-
-          conn_send (order[j], "/v1/messages");
-          if (conn_response (order[j], NULL, NULL) != 200)
-            return FALSE;
-          (order[j] == direct ? direct_ns : via_ns)[i] = now_ns () - start;
-        }
-    }
-  conn_close (direct);
-  conn_close (via);
-
-  qsort (direct_ns, count, sizeof (gint64), compare_i64);
-  qsort (via_ns, count, sizeof (gint64), compare_i64);
-  d50 = percentile (direct_ns, count, 50);
-  d99 = percentile (direct_ns, count, 99);
-  v50 = percentile (via_ns, count, 50);
-  v99 = percentile (via_ns, count, 99);
+  Figures f;
+  gint64 added50, added99;
 
   g_print ("Small non-streamed request, kept-alive connection, %u each, interleaved\n", count);
-  g_print ("  direct            p50 %7.3f ms   p99 %7.3f ms\n", d50 / 1e6, d99 / 1e6);
-  g_print ("  through gateway   p50 %7.3f ms   p99 %7.3f ms\n", v50 / 1e6, v99 / 1e6);
+  if (!interleave (upstream, gateway, count, "/v1/messages", probe_whole, &f))
+    return FALSE;
+  added50 = f.via[0] - f.direct[0];
+  added99 = f.via[1] - f.direct[1];
   g_print ("  added             p50 %7.3f ms (target <= 0.3) %s   p99 %7.3f ms (target <= 1) %s\n",
-           (v50 - d50) / 1e6, verdict (v50 - d50 <= 300000),
-           (v99 - d99) / 1e6, verdict (v99 - d99 <= 1000000));
-  g_print ("RESULT small-direct-p50-ms %.3f\nRESULT small-gateway-p50-ms %.3f\n", d50 / 1e6, v50 / 1e6);
-  g_print ("RESULT small-added-p50-ms %.3f %s\n", (v50 - d50) / 1e6, verdict (v50 - d50 <= 300000));
-  g_print ("RESULT small-added-p99-ms %.3f %s\n\n", (v99 - d99) / 1e6, verdict (v99 - d99 <= 1000000));
+           added50 / 1e6, verdict (added50 <= 300000), added99 / 1e6, verdict (added99 <= 1000000));
+  g_print ("RESULT small-direct-p50-ms %.3f\nRESULT small-gateway-p50-ms %.3f\n",
+           f.direct[0] / 1e6, f.via[0] / 1e6);
+  g_print ("RESULT small-added-p50-ms %.3f %s\n", added50 / 1e6, verdict (added50 <= 300000));
+  g_print ("RESULT small-added-p99-ms %.3f %s\n\n", added99 / 1e6, verdict (added99 <= 1000000));
   return TRUE;
 }
 
@@ -629,7 +629,6 @@ measure_latency (Child *upstream,
 
 typedef struct
 {
-  gint64   start;
   gint64   first;
   guint8   last;
 } FirstEvent;
@@ -649,48 +648,34 @@ first_event_body (const guint8 *data,
     }
 }
 
+static gint64
+probe_first_event (Conn       *conn,
+                   const char *path)
+{
+  FirstEvent event = { 0, 0 };
+  gint64 start = now_ns ();
+
+  conn_send (conn, path);
+  if (conn_response (conn, first_event_body, &event) != 200 || event.first == 0)
+    return -1;
+  return event.first - start;
+}
+
 static gboolean
 measure_first_event (Child *upstream,
                      Child *gateway,
                      guint  count)
 {
-  Conn *direct = conn_open (upstream->port, "unused");
-  Conn *via = conn_open (gateway->port, gateway->token);
-  g_autofree gint64 *direct_ns = g_new (gint64, count);
-  g_autofree gint64 *via_ns = g_new (gint64, count);
-  gint64 d50, d99, v50, v99;
-
-  for (guint i = 0; i < count; i++)
-    {
-      Conn *order[2] = { i % 2 ? via : direct, i % 2 ? direct : via };
-
-      for (guint j = 0; j < 2; j++)
-        {
-          FirstEvent event = { now_ns (), 0, 0 };
-
-          conn_send (order[j], "/v1/messages/sse");
-          if (conn_response (order[j], first_event_body, &event) != 200 || event.first == 0)
-            return FALSE;
-          (order[j] == direct ? direct_ns : via_ns)[i] = event.first - event.start;
-        }
-    }
-  conn_close (direct);
-  conn_close (via);
-
-  qsort (direct_ns, count, sizeof (gint64), compare_i64);
-  qsort (via_ns, count, sizeof (gint64), compare_i64);
-  d50 = percentile (direct_ns, count, 50);
-  d99 = percentile (direct_ns, count, 99);
-  v50 = percentile (via_ns, count, 50);
-  v99 = percentile (via_ns, count, 99);
+  Figures f;
+  gint64 added;
 
   g_print ("Time to the first SSE event, %u each, interleaved\n", count);
-  g_print ("  direct            p50 %7.3f ms   p99 %7.3f ms\n", d50 / 1e6, d99 / 1e6);
-  g_print ("  through gateway   p50 %7.3f ms   p99 %7.3f ms\n", v50 / 1e6, v99 / 1e6);
-  g_print ("  added             p50 %7.3f ms (target <= 1) %s\n", (v50 - d50) / 1e6,
-           verdict (v50 - d50 <= 1000000));
-  g_print ("RESULT first-event-added-p50-ms %.3f %s\n\n", (v50 - d50) / 1e6,
-           verdict (v50 - d50 <= 1000000));
+  if (!interleave (upstream, gateway, count, "/v1/messages/sse", probe_first_event, &f))
+    return FALSE;
+  added = f.via[0] - f.direct[0];
+  g_print ("  added             p50 %7.3f ms (target <= 1) %s\n", added / 1e6,
+           verdict (added <= 1000000));
+  g_print ("RESULT first-event-added-p50-ms %.3f %s\n\n", added / 1e6, verdict (added <= 1000000));
   return TRUE;
 }
 

@@ -845,6 +845,20 @@ raw_status (const char *response)
   return atoi (response + strlen ("HTTP/1.1 "));
 }
 
+/* POST @path with the session's token as x-api-key, by hand. */
+static char *
+raw_post (Fixture    *fixture,
+          const char *path,
+          gboolean    first_event)
+{
+  g_autofree char *request = g_strdup_printf ("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                                              "x-api-key: %s\r\nContent-Length: 2\r\n\r\n{}",
+                                              path, ck_gateway_get_port (fixture->gateway),
+                                              ck_gateway_session_get_token (fixture->session));
+
+  return raw_exchange (fixture, request, first_event);
+}
+
 static char *
 raw_head (Fixture    *fixture,
           const char *host,
@@ -1430,18 +1444,13 @@ static void
 test_client_disconnect (Fixture       *fixture,
                         gconstpointer  data)
 {
-  g_autofree char *request = NULL;
   g_autofree char *response = NULL;
 
   store_api_key (fixture, API_KEY);
 
   /* Upstream sends one event and then stays silent: only the gateway
    * noticing the client's departure can close the upstream connection. */
-  request = g_strdup_printf ("POST /hold HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
-                             "x-api-key: %s\r\nContent-Length: 2\r\n\r\n{}",
-                             ck_gateway_get_port (fixture->gateway),
-                             ck_gateway_session_get_token (fixture->session));
-  response = raw_exchange (fixture, request, TRUE);
+  response = raw_post (fixture, "/hold", TRUE);
   g_assert_cmpuint (raw_status (response), ==, 200);
   g_assert_nonnull (strstr (response, "event: ping\ndata: 1\n\n"));
 
@@ -1450,13 +1459,8 @@ test_client_disconnect (Fixture       *fixture,
     g_main_context_iteration (NULL, TRUE);
 
   /* A streaming one too, cancelled by the client mid-way. */
-  g_clear_pointer (&request, g_free);
   g_clear_pointer (&response, g_free);
-  request = g_strdup_printf ("POST /v1/sse?n=1000&gap=20 HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
-                             "x-api-key: %s\r\nContent-Length: 2\r\n\r\n{}",
-                             ck_gateway_get_port (fixture->gateway),
-                             ck_gateway_session_get_token (fixture->session));
-  response = raw_exchange (fixture, request, TRUE);
+  response = raw_post (fixture, "/v1/sse?n=1000&gap=20", TRUE);
   g_assert_cmpuint (raw_status (response), ==, 200);
   wait_until (&fixture->up.sse_finished);
   g_assert_cmpuint (fixture->up.sse_cancelled, ==, 1);
@@ -1467,16 +1471,11 @@ static void
 test_upstream_breaks (Fixture       *fixture,
                       gconstpointer  data)
 {
-  g_autofree char *request = NULL;
   g_autofree char *response = NULL;
 
   store_api_key (fixture, API_KEY);
-  request = g_strdup_printf ("POST /break HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
-                             "x-api-key: %s\r\nContent-Length: 2\r\n\r\n{}",
-                             ck_gateway_get_port (fixture->gateway),
-                             ck_gateway_session_get_token (fixture->session));
   /* Read until the gateway closes the connection. */
-  response = raw_exchange (fixture, request, FALSE);
+  response = raw_post (fixture, "/break", FALSE);
   g_assert_cmpuint (raw_status (response), ==, 200);
   g_assert_nonnull (strstr (response, "event: ping\ndata: 1\n\n"));
   /* No last chunk: the client can tell the stream broke off. */
