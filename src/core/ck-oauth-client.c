@@ -11,6 +11,7 @@
 
 #include <libsoup/soup.h>
 
+#include "ck-config.h"
 #include "ck-oauth-client.h"
 
 /* Token and profile replies are a few hundred bytes; a server sending
@@ -809,6 +810,41 @@ ck_oauth_client_new (const char *token_url,
                        "api-base-url", api_base_url,
                        "client-id", client_id,
                        NULL);
+}
+
+/**
+ * ck_oauth_client_new_for_settings:
+ * @settings: the agent's #GSettings
+ * @error: a #GError
+ *
+ * A client for the endpoints and client ID that @settings (or the
+ * environment variables that override them) name, with its
+ * `http-timeout`.
+ *
+ * Returns: (transfer full): a new #CkOAuthClient, or %NULL when an
+ *   endpoint is not a URL the agent may use
+ */
+CkOAuthClient *
+ck_oauth_client_new_for_settings (GSettings  *settings,
+                                  GError    **error)
+{
+  g_autofree char *token_url = NULL;
+  g_autofree char *revoke_url = NULL;
+  g_autofree char *api_base_url = NULL;
+  g_autofree char *client_id = NULL;
+  CkOAuthClient *client;
+
+  g_return_val_if_fail (G_IS_SETTINGS (settings), NULL);
+
+  if (!(token_url = ck_config_dup_endpoint (settings, CK_ENDPOINT_TOKEN, error)) ||
+      !(revoke_url = ck_config_dup_endpoint (settings, CK_ENDPOINT_REVOKE, error)) ||
+      !(api_base_url = ck_config_dup_endpoint (settings, CK_ENDPOINT_API_BASE, error)))
+    return NULL;
+
+  client_id = ck_config_dup_client_id (settings);
+  client = ck_oauth_client_new (token_url, revoke_url, api_base_url, client_id);
+  ck_oauth_client_set_timeout (client, g_settings_get_uint (settings, "http-timeout"));
+  return client;
 }
 
 const char *
