@@ -413,6 +413,73 @@ schedule_background (CkOAuthManager *self)
                                             on_background, self, NULL);
 }
 
+/* New tokens from elsewhere (a login, an import) replace the stored ones:
+ * a refresh in flight is dropped when it answers, and a refreshed login
+ * still waiting to be saved is forgotten, so neither can overwrite them. */
+static void
+supersede (CkOAuthManager *self)
+{
+  self->generation++;
+  g_clear_pointer (&self->unsaved, ck_oauth_tokens_unref);
+}
+
+static void
+forget_failures (CkOAuthManager *self)
+{
+  self->failures = 0;
+  g_clear_pointer (&self->last_refresh_error, g_free);
+}
+
+/* Import */
+
+static void
+on_import_saved (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  CkOAuthManager *self = g_task_get_source_object (task);
+  GError *error = NULL;
+
+  if (!ck_token_store_set_oauth_finish (CK_TOKEN_STORE (object), result, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  forget_failures (self);
+  schedule_background (self);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+ck_oauth_manager_import_async (CkOAuthManager      *self,
+                               CkOAuthTokens       *tokens,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  GTask *task;
+
+  g_return_if_fail (CK_IS_OAUTH_MANAGER (self));
+  g_return_if_fail (tokens != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, ck_oauth_manager_import_async);
+  supersede (self);
+  ck_token_store_set_oauth_async (self->store, tokens, cancellable, on_import_saved, task);
+}
+
+gboolean
+ck_oauth_manager_import_finish (CkOAuthManager  *self,
+                                GAsyncResult    *result,
+                                GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ck_oauth_manager_import_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
 /* Login */
 
 static void
@@ -473,8 +540,7 @@ on_login_saved (GObject      *object,
         finish_login (self, FALSE, message);
       return;
     }
-  self->failures = 0;
-  g_clear_pointer (&self->last_refresh_error, g_free);
+  forget_failures (self);
   if (current)
     finish_login (self, TRUE,
                   data->tokens->account_email != NULL ? data->tokens->account_email
@@ -497,9 +563,7 @@ on_login_finished (CkLoginFlow    *login,
       return;
     }
 
-  /* A new login supersedes any refresh result still waiting to be saved. */
-  self->generation++;
-  g_clear_pointer (&self->unsaved, ck_oauth_tokens_unref);
+  supersede (self);
 
   data = g_new0 (LoginData, 1);
   data->self = g_object_ref (self);
@@ -666,6 +730,7 @@ ck_oauth_manager_logout_finish (CkOAuthManager  *self,
                                 GError         **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ck_oauth_manager_logout_async, FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }

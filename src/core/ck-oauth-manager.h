@@ -38,6 +38,15 @@ gboolean        ck_oauth_manager_complete_login      (CkOAuthManager       *self
                                                       GError              **error);
 void            ck_oauth_manager_cancel_login        (CkOAuthManager       *self);
 
+/* Stores imported tokens in place of the login, ordered with refreshes. */
+void            ck_oauth_manager_import_async        (CkOAuthManager       *self,
+                                                      CkOAuthTokens        *tokens,
+                                                      GCancellable         *cancellable,
+                                                      GAsyncReadyCallback   callback,
+                                                      gpointer              user_data);
+gboolean        ck_oauth_manager_import_finish       (CkOAuthManager       *self,
+                                                      GAsyncResult         *result,
+                                                      GError              **error);
 void            ck_oauth_manager_logout_async        (CkOAuthManager       *self,
                                                       GCancellable         *cancellable,
                                                       GAsyncReadyCallback   callback,
