@@ -564,7 +564,8 @@ on_login_finished (CkService  *self,
                    gboolean    ok,
                    const char *message)
 {
-  ck_dbus_credentials1_emit_login_finished (self->skeleton, ok, message);
+  /* On success the message is the account: only for permitted callers. */
+  _ck_service_emit_to_permitted (self, "LoginFinished", g_variant_new ("(bs)", ok, message));
 }
 
 /* Doctor */
