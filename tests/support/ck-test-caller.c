@@ -21,7 +21,8 @@
  * same connection ("status STATE" or "error D-BUS-ERROR-NAME"), then
  * counts the signals that reach it in the next MS milliseconds:
  * "login-finished M" (those of them that were LoginFinished) and
- * "signals N" (tests/service/test-access.sh, test-oauth-loopback.sh).
+ * "signals N" (tests/service/test-access.sh, test-oauth-loopback.sh);
+ * SIGTERM ends the wait early.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -30,6 +31,7 @@
 #include <string.h>
 
 #include <gio/gio.h>
+#include <glib-unix.h>
 
 static void
 answer (GDBusConnection *bus,
@@ -132,6 +134,7 @@ watch_status (GDBusConnection *bus,
     }
 
   g_timeout_add (ms, on_watch_done, loop);
+  g_unix_signal_add (SIGTERM, on_watch_done, loop);
   g_main_loop_run (loop);
   printf ("login-finished %u\nsignals %u\n", counts[1], counts[0]);
   return 0;
