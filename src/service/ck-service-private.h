@@ -42,5 +42,8 @@ struct _CkService
 
 void _ck_service_update_status (CkService *self);
 void _ck_service_status_clear  (CkService *self);
+void _ck_service_emit_to_permitted (CkService  *self,
+                                    const char *signal_name,
+                                    GVariant   *parameters);
 
 G_END_DECLS
