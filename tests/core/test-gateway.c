@@ -22,6 +22,7 @@
 #include "ck-gateway-head.h"
 #include "ck-oauth-manager.h"
 #include "ck-resolver.h"
+#include "ck-test-core.h"
 
 #define API_KEY       "test-gateway-key"
 #define ACCESS_TOKEN  "test-access-0"
@@ -545,72 +546,15 @@ typedef struct
 } Fixture;
 
 static void
-on_done (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  *(GAsyncResult **) user_data = g_object_ref (result);
-}
-
-/* A wait that never ends is a failure, not a hang until meson's timeout. */
-#define WAIT_SECONDS 60
-
-static gboolean
-on_deadline (gpointer user_data)
-{
-  g_error ("Nothing happened for %d s; the gateway or a fake is stuck", WAIT_SECONDS);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-wait_until (gboolean *flag)
-{
-  guint deadline = g_timeout_add_seconds (WAIT_SECONDS, on_deadline, NULL);
-
-  while (!*flag)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (deadline);
-}
-
-static GAsyncResult *
-wait_result (GAsyncResult **slot)
-{
-  guint deadline = g_timeout_add_seconds (WAIT_SECONDS, on_deadline, NULL);
-
-  while (*slot == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (deadline);
-  return *slot;
-}
-
-static void
-store_api_key (Fixture    *fixture,
-               const char *key)
-{
-  GAsyncResult *result = NULL;
-  g_autoptr(GError) error = NULL;
-
-  ck_token_store_set_api_key_async (fixture->store, key, NULL, on_done, &result);
-  g_assert_true (ck_token_store_set_api_key_finish (fixture->store, wait_result (&result), &error));
-  g_assert_no_error (error);
-  g_object_unref (result);
-}
-
-static void
 store_oauth (Fixture *fixture,
              gint64   expires_at_ms)
 {
-  GAsyncResult *result = NULL;
-  g_autoptr(GError) error = NULL;
   g_autoptr(CkOAuthTokens) tokens = ck_oauth_tokens_new ();
 
   tokens->access_token = g_strdup (ACCESS_TOKEN);
   tokens->refresh_token = g_strdup ("test-refresh-0");
   tokens->expires_at_ms = expires_at_ms;
-  ck_token_store_set_oauth_async (fixture->store, tokens, NULL, on_done, &result);
-  g_assert_true (ck_token_store_set_oauth_finish (fixture->store, wait_result (&result), &error));
-  g_assert_no_error (error);
-  g_object_unref (result);
+  ck_test_store_set_oauth (fixture->store, tokens);
 }
 
 static gint64
@@ -633,7 +577,6 @@ fixture_set_up (Fixture       *fixture,
                 gconstpointer  data)
 {
   g_autoptr(GSettingsBackend) backend = g_memory_settings_backend_new ();
-  GAsyncResult *result = NULL;
   g_autoptr(GError) error = NULL;
 
   upstream_start (&fixture->up);
@@ -647,10 +590,7 @@ fixture_set_up (Fixture       *fixture,
   fixture->store = ck_token_store_new ();
   fixture->helper = ck_helper_runner_new ();
   fixture->resolver = ck_resolver_new (fixture->store, fixture->helper);
-  ck_token_store_clear_async (fixture->store, NULL, NULL, on_done, &result);
-  g_assert_true (ck_token_store_clear_finish (fixture->store, wait_result (&result), &error));
-  g_assert_no_error (error);
-  g_clear_object (&result);
+  ck_test_store_clear (fixture->store);
 
   fixture->source = g_object_new (TEST_TYPE_SOURCE, NULL);
   fixture->source->store = g_object_ref (fixture->store);
@@ -734,15 +674,16 @@ static Reply *
 send_message (Fixture     *fixture,
               SoupMessage *msg)
 {
-  GAsyncResult *result = NULL;
+  CkTestAsync async = { 0 };
   g_autoptr(GError) error = NULL;
   Reply *reply = g_new0 (Reply, 1);
 
-  soup_session_send_and_read_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL, on_done,
-                                    &result);
-  reply->body = soup_session_send_and_read_finish (fixture->client, wait_result (&result), &error);
+  soup_session_send_and_read_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL,
+                                    ck_test_async_cb, &async);
+  reply->body = soup_session_send_and_read_finish (fixture->client, ck_test_async_wait (&async),
+                                                   &error);
   g_assert_no_error (error);
-  g_object_unref (result);
+  ck_test_async_clear (&async);
   reply->status = soup_message_get_status (msg);
   reply->headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
   return reply;
@@ -958,7 +899,7 @@ test_forward (Fixture       *fixture,
   g_autoptr(Reply) reply = NULL;
   g_autoptr(Reply) other = NULL;
 
-  store_api_key (fixture, API_KEY);
+  ck_test_store_set_api_key (fixture->store, API_KEY);
 
   soup_message_headers_append (headers, "anthropic-beta", "claude-code-20250219");
   soup_message_headers_append (headers, "anthropic-version", "2023-06-01");
@@ -1036,7 +977,7 @@ test_keep_alive (Fixture       *fixture,
   const char *token = ck_gateway_session_get_token (fixture->session);
   guint16 first = 0;
 
-  store_api_key (fixture, API_KEY);
+  ck_test_store_set_api_key (fixture->store, API_KEY);
   for (guint i = 0; i < 5; i++)
     {
       g_autoptr(SoupMessage) msg = new_request (fixture, "POST", "/v1/messages", token);
@@ -1099,7 +1040,7 @@ test_unauthorized (Fixture       *fixture,
   g_autofree char *message = NULL;
   g_autofree char *almost = g_strdup (ck_gateway_session_get_token (fixture->session));
 
-  store_api_key (fixture, API_KEY);
+  ck_test_store_set_api_key (fixture->store, API_KEY);
 
   none = call (fixture, "POST", "/v1/messages", NULL);
   g_assert_cmpuint (none->status, ==, 401);
@@ -1144,7 +1085,7 @@ test_forbidden (Fixture       *fixture,
     { own, "Host: 127.0.0.1\r\n", 400 },
   };
 
-  store_api_key (fixture, API_KEY);
+  ck_test_store_set_api_key (fixture->store, API_KEY);
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
@@ -1235,7 +1176,7 @@ test_retry_after_401 (Fixture       *fixture,
   g_assert_cmpuint (fixture->up.hits, ==, 5);
 
   /* An API key is not refreshed: its 401 goes straight through. */
-  store_api_key (fixture, API_KEY);
+  ck_test_store_set_api_key (fixture->store, API_KEY);
   key = call (fixture, "GET", "/v1/models", token);
   g_assert_cmpuint (key->status, ==, 401);
   g_assert_cmpuint (fixture->source->refreshes, ==, 2);
@@ -1257,7 +1198,7 @@ test_unreachable (Fixture       *fixture,
   g_autoptr(Reply) hung = NULL;
   gint64 start;
 
-  store_api_key (fixture, API_KEY);
+  ck_test_store_set_api_key (fixture->store, API_KEY);
 
   /* A port that was free a moment ago: nobody listens there. */
   socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
@@ -1297,7 +1238,7 @@ test_too_large (Fixture       *fixture,
   g_autoptr(Reply) chunked = NULL;
   g_autoptr(GInputStream) stream = NULL;
 
-  store_api_key (fixture, API_KEY);
+  ck_test_store_set_api_key (fixture->store, API_KEY);
   for (gsize i = 0; i <= limit; i++)
     big[i] = pattern_byte (i);
   at_limit = g_bytes_new_static (big, limit);
@@ -1336,7 +1277,7 @@ test_passthrough (Fixture       *fixture,
   const char *token = ck_gateway_session_get_token (fixture->session);
   static const guint statuses[] = { 429, 500, 529, 400, 404 };
 
-  store_api_key (fixture, API_KEY);
+  ck_test_store_set_api_key (fixture->store, API_KEY);
 
   for (guint i = 0; i < G_N_ELEMENTS (statuses); i++)
     {
@@ -1398,14 +1339,15 @@ test_sse_timing (Fixture       *fixture,
   g_autoptr(SoupMessage) msg = new_request (fixture, "POST", "/v1/messages/sse?n=5&gap=300", token);
   g_autoptr(GInputStream) stream = NULL;
   g_autoptr(GError) error = NULL;
-  GAsyncResult *result = NULL;
+  CkTestAsync async = { 0 };
   Reader reader = { 0 };
 
-  store_api_key (fixture, API_KEY);
-  soup_session_send_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL, on_done, &result);
-  stream = soup_session_send_finish (fixture->client, wait_result (&result), &error);
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+  soup_session_send_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL, ck_test_async_cb,
+                           &async);
+  stream = soup_session_send_finish (fixture->client, ck_test_async_wait (&async), &error);
   g_assert_no_error (error);
-  g_object_unref (result);
+  ck_test_async_clear (&async);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
   g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg),
                                                           NULL), ==, "text/event-stream");
@@ -1417,7 +1359,7 @@ test_sse_timing (Fixture       *fixture,
   reader.arrived = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_input_stream_read_async (stream, reader.buffer, sizeof reader.buffer, G_PRIORITY_DEFAULT,
                              NULL, on_reader_read, &reader);
-  wait_until (&reader.done);
+  ck_test_run_until (&reader.done);
 
   g_assert_cmpuint (reader.arrived->len, ==, 5);
   g_assert_cmpuint (fixture->up.sent_at->len, ==, 5);
@@ -1446,7 +1388,7 @@ test_client_disconnect (Fixture       *fixture,
 {
   g_autofree char *response = NULL;
 
-  store_api_key (fixture, API_KEY);
+  ck_test_store_set_api_key (fixture->store, API_KEY);
 
   /* Upstream sends one event and then stays silent: only the gateway
    * noticing the client's departure can close the upstream connection. */
@@ -1454,7 +1396,7 @@ test_client_disconnect (Fixture       *fixture,
   g_assert_cmpuint (raw_status (response), ==, 200);
   g_assert_nonnull (strstr (response, "event: ping\ndata: 1\n\n"));
 
-  wait_until (&fixture->up.hold_closed);
+  ck_test_run_until (&fixture->up.hold_closed);
   while (fixture->signalled < 1)
     g_main_context_iteration (NULL, TRUE);
 
@@ -1462,7 +1404,7 @@ test_client_disconnect (Fixture       *fixture,
   g_clear_pointer (&response, g_free);
   response = raw_post (fixture, "/v1/sse?n=1000&gap=20", TRUE);
   g_assert_cmpuint (raw_status (response), ==, 200);
-  wait_until (&fixture->up.sse_finished);
+  ck_test_run_until (&fixture->up.sse_finished);
   g_assert_cmpuint (fixture->up.sse_cancelled, ==, 1);
 }
 
@@ -1473,7 +1415,7 @@ test_upstream_breaks (Fixture       *fixture,
 {
   g_autofree char *response = NULL;
 
-  store_api_key (fixture, API_KEY);
+  ck_test_store_set_api_key (fixture->store, API_KEY);
   /* Read until the gateway closes the connection. */
   response = raw_post (fixture, "/break", FALSE);
   g_assert_cmpuint (raw_status (response), ==, 200);
@@ -1493,7 +1435,7 @@ test_removed_session (Fixture       *fixture,
   g_autoptr(Reply) still = NULL;
   g_autoptr(GPtrArray) sessions = NULL;
 
-  store_api_key (fixture, API_KEY);
+  ck_test_store_set_api_key (fixture->store, API_KEY);
   ck_gateway_add_session (fixture->gateway, other);
   g_assert_cmpuint (strlen (token), ==, 43);
   g_assert_cmpstr (ck_gateway_session_get_token (other), !=, token);
@@ -1582,15 +1524,16 @@ stream_big (Fixture *fixture,
                                             ck_gateway_session_get_token (fixture->session));
   g_autoptr(GError) error = NULL;
   g_autoptr(GInputStream) stream = NULL;
-  GAsyncResult *result = NULL;
+  CkTestAsync async = { 0 };
   BigReader *reader = g_new0 (BigReader, 1);
   gsize growth;
 
   reader->rss_start = reader->rss_max = vm_rss_kib ();
-  soup_session_send_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL, on_done, &result);
-  stream = soup_session_send_finish (fixture->client, wait_result (&result), &error);
+  soup_session_send_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL, ck_test_async_cb,
+                           &async);
+  stream = soup_session_send_finish (fixture->client, ck_test_async_wait (&async), &error);
   g_assert_no_error (error);
-  g_object_unref (result);
+  ck_test_async_clear (&async);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
   g_assert_cmpint (soup_message_headers_get_encoding (soup_message_get_response_headers (msg)), ==,
                    content_length ? SOUP_ENCODING_CONTENT_LENGTH : SOUP_ENCODING_CHUNKED);
@@ -1598,7 +1541,7 @@ stream_big (Fixture *fixture,
   reader->stream = stream;
   g_input_stream_read_async (stream, reader->buffer, sizeof reader->buffer, G_PRIORITY_DEFAULT,
                              NULL, on_big_read, reader);
-  wait_until (&reader->done);
+  ck_test_run_until (&reader->done);
   g_assert_cmpuint (reader->offset, ==, size);
   growth = reader->rss_max - reader->rss_start;
   g_free (reader);
@@ -1618,7 +1561,7 @@ test_large_stream (Fixture       *fixture,
   guint64 size = (instrumented ? 16 : 64) * 1024 * 1024;
   gsize growth;
 
-  store_api_key (fixture, API_KEY);
+  ck_test_store_set_api_key (fixture->store, API_KEY);
 
   /* Warm up: the allocator's first arenas are not growth. */
   stream_big (fixture, 4 * 1024 * 1024, FALSE);
@@ -1694,7 +1637,7 @@ test_concurrent_refresh (Fixture       *fixture,
     }
   for (guint i = 0; i < G_N_ELEMENTS (streams); i++)
     {
-      wait_until (&streams[i].done);
+      ck_test_run_until (&streams[i].done);
       g_assert_cmpuint (soup_message_get_status (streams[i].msg), ==, 200);
       g_assert_cmpstr (streams[i].text->str, ==, events->str);
       g_object_unref (streams[i].msg);
