@@ -23,27 +23,7 @@ else
   fail "a caller of the same user gets the key: $out"
 fi
 
-info=$CK_TEST_ROOT/flatpak-info
-printf '[Application]\nname=org.example.Sandboxed\n' > "$info"
-caller_dir=$CK_BUILD_ROOT/tests/support
-# in_root [BWRAP OPTIONS...] -- COMMAND...: COMMAND with a root directory
-# of its own (a tmpfs with read-only binds), as bubblewrap, firejail and
-# snap give it.
-in_root () {
-  local options=()
-  while [ "$1" != -- ]; do options+=("$1"); shift; done
-  shift
-  bwrap --tmpfs / --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
-    --symlink usr/bin /bin --symlink usr/sbin /sbin --ro-bind /etc /etc \
-    --proc /proc --dev /dev --tmpfs /tmp \
-    --bind "$CK_TEST_ROOT/run" "$CK_TEST_ROOT/run" \
-    --ro-bind "$caller_dir" "$caller_dir" \
-    --setenv DBUS_SESSION_BUS_ADDRESS "$DBUS_SESSION_BUS_ADDRESS" \
-    --die-with-parent \
-    "${options[@]}" "$@"
-}
-# in_sandbox COMMAND...: COMMAND in a Flatpak-like sandbox.
-in_sandbox () { in_root --ro-bind "$info" /.flatpak-info -- "$@"; }
+. "$CK_SOURCE_ROOT/tests/support/ck-sandbox.sh"
 sandboxed () { in_sandbox gdbus call "${dest[@]}" --method $method '{}'; }
 rooted () { in_root -- gdbus call "${dest[@]}" --method $method '{}'; }
 
