@@ -257,7 +257,7 @@ session_from_json (CkService   *self,
 
 /* After every read of the keyring: the persistent sessions it holds are
  * served, and those deleted from it (elsewhere, or by a close whose
- * removal finished) are not. While the keyring is locked, nothing
+ * removal finished) are not. While the keyring is locked nothing
  * changes: no credential is served then anyway. */
 void
 _ck_service_gateway_sync (CkService *self)
@@ -270,7 +270,10 @@ _ck_service_gateway_sync (CkService *self)
   const char *json;
   Opened *opened;
 
-  if (ck_token_store_get_state (self->store) != CK_KEYRING_STATE_READY)
+  /* After dispose (the store may outlive us), or while the keyring is
+   * locked. */
+  if (self->gateway_opened == NULL ||
+      ck_token_store_get_state (self->store) != CK_KEYRING_STATE_READY)
     return;
 
   /* A revoked session stays refused until its item is gone. */
