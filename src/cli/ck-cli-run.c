@@ -491,6 +491,31 @@ pass_token (char       ***env,
   return TRUE;
 }
 
+/* Checks @reply (GetCredential's or OpenGatewaySession's) and puts its
+ * token in @env for the command, with @base_url as ANTHROPIC_BASE_URL
+ * unless NULL; FALSE (said) when the command must not run. */
+static gboolean
+prepare_env (GVariant     *reply,
+             const char   *base_url,
+             gboolean      use_env,
+             char       ***env)
+{
+  const char *token = NULL;
+  gboolean is_oauth;
+
+  if (!lookup_token (reply, &token, &is_oauth))
+    return FALSE;
+
+  if (is_oauth && !check_no_helper ())
+    return FALSE;
+
+  warn_about_overrides (is_oauth, use_env);
+
+  if (base_url != NULL)
+    *env = g_environ_setenv (*env, "ANTHROPIC_BASE_URL", base_url, TRUE);
+  return pass_token (env, token, is_oauth, use_env);
+}
+
 static void
 print_credential_error (const GError *error)
 {
@@ -508,8 +533,6 @@ run_direct (char     **command,
   g_autoptr(GVariant) credential = NULL;
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) env = g_get_environ ();
-  const char *token = NULL;
-  gboolean is_oauth;
 
   if (!(credential = get_credential (&error)))
     {
@@ -517,15 +540,7 @@ run_direct (char     **command,
       return CK_EXIT_FAILURE;
     }
 
-  if (!lookup_token (credential, &token, &is_oauth))
-    return CK_EXIT_FAILURE;
-
-  if (is_oauth && !check_no_helper ())
-    return CK_EXIT_FAILURE;
-
-  warn_about_overrides (is_oauth, use_env);
-
-  if (!pass_token (&env, token, is_oauth, use_env))
+  if (!prepare_env (credential, NULL, use_env, &env))
     return CK_EXIT_FAILURE;
 
   return exec_command (command, env);
@@ -565,9 +580,7 @@ run_through_gateway (char     **command,
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) env = g_get_environ ();
   g_autofree char *helper = NULL;
-  const char *token = NULL;
   const char *url = NULL;
-  gboolean is_oauth;
 
   /* Our own helper gives claude the API key itself (and beats an OAuth
    * login): the gateway would add nothing, so run as before it. */
@@ -585,8 +598,6 @@ run_through_gateway (char     **command,
       return CK_EXIT_FAILURE;
     }
 
-  if (!lookup_token (session, &token, &is_oauth))
-    return CK_EXIT_FAILURE;
   if (!g_variant_lookup (session, "url", "&s", &url) ||
       !(g_str_has_prefix (url, "http://127.0.0.1:") || g_str_has_prefix (url, "http://[::1]:")))
     {
@@ -594,13 +605,7 @@ run_through_gateway (char     **command,
       return CK_EXIT_FAILURE;
     }
 
-  if (is_oauth && !check_no_helper ())
-    return CK_EXIT_FAILURE;
-
-  warn_about_overrides (is_oauth, use_env);
-
-  env = g_environ_setenv (env, "ANTHROPIC_BASE_URL", url, TRUE);
-  if (!pass_token (&env, token, is_oauth, use_env))
+  if (!prepare_env (session, url, use_env, &env))
     return CK_EXIT_FAILURE;
 
   return spawn_and_wait (command, env);

@@ -29,6 +29,7 @@
 #include <json-glib/json-glib.h>
 
 #include "ck-config.h"
+#include "ck-credential-options.h"
 #include "ck-error.h"
 #include "ck-service-private.h"
 
@@ -482,14 +483,19 @@ parse_open_options (GVariant   *options,
   GVariantIter iter;
   const char *key;
   GVariant *value;
+  guint min_validity;
+
+  /* "kind" as GetCredential reads it. */
+  if (!ck_credential_options_parse (options, &min_validity, &opening->kind, error))
+    return FALSE;
 
   g_variant_iter_init (&iter, options);
   while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
     {
       g_autoptr(GVariant) owned = value;
       const GVariantType *expected = g_str_equal (key, "persistent") ? G_VARIANT_TYPE_BOOLEAN
-                                   : g_str_equal (key, "kind") || g_str_equal (key, "upstream") ||
-                                     g_str_equal (key, "command") ? G_VARIANT_TYPE_STRING : NULL;
+                                   : g_str_equal (key, "upstream") || g_str_equal (key, "command")
+                                     ? G_VARIANT_TYPE_STRING : NULL;
       const char *string;
 
       /* Unknown options are ignored so newer callers work with this agent. */
@@ -510,16 +516,7 @@ parse_open_options (GVariant   *options,
         }
 
       string = g_variant_get_string (value, NULL);
-      if (g_str_equal (key, "kind"))
-        {
-          if (!ck_credential_kind_from_string (string, &opening->kind))
-            {
-              g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
-                                   "The option kind must be the string “api-key” or “oauth”.");
-              return FALSE;
-            }
-        }
-      else if (g_str_equal (key, "upstream") && string[0] != '\0')
+      if (g_str_equal (key, "upstream") && string[0] != '\0')
         {
           if (!ck_config_check_url (string, NULL))
             {

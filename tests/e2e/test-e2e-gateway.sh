@@ -32,23 +32,13 @@ ck_login_loopback
 # is at the API, keeps claude's environment and argv in $environ and
 # $cmdline; then waits for the end. Sets rc.
 run_session () {
-  local pid claude_pid _
-  clear_api_log
-  claude_env_args
-  env "${CLAUDE_ENV_ARGS[@]}" "$CK_CLI" run "$@" -- "$CLAUDE" -p "Wait a while, then say so." \
-    --allowedTools "Bash(python3:*)" </dev/null >"$out" 2>"$err" &
-  pid=$!
-  for _ in $(seq 600); do
-    [ -s "$API_LOG" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
+  local claude_pid
+  start_claude "$CK_CLI" run "$@" -- "$CLAUDE" -p "Wait a while, then say so." \
+    --allowedTools "Bash(python3:*)"
   claude_pid=$(pgrep -P "$pid" | head -n 1)
   environ=$(tr '\0' '\n' <"/proc/$claude_pid/environ" 2>/dev/null)
   cmdline=$(tr '\0' '\n' <"/proc/$claude_pid/cmdline" 2>/dev/null)
-  for _ in $(seq 1800); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  kill "$pid" 2>/dev/null
-  wait "$pid"; rc=$?
+  finish_claude 1800
 }
 
 # requests_ok KIND: every /v1/messages request was accepted (the API

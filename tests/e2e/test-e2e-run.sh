@@ -12,29 +12,8 @@ ENV_KEY=test-api-key-env-0002
 start_api --accept "$KEY" --accept "$ENV_KEY" --delay 2
 store_api_key
 
-# start_run ARGS...: env becomes claude-keyring with ARGS; sets $pid, and
-# waits until claude's first request is open at the fake API.
-start_run () {
-  clear_api_log
-  claude_env_args
-  env "${CLAUDE_ENV_ARGS[@]}" "$CK_CLI" "$@" </dev/null >"$out" 2>"$err" &
-  pid=$!
-  for _ in $(seq 600); do
-    [ -s "$API_LOG" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-}
-# finish_run: waits for it (bounded: claude answers right after the
-# API's delay); sets $rc.
-finish_run () {
-  for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  kill "$pid" 2>/dev/null
-  wait "$pid"; rc=$?
-}
-
 # Through the gateway: claude-keyring stays, claude is its child.
-start_run run -- "$CLAUDE" -p ping
+start_claude "$CK_CLI" run -- "$CLAUDE" -p ping
 claude_pid=$(pgrep -P "$pid" | head -n 1)
 exe=$(readlink "/proc/$claude_pid/exe" 2>/dev/null)
 environ=$(tr '\0' '\n' <"/proc/$claude_pid/environ" 2>/dev/null)
@@ -46,7 +25,7 @@ check "gateway: claude's environment does not hold the key" bash -c '! grep -q "
 check "gateway: claude's argv does not hold the key" \
   bash -c '! tr "\0" "\n" <"/proc/$1/cmdline" | grep -q "$2"' _ "$claude_pid" "$KEY"
 check "gateway: no ANTHROPIC_API_KEY in claude's environment" bash -c '! grep -q "^ANTHROPIC_API_KEY=" <<<"$1"' _ "$environ"
-finish_run
+finish_claude
 check "gateway: exit 0" test "$rc" = 0
 check "gateway: answered" grep -qx pong "$out"
 check "gateway: the key reached the API as x-api-key only" \
@@ -54,7 +33,7 @@ check "gateway: the key reached the API as x-api-key only" \
   --expect "$KEY"
 
 # --direct: env becomes claude-keyring, which becomes claude: one process, $pid.
-start_run run --direct -- "$CLAUDE" -p ping
+start_claude "$CK_CLI" run --direct -- "$CLAUDE" -p ping
 exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
 environ=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null)
 check "direct: claude-keyring became claude (exec)" test "$exe" = "$(readlink -f "$CLAUDE")"
@@ -62,7 +41,7 @@ check "direct: claude's environment names the fd" grep -q '^CLAUDE_CODE_API_KEY_
 check "direct: claude's base URL is the API's" grep -qx "ANTHROPIC_BASE_URL=http://127.0.0.1:$API_PORT" <<<"$environ"
 check "direct: claude's environment does not hold the key" bash -c '! grep -q "$1" <<<"$2"' _ "$KEY" "$environ"
 check "direct: no ANTHROPIC_API_KEY in claude's environment" bash -c '! grep -q "^ANTHROPIC_API_KEY=" <<<"$1"' _ "$environ"
-finish_run
+finish_claude
 check "direct: exit 0" test "$rc" = 0
 check "direct: answered" grep -qx pong "$out"
 check "direct: the key as x-api-key only" \
