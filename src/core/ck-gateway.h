@@ -66,6 +66,10 @@ void        ck_gateway_stop            (CkGateway         *self);
 guint16     ck_gateway_get_port        (CkGateway         *self);
 /* "http://127.0.0.1:PORT", what ANTHROPIC_BASE_URL is set to. */
 char       *ck_gateway_dup_url         (CkGateway         *self);
+/* Seconds the upstream may take to begin its answer once the request is
+ * sent (connecting is bounded by http-timeout); then 504. Default 600. */
+void        ck_gateway_set_response_timeout (CkGateway    *self,
+                                             guint         seconds);
 void        ck_gateway_add_session     (CkGateway         *self,
                                         CkGatewaySession  *session);
 /* FALSE when no session has that id. A removed session's token is

@@ -42,6 +42,7 @@ struct _CkOAuthManager
   gint64            last_refresh;
   char             *last_refresh_error;
   guint             refresh_count;
+  char             *rejected;        /* an access token the API refused */
   guint             failures;
   guint             background_id;
   gint64            last_background;
@@ -351,7 +352,8 @@ ck_oauth_manager_get_tokens_async (CkOAuthSource       *source,
       return;
     }
 
-  if (self->unsaved == NULL && ck_oauth_tokens_valid_for (tokens, now_ms (), min_validity))
+  if (self->unsaved == NULL && ck_oauth_tokens_valid_for (tokens, now_ms (), min_validity) &&
+      !ck_pkce_state_equal (tokens->access_token, self->rejected))
     {
       g_task_return_pointer (task, ck_oauth_tokens_ref (tokens),
                              (GDestroyNotify) ck_oauth_tokens_unref);
@@ -371,11 +373,28 @@ ck_oauth_manager_get_tokens_finish (CkOAuthSource  *source,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+/* The API refused the current access token (revoked, or expired early):
+ * the next get_tokens refreshes, single-flight as any other refresh. A
+ * refreshed token differs, so the mark goes stale by itself. */
+static void
+ck_oauth_manager_invalidate_token (CkOAuthSource *source,
+                                   const char    *access_token)
+{
+  CkOAuthManager *self = CK_OAUTH_MANAGER (source);
+  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
+
+  if (tokens == NULL || !ck_pkce_state_equal (tokens->access_token, access_token))
+    return;
+  g_clear_pointer (&self->rejected, ck_secret_free);
+  self->rejected = g_strdup (access_token);
+}
+
 static void
 ck_oauth_manager_source_init (CkOAuthSourceInterface *iface)
 {
   iface->get_tokens_async = ck_oauth_manager_get_tokens_async;
   iface->get_tokens_finish = ck_oauth_manager_get_tokens_finish;
+  iface->invalidate_token = ck_oauth_manager_invalidate_token;
 }
 
 /* Background refresh, so a long-running claude is not the one to find the
@@ -989,6 +1008,7 @@ ck_oauth_manager_finalize (GObject *object)
   g_clear_pointer (&self->waiters, g_ptr_array_unref);
   g_clear_pointer (&self->unsaved, ck_oauth_tokens_unref);
   g_clear_pointer (&self->last_refresh_error, g_free);
+  g_clear_pointer (&self->rejected, ck_secret_free);
 
   G_OBJECT_CLASS (ck_oauth_manager_parent_class)->finalize (object);
 }

@@ -38,3 +38,17 @@ ck_oauth_source_get_tokens_finish (CkOAuthSource  *self,
 
   return CK_OAUTH_SOURCE_GET_IFACE (self)->get_tokens_finish (self, result, error);
 }
+
+void
+ck_oauth_source_invalidate_token (CkOAuthSource *self,
+                                  const char    *access_token)
+{
+  CkOAuthSourceInterface *iface;
+
+  g_return_if_fail (CK_IS_OAUTH_SOURCE (self));
+  g_return_if_fail (access_token != NULL);
+
+  iface = CK_OAUTH_SOURCE_GET_IFACE (self);
+  if (iface->invalidate_token != NULL)
+    iface->invalidate_token (self, access_token);
+}

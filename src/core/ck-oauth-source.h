@@ -29,6 +29,10 @@ struct _CkOAuthSourceInterface
   CkOAuthTokens *(*get_tokens_finish) (CkOAuthSource        *self,
                                        GAsyncResult         *result,
                                        GError              **error);
+  /* Optional. The API refused @access_token: if it is still the current
+   * one, the next get_tokens refreshes whatever its expiry says. */
+  void           (*invalidate_token)  (CkOAuthSource        *self,
+                                       const char           *access_token);
 };
 
 void           ck_oauth_source_get_tokens_async  (CkOAuthSource        *self,
@@ -39,5 +43,7 @@ void           ck_oauth_source_get_tokens_async  (CkOAuthSource        *self,
 CkOAuthTokens *ck_oauth_source_get_tokens_finish (CkOAuthSource        *self,
                                                   GAsyncResult         *result,
                                                   GError              **error);
+void           ck_oauth_source_invalidate_token  (CkOAuthSource        *self,
+                                                  const char           *access_token);
 
 G_END_DECLS

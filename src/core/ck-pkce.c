@@ -74,8 +74,14 @@ base64url_encode (const guint8 *data,
   return out;
 }
 
-static char *
-random_token (void)
+/**
+ * ck_pkce_random_token:
+ *
+ * Returns: (transfer full): 32 bytes of getrandom(2), base64url without
+ *   padding (43 characters); free it with ck_secret_free()
+ */
+char *
+ck_pkce_random_token (void)
 {
   guint8 bytes[RANDOM_BYTES];
   char *token;
@@ -128,9 +134,9 @@ ck_pkce_new (void)
 {
   CkPkce *pkce = g_new0 (CkPkce, 1);
 
-  pkce->verifier = random_token ();
+  pkce->verifier = ck_pkce_random_token ();
   pkce->challenge = ck_pkce_challenge_for_verifier (pkce->verifier);
-  pkce->state = random_token ();
+  pkce->state = ck_pkce_random_token ();
 
   return pkce;
 }

@@ -21,6 +21,7 @@ typedef struct
 } CkPkce;
 
 CkPkce   *ck_pkce_new                       (void);
+char     *ck_pkce_random_token              (void);
 void      ck_pkce_free                      (CkPkce       *pkce);
 char     *ck_pkce_challenge_for_verifier    (const char   *verifier);
 char     *ck_pkce_build_authorize_url       (const CkPkce *pkce,

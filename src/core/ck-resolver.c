@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "ck-error.h"
+#include "ck-pkce.h"
 #include "ck-resolver.h"
 
 struct _CkResolver
@@ -22,6 +23,9 @@ struct _CkResolver
   CkTokenStore   *store;
   CkHelperRunner *helper;
   CkOAuthSource  *oauth;
+  /* An access token the API refused (ck_resolver_invalidate): never
+   * served from memory again, whatever its expiry says. */
+  char           *rejected;
 };
 
 G_DEFINE_FINAL_TYPE (CkResolver, ck_resolver, G_TYPE_OBJECT)
@@ -115,7 +119,8 @@ ck_resolver_resolve_now (CkResolver        *self,
     {
       gint64 now_ms = g_get_real_time () / 1000;
 
-      if (!ck_oauth_tokens_valid_for (tokens, now_ms, min_validity))
+      if (!ck_oauth_tokens_valid_for (tokens, now_ms, min_validity) ||
+          ck_pkce_state_equal (tokens->access_token, self->rejected))
         return FALSE;
       *credential = credential_from_tokens (tokens);
       return TRUE;
@@ -270,6 +275,36 @@ ck_resolver_get_credential_finish (CkResolver    *self,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+/**
+ * ck_resolver_invalidate:
+ * @self: a #CkResolver
+ * @token: a credential the API answered 401 to
+ *
+ * When @token is the current OAuth access token, the next request for a
+ * credential refreshes the login first (once, for every caller waiting),
+ * whatever its expiry says. A token that is no longer current, or an API
+ * key, changes nothing: the stored credentials are never dropped here.
+ */
+void
+ck_resolver_invalidate (CkResolver *self,
+                        const char *token)
+{
+  CkOAuthTokens *tokens;
+
+  g_return_if_fail (CK_IS_RESOLVER (self));
+  g_return_if_fail (token != NULL);
+
+  tokens = ck_token_store_get_oauth (self->store);
+  if (tokens == NULL || !ck_pkce_state_equal (tokens->access_token, token))
+    return;
+
+  g_debug ("The API refused the current access token; refreshing before the next use");
+  g_clear_pointer (&self->rejected, ck_secret_free);
+  self->rejected = g_strdup (token);
+  if (self->oauth != NULL)
+    ck_oauth_source_invalidate_token (self->oauth, token);
+}
+
 void
 ck_resolver_set_oauth_source (CkResolver    *self,
                               CkOAuthSource *source)
@@ -307,9 +342,20 @@ ck_resolver_dispose (GObject *object)
 }
 
 static void
+ck_resolver_finalize (GObject *object)
+{
+  CkResolver *self = (CkResolver *) object;
+
+  g_clear_pointer (&self->rejected, ck_secret_free);
+
+  G_OBJECT_CLASS (ck_resolver_parent_class)->finalize (object);
+}
+
+static void
 ck_resolver_class_init (CkResolverClass *klass)
 {
   G_OBJECT_CLASS (klass)->dispose = ck_resolver_dispose;
+  G_OBJECT_CLASS (klass)->finalize = ck_resolver_finalize;
 }
 
 static void

@@ -38,5 +38,8 @@ void          ck_resolver_get_credential_async  (CkResolver           *self,
 CkCredential *ck_resolver_get_credential_finish (CkResolver           *self,
                                                  GAsyncResult         *result,
                                                  GError              **error);
+/* The API answered 401 to @token: refresh before serving it again. */
+void          ck_resolver_invalidate            (CkResolver           *self,
+                                                 const char           *token);
 
 G_END_DECLS

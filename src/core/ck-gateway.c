@@ -1,0 +1,1186 @@
+/* ck-gateway.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * An HTTP/1.1 server on loopback that claude uses as its API base URL.
+ * Each request shows a session token; the gateway swaps it for the
+ * resolver's credential and forwards the request to the API, then streams
+ * the answer back as it arrives. The whole request body is held (up to
+ * CK_GATEWAY_MAX_BODY) so that an OAuth token the API refuses can be
+ * refreshed and the request sent once more, unseen by the client. The
+ * answer is not held: one chunk at a time is in flight, the next is read
+ * from upstream only once the previous one went out to the client.
+ *
+ * Everything runs on the thread that created the gateway (the agent's
+ * main loop); only the sessions' counters are read from elsewhere.
+ */
+
+#define G_LOG_DOMAIN "ck-gateway"
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libsoup/soup.h>
+
+#include "ck-config.h"
+#include "ck-error.h"
+#include "ck-gateway.h"
+#include "ck-gateway-head.h"
+#include "ck-oauth-tokens.h"
+#include "ck-pkce.h"
+
+/* Upstream reads: as large as a TLS record train, small enough that one
+ * in flight per stream keeps the agent's memory flat. */
+#define READ_SIZE (64 * 1024)
+
+/* The credential must outlive the request's trip to the API. */
+#define CREDENTIAL_MIN_VALIDITY 60
+
+/* A non-streamed Messages request answers only when it is complete; the
+ * API itself gives up on those after ten minutes. */
+#define DEFAULT_RESPONSE_TIMEOUT (10 * 60)
+
+/* How often to look for a port that is free on both 127.0.0.1 and ::1. */
+#define LISTEN_ATTEMPTS 8
+
+#define REQUEST_KEY "ck-gateway-request"
+
+typedef char CkSecretString;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CkSecretString, ck_secret_free)
+
+/* Sessions */
+
+struct _CkGatewaySession
+{
+  gatomicrefcount   ref_count;
+  char             *id;
+  char             *token;
+  char             *digest;     /* SHA-256 of the token, hex: the lookup key */
+  CkCredentialKind  kind;
+  char             *upstream;
+  gint64            created;
+  guint64           requests;   /* atomic */
+  guint64           bytes;      /* atomic */
+};
+
+G_DEFINE_BOXED_TYPE (CkGatewaySession, ck_gateway_session,
+                     ck_gateway_session_ref, ck_gateway_session_unref)
+
+static char *
+token_digest (const char *token)
+{
+  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, token, -1);
+}
+
+CkGatewaySession *
+ck_gateway_session_new_full (const char       *id,
+                             const char       *token,
+                             CkCredentialKind  kind,
+                             const char       *upstream,
+                             gint64            created)
+{
+  CkGatewaySession *self;
+
+  g_return_val_if_fail (id != NULL && id[0] != '\0', NULL);
+  g_return_val_if_fail (token != NULL && token[0] != '\0', NULL);
+
+  self = g_new0 (CkGatewaySession, 1);
+  g_atomic_ref_count_init (&self->ref_count);
+  self->id = g_strdup (id);
+  self->token = g_strdup (token);
+  self->digest = token_digest (token);
+  self->kind = kind;
+  self->upstream = upstream != NULL && upstream[0] != '\0' ? g_strdup (upstream) : NULL;
+  self->created = created;
+  return self;
+}
+
+CkGatewaySession *
+ck_gateway_session_new (CkCredentialKind  kind,
+                        const char       *upstream)
+{
+  g_autofree char *id = g_uuid_string_random ();
+  g_autoptr(CkSecretString) token = ck_pkce_random_token ();
+
+  return ck_gateway_session_new_full (id, token, kind, upstream,
+                                      g_get_real_time () / G_USEC_PER_SEC);
+}
+
+CkGatewaySession *
+ck_gateway_session_ref (CkGatewaySession *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+
+  g_atomic_ref_count_inc (&self->ref_count);
+  return self;
+}
+
+void
+ck_gateway_session_unref (CkGatewaySession *self)
+{
+  g_return_if_fail (self != NULL);
+
+  if (!g_atomic_ref_count_dec (&self->ref_count))
+    return;
+  g_free (self->id);
+  ck_secret_free (self->token);
+  ck_secret_free (self->digest);
+  g_free (self->upstream);
+  g_free (self);
+}
+
+const char *
+ck_gateway_session_get_id (CkGatewaySession *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return self->id;
+}
+
+const char *
+ck_gateway_session_get_token (CkGatewaySession *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return self->token;
+}
+
+CkCredentialKind
+ck_gateway_session_get_kind (CkGatewaySession *self)
+{
+  g_return_val_if_fail (self != NULL, CK_CREDENTIAL_KIND_ANY);
+  return self->kind;
+}
+
+const char *
+ck_gateway_session_get_upstream (CkGatewaySession *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return self->upstream;
+}
+
+gint64
+ck_gateway_session_get_created (CkGatewaySession *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return self->created;
+}
+
+guint64
+ck_gateway_session_get_requests (CkGatewaySession *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return __atomic_load_n (&self->requests, __ATOMIC_RELAXED);
+}
+
+guint64
+ck_gateway_session_get_bytes (CkGatewaySession *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return __atomic_load_n (&self->bytes, __ATOMIC_RELAXED);
+}
+
+/* The gateway */
+
+struct _CkGateway
+{
+  GObject      parent_instance;
+
+  GSettings   *settings;
+  CkResolver  *resolver;
+  SoupServer  *server;
+  SoupSession *session;
+  guint16      port;
+  gboolean     listening;
+  guint        response_timeout;
+
+  GPtrArray   *sessions;    /* oldest first, owns a reference each */
+  GHashTable  *by_digest;   /* token digest → session (borrowed) */
+};
+
+G_DEFINE_FINAL_TYPE (CkGateway, ck_gateway, G_TYPE_OBJECT)
+
+enum {
+  SESSION_REQUEST,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+/* One request, from its head to its last byte. Held by the server
+ * message (until it finishes) and by every callback in flight. */
+typedef enum
+{
+  STATE_RECEIVING,   /* reading the body from the client */
+  STATE_WAITING,     /* for a credential, or for the upstream's head */
+  STATE_READING,     /* a chunk from upstream */
+  STATE_WRITING,     /* that chunk to the client */
+  STATE_DONE,
+} State;
+
+typedef struct
+{
+  /* Not a reference: the gateway's dispose ends every request (by
+   * dropping their connections) before it goes. */
+  CkGateway         *gateway;
+  SoupServerMessage *msg;         /* NULL once the message is over */
+  CkGatewaySession  *session;
+  GByteArray        *body_buffer; /* while receiving */
+  GBytes            *body;
+  GCancellable      *cancellable;
+  SoupMessage       *upstream;
+  GInputStream      *stream;
+  char              *sent_token;  /* the credential of the last attempt */
+  CkCredentialKind   sent_kind;
+  State              state;
+  gboolean           retried;
+  gboolean           timed_out;
+  gsize              pending;     /* bytes of the chunk being written */
+  guint              timeout_id;
+  GSource           *watch;
+} Request;
+
+static void
+set_upstream (Request     *request,
+              SoupMessage *upstream)
+{
+  if (request->upstream != NULL)
+    g_signal_handlers_disconnect_by_data (request->upstream, request);
+  g_set_object (&request->upstream, upstream);
+}
+
+static void
+request_clear (Request *request)
+{
+  set_upstream (request, NULL);
+  g_clear_object (&request->msg);
+  g_clear_pointer (&request->session, ck_gateway_session_unref);
+  g_clear_pointer (&request->body_buffer, g_byte_array_unref);
+  g_clear_pointer (&request->body, g_bytes_unref);
+  g_clear_object (&request->cancellable);
+  g_clear_object (&request->stream);
+  g_clear_pointer (&request->sent_token, ck_secret_free);
+  g_clear_handle_id (&request->timeout_id, g_source_remove);
+  if (request->watch != NULL)
+    {
+      g_source_destroy (request->watch);
+      g_clear_pointer (&request->watch, g_source_unref);
+    }
+}
+
+static Request *
+request_ref (Request *request)
+{
+  return g_rc_box_acquire (request);
+}
+
+static void
+request_unref (Request *request)
+{
+  g_rc_box_release_full (request, (GDestroyNotify) request_clear);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Request, request_unref)
+
+/* Answers */
+
+static void
+set_error (SoupServerMessage *msg,
+           guint              status,
+           const char        *type,
+           const char        *message)
+{
+  char *body = ck_gateway_dup_error_body (type, message);
+  gsize length = strlen (body);
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  soup_message_headers_replace (headers, "Cache-Control", "no-store");
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body, length);
+}
+
+/* The request is over for the gateway: count it, and let go. Runs once,
+ * from the server message's "finished" or when the gateway drops the
+ * connection itself. */
+static void
+request_over (Request *request)
+{
+  g_autoptr(Request) hold = request_ref (request);
+  g_autoptr(SoupServerMessage) msg = g_steal_pointer (&request->msg);
+
+  if (msg == NULL)
+    return;
+
+  request->state = STATE_DONE;
+  g_cancellable_cancel (request->cancellable);
+  g_clear_handle_id (&request->timeout_id, g_source_remove);
+  if (request->watch != NULL)
+    {
+      g_source_destroy (request->watch);
+      g_clear_pointer (&request->watch, g_source_unref);
+    }
+
+  g_signal_handlers_disconnect_by_data (msg, request);
+  g_debug ("%s %s: %u", soup_server_message_get_method (msg),
+           soup_server_message_get_uri (msg) != NULL
+             ? g_uri_get_path (soup_server_message_get_uri (msg)) : "",
+           soup_server_message_get_status (msg));
+
+  if (request->session != NULL)
+    {
+      __atomic_fetch_add (&request->session->requests, 1, __ATOMIC_RELAXED);
+      g_signal_emit (request->gateway, signals[SESSION_REQUEST], 0, request->session);
+    }
+
+  /* Drops the message's own reference to the request. */
+  g_object_set_data (G_OBJECT (msg), REQUEST_KEY, NULL);
+}
+
+/* "finished", or "disconnected": a connection that goes (the gateway
+ * stopping, an I/O error) takes its message with it unfinished. */
+static void
+on_finished (SoupServerMessage *msg,
+             Request           *request)
+{
+  request_over (request);
+}
+
+/* Ends the client's connection at once: a stream that broke upstream must
+ * not look complete to the client, and a client that left needs no
+ * answer. */
+static void
+drop_connection (Request *request)
+{
+  g_autoptr(Request) hold = request_ref (request);
+  g_autoptr(GIOStream) stream = NULL;
+
+  if (request->msg == NULL)
+    return;
+
+  stream = soup_server_message_steal_connection (request->msg);
+  if (stream != NULL)
+    g_io_stream_close (stream, NULL, NULL);
+  request_over (request);
+}
+
+static void
+respond_error (Request    *request,
+               guint       status,
+               const char *type,
+               const char *message)
+{
+  if (request->msg == NULL)
+    return;
+
+  request->state = STATE_DONE;
+  set_error (request->msg, status, type, message);
+  soup_server_message_unpause (request->msg);
+}
+
+/* The client is gone (or, rarely, sent its next request already): while
+ * the gateway waits for upstream, libsoup does not look at the socket. */
+static gboolean
+on_client_readable (GSocket      *socket,
+                    GIOCondition  condition,
+                    gpointer      user_data)
+{
+  Request *request = user_data;
+  char byte;
+  gssize n;
+
+  n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return G_SOURCE_CONTINUE;
+
+  g_clear_pointer (&request->watch, g_source_unref);
+  if (n > 0)
+    return G_SOURCE_REMOVE;
+
+  g_debug ("The client left; cancelling its request upstream");
+  g_cancellable_cancel (request->cancellable);
+  drop_connection (request);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+watch_client (Request *request)
+{
+  GSocket *socket = soup_server_message_get_socket (request->msg);
+
+  if (socket == NULL)
+    return;
+
+  /* Stealing the connection (drop_connection) asks for both addresses;
+   * once the peer is gone, the kernel no longer knows the remote one. */
+  soup_server_message_get_local_address (request->msg);
+  soup_server_message_get_remote_address (request->msg);
+
+  request->watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (request->watch, G_SOURCE_FUNC (on_client_readable), request, NULL);
+  g_source_set_static_name (request->watch, "[ck-gateway] client");
+  g_source_attach (request->watch, g_main_context_get_thread_default ());
+}
+
+/* Streaming the answer */
+
+static void read_next (Request *request);
+
+static void
+on_read (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(Request) request = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  SoupMessageBody *body;
+
+  bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (object), result, &error);
+  if (request->msg == NULL)
+    return;
+
+  if (bytes == NULL)
+    {
+      g_debug ("The upstream answer broke off: %s", error->message);
+      drop_connection (request);
+      return;
+    }
+
+  body = soup_server_message_get_response_body (request->msg);
+  if (g_bytes_get_size (bytes) == 0)
+    {
+      request->state = STATE_DONE;
+      soup_message_body_complete (body);
+      soup_server_message_unpause (request->msg);
+      g_input_stream_close_async (request->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+      return;
+    }
+
+  request->state = STATE_WRITING;
+  request->pending = g_bytes_get_size (bytes);
+  soup_message_body_append_bytes (body, bytes);
+  soup_server_message_unpause (request->msg);
+}
+
+static void
+read_next (Request *request)
+{
+  request->state = STATE_READING;
+  g_input_stream_read_bytes_async (request->stream, READ_SIZE, G_PRIORITY_DEFAULT,
+                                   request->cancellable, on_read, request_ref (request));
+}
+
+static void
+on_wrote_chunk (SoupServerMessage *msg,
+                Request           *request)
+{
+  if (request->state != STATE_WRITING)
+    return;
+
+  __atomic_fetch_add (&request->session->bytes, request->pending, __ATOMIC_RELAXED);
+  request->pending = 0;
+  read_next (request);
+}
+
+static void
+start_response (Request      *request,
+                GInputStream *stream)
+{
+  SoupMessageHeaders *from = soup_message_get_response_headers (request->upstream);
+  SoupMessageHeaders *to = soup_server_message_get_response_headers (request->msg);
+
+  soup_server_message_set_status (request->msg, soup_message_get_status (request->upstream),
+                                  soup_message_get_reason_phrase (request->upstream));
+
+  /* Upstream's Date and Server, not libsoup's. */
+  soup_message_headers_clear (to);
+  ck_gateway_copy_response_headers (from, to);
+  if (soup_message_headers_get_encoding (from) == SOUP_ENCODING_CONTENT_LENGTH)
+    soup_message_headers_set_content_length (to, soup_message_headers_get_content_length (from));
+  else if (soup_server_message_get_http_version (request->msg) == SOUP_HTTP_1_0)
+    soup_message_headers_set_encoding (to, SOUP_ENCODING_EOF);
+  else
+    soup_message_headers_set_encoding (to, SOUP_ENCODING_CHUNKED);
+
+  /* What went out is dropped: memory stays at one chunk per stream. */
+  soup_message_body_set_accumulate (soup_server_message_get_response_body (request->msg), FALSE);
+
+  request->stream = g_object_ref (stream);
+  soup_server_message_unpause (request->msg);
+  read_next (request);
+}
+
+/* Forwarding */
+
+static void fetch_credential (Request *request);
+
+static void
+on_sent (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(Request) request = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInputStream) stream = NULL;
+  guint status;
+
+  stream = soup_session_send_finish (SOUP_SESSION (object), result, &error);
+  g_clear_handle_id (&request->timeout_id, g_source_remove);
+  if (request->msg == NULL)
+    return;
+
+  if (stream == NULL)
+    {
+      g_autofree char *message = NULL;
+      GUri *uri = soup_message_get_uri (request->upstream);
+
+      if (request->timed_out || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+        {
+          message = g_strdup_printf ("The API at %s did not answer in time; try again.",
+                                     g_uri_get_host (uri));
+          respond_error (request, SOUP_STATUS_GATEWAY_TIMEOUT, "timeout_error", message);
+        }
+      else
+        {
+          message = g_strdup_printf ("claude-keyring could not reach the API at %s (%s); "
+                                     "check the network and the api-base-url setting.",
+                                     g_uri_get_host (uri), error->message);
+          respond_error (request, SOUP_STATUS_BAD_GATEWAY, "api_error", message);
+        }
+      return;
+    }
+
+  status = soup_message_get_status (request->upstream);
+  if (status == SOUP_STATUS_UNAUTHORIZED && request->sent_kind == CK_CREDENTIAL_KIND_OAUTH &&
+      !request->retried)
+    {
+      /* The token looked valid to us: revoked, or expired early. One
+       * refresh and one more try, the client none the wiser. */
+      g_debug ("The API refused the access token; refreshing and sending again");
+      request->retried = TRUE;
+      ck_resolver_invalidate (request->gateway->resolver, request->sent_token);
+      g_input_stream_close_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+      fetch_credential (request);
+      return;
+    }
+
+  start_response (request, stream);
+}
+
+static gboolean
+on_timeout (gpointer user_data)
+{
+  Request *request = user_data;
+
+  request->timeout_id = 0;
+  request->timed_out = TRUE;
+  g_cancellable_cancel (request->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+arm_timeout (Request *request,
+             guint    seconds)
+{
+  g_clear_handle_id (&request->timeout_id, g_source_remove);
+  request->timeout_id = g_timeout_add_seconds (seconds, on_timeout, request);
+}
+
+/* Connected and the head is out: from now on the API is thinking. */
+static void
+on_upstream_wrote_headers (SoupMessage *upstream,
+                           Request     *request)
+{
+  if (request->timeout_id != 0)
+    arm_timeout (request, request->gateway->response_timeout);
+}
+
+static char *
+dup_upstream_base (Request  *request,
+                   GError  **error)
+{
+  const char *upstream = request->session->upstream;
+  g_autofree char *base = NULL;
+
+  if (upstream == NULL)
+    return ck_config_dup_endpoint (request->gateway->settings, CK_ENDPOINT_API_BASE, error);
+
+  /* The caller's ANTHROPIC_BASE_URL: held to the same rule as the setting. */
+  if (!ck_config_check_url (upstream, error))
+    return NULL;
+  base = g_strdup (upstream);
+  if (g_str_has_suffix (base, "/"))
+    base[strlen (base) - 1] = '\0';
+  return g_steal_pointer (&base);
+}
+
+static void
+send_upstream (Request            *request,
+               const CkCredential *credential)
+{
+  SoupServerMessage *msg = request->msg;
+  SoupMessageHeaders *client_headers = soup_server_message_get_request_headers (msg);
+  GUri *uri = soup_server_message_get_uri (msg);
+  const char *query = g_uri_get_query (uri);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *base = NULL;
+  g_autofree char *url = NULL;
+  g_autoptr(SoupMessage) upstream = NULL;
+
+  if ((base = dup_upstream_base (request, &error)) == NULL)
+    {
+      g_autofree char *message = g_strdup_printf ("The gateway has no usable API address: %s",
+                                                  error->message);
+
+      respond_error (request, SOUP_STATUS_BAD_GATEWAY, "api_error", message);
+      return;
+    }
+
+  /* Path and query exactly as the client wrote them (raw-paths). */
+  url = g_strconcat (base, g_uri_get_path (uri), query != NULL ? "?" : "", query, NULL);
+  upstream = soup_message_new (soup_server_message_get_method (msg), url);
+  if (upstream == NULL)
+    {
+      respond_error (request, SOUP_STATUS_BAD_REQUEST, "invalid_request_error",
+                     "The request's path cannot be forwarded.");
+      return;
+    }
+
+  /* Redirects and 401s are the client's to see, not libsoup's to act on. */
+  soup_message_add_flags (upstream, SOUP_MESSAGE_NO_REDIRECT);
+  ck_gateway_copy_request_headers (client_headers, soup_message_get_request_headers (upstream));
+  if (soup_message_headers_get_encoding (client_headers) != SOUP_ENCODING_NONE)
+    soup_message_set_request_body_from_bytes (upstream, NULL, request->body);
+  ck_gateway_put_credential (soup_message_get_request_headers (upstream), credential);
+
+  g_clear_pointer (&request->sent_token, ck_secret_free);
+  request->sent_token = g_strdup (credential->token);
+  request->sent_kind = credential->kind;
+  set_upstream (request, upstream);
+
+  /* Until connected (TLS included): the http-timeout setting, short. */
+  arm_timeout (request, g_settings_get_uint (request->gateway->settings, "http-timeout"));
+  g_signal_connect (upstream, "wrote-headers", G_CALLBACK (on_upstream_wrote_headers), request);
+  soup_session_send_async (request->gateway->session, upstream, G_PRIORITY_DEFAULT,
+                           request->cancellable, on_sent, request_ref (request));
+}
+
+static void
+on_credential (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(Request) request = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CkCredential) credential = NULL;
+
+  credential = ck_resolver_get_credential_finish (CK_RESOLVER (object), result, &error);
+  if (request->msg == NULL)
+    return;
+
+  if (credential == NULL)
+    {
+      g_autofree char *message = g_strdup_printf ("claude-keyring has no credential to "
+                                                  "send: %s", error->message);
+
+      /* The stored tokens stay as they are; the message says what to do. */
+      respond_error (request, SOUP_STATUS_UNAUTHORIZED, "authentication_error", message);
+      return;
+    }
+
+  send_upstream (request, credential);
+}
+
+static void
+fetch_credential (Request *request)
+{
+  request->state = STATE_WAITING;
+  ck_resolver_get_credential_async (request->gateway->resolver, NULL, CK_CREDENTIAL_KIND_ANY,
+                                    CREDENTIAL_MIN_VALIDITY, request->cancellable,
+                                    on_credential, request_ref (request));
+}
+
+/* The server's handlers */
+
+static void
+on_got_chunk (SoupServerMessage *msg,
+              GBytes            *chunk,
+              Request           *request)
+{
+  gsize size = g_bytes_get_size (chunk);
+
+  if (request->body_buffer == NULL)
+    return;
+
+  /* A chunked body has no length up front: count as it comes. */
+  if (request->body_buffer->len + size > CK_GATEWAY_MAX_BODY)
+    {
+      g_clear_pointer (&request->body_buffer, g_byte_array_unref);
+      set_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "request_too_large",
+                 "The request body is larger than the 32 MiB the claude-keyring gateway accepts.");
+      return;
+    }
+  g_byte_array_append (request->body_buffer, g_bytes_get_data (chunk, NULL), size);
+}
+
+static CkGatewaySession *
+find_session (CkGateway   *self,
+              const char **tokens)
+{
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *digest = NULL;
+      CkGatewaySession *session;
+
+      if (tokens[i] == NULL)
+        continue;
+      digest = token_digest (tokens[i]);
+      session = g_hash_table_lookup (self->by_digest, digest);
+      /* The digest found it; the token itself decides, in constant time. */
+      if (session != NULL && ck_pkce_state_equal (session->token, tokens[i]))
+        return session;
+    }
+  return NULL;
+}
+
+/* Runs once the head is read, before the body: a request that will be
+ * refused is refused now, and its body (if the client sends it anyway) is
+ * read and dropped. */
+static void
+early_handler (SoupServer        *server,
+               SoupServerMessage *msg,
+               const char        *path,
+               GHashTable        *query,
+               gpointer           user_data)
+{
+  CkGateway *self = user_data;
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  const char *tokens[2];
+  const char *message;
+  CkGatewayHead head;
+  CkGatewaySession *session;
+  Request *request;
+
+  soup_message_body_set_accumulate (body, FALSE);
+
+  head = ck_gateway_check_head (soup_server_message_get_method (msg), headers, self->port,
+                                tokens, &message);
+  switch (head)
+    {
+    case CK_GATEWAY_HEAD_BAD_REQUEST:
+      set_error (msg, SOUP_STATUS_BAD_REQUEST, "invalid_request_error", message);
+      return;
+    case CK_GATEWAY_HEAD_FORBIDDEN:
+      set_error (msg, SOUP_STATUS_FORBIDDEN, "permission_error", message);
+      return;
+    case CK_GATEWAY_HEAD_UNAUTHORIZED:
+      set_error (msg, SOUP_STATUS_UNAUTHORIZED, "authentication_error", message);
+      return;
+    case CK_GATEWAY_HEAD_OK:
+    case CK_GATEWAY_HEAD_TOO_LARGE:
+    default:
+      break;
+    }
+
+  if (soup_server_message_is_options_ping (msg))
+    {
+      set_error (msg, SOUP_STATUS_BAD_REQUEST, "invalid_request_error",
+                 "The claude-keyring gateway does not answer “OPTIONS *”.");
+      return;
+    }
+
+  if ((session = find_session (self, tokens)) == NULL)
+    {
+      set_error (msg, SOUP_STATUS_UNAUTHORIZED, "authentication_error",
+                 "The claude-keyring gateway token is not valid: its session has ended. "
+                 "Start claude again with “claude-keyring run”, or run “claude-keyring "
+                 "setup-claude --gateway” again.");
+      return;
+    }
+
+  request = g_rc_box_new0 (Request);
+  request->gateway = self;
+  request->msg = g_object_ref (msg);
+  request->session = ck_gateway_session_ref (session);
+  request->cancellable = g_cancellable_new ();
+  request->state = STATE_RECEIVING;
+  g_object_set_data_full (G_OBJECT (msg), REQUEST_KEY, request, (GDestroyNotify) request_unref);
+  g_signal_connect (msg, "finished", G_CALLBACK (on_finished), request);
+  g_signal_connect (msg, "disconnected", G_CALLBACK (on_finished), request);
+
+  if (head == CK_GATEWAY_HEAD_TOO_LARGE)
+    {
+      set_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "request_too_large", message);
+      return;
+    }
+
+  /* The body goes to our own buffer, sized once when its length is known. */
+  request->body_buffer = g_byte_array_sized_new (
+    soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH
+      ? soup_message_headers_get_content_length (headers) : 0);
+  g_signal_connect (msg, "got-chunk", G_CALLBACK (on_got_chunk), request);
+}
+
+static void
+handler (SoupServer        *server,
+         SoupServerMessage *msg,
+         const char        *path,
+         GHashTable        *query,
+         gpointer           user_data)
+{
+  Request *request = g_object_get_data (G_OBJECT (msg), REQUEST_KEY);
+
+  if (request == NULL || request->body_buffer == NULL)
+    {
+      set_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "api_error",
+                 "The claude-keyring gateway lost track of this request; try again.");
+      return;
+    }
+
+  request->body = g_byte_array_free_to_bytes (g_steal_pointer (&request->body_buffer));
+  g_signal_connect (msg, "wrote-chunk", G_CALLBACK (on_wrote_chunk), request);
+  soup_server_message_pause (msg);
+  watch_client (request);
+  fetch_credential (request);
+}
+
+/* Listening */
+
+static GSocket *
+bind_loopback (GSocketFamily   family,
+               guint16         port,
+               GError        **error)
+{
+  g_autoptr(GInetAddress) address = g_inet_address_new_loopback (family);
+  g_autoptr(GSocketAddress) socket_address = g_inet_socket_address_new (address, port);
+  g_autoptr(GSocket) socket = NULL;
+
+  socket = g_socket_new (family, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+  if (socket == NULL ||
+      !g_socket_bind (socket, socket_address, TRUE, error) ||
+      !g_socket_listen (socket, error))
+    return NULL;
+  return g_steal_pointer (&socket);
+}
+
+static guint16
+socket_port (GSocket *socket)
+{
+  g_autoptr(GSocketAddress) address = g_socket_get_local_address (socket, NULL);
+
+  if (address == NULL || !G_IS_INET_SOCKET_ADDRESS (address))
+    return 0;
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (address));
+}
+
+/* The same port on 127.0.0.1 and ::1: "localhost" may resolve to either. */
+static gboolean
+listen_loopback (CkGateway  *self,
+                 guint16     wanted,
+                 GError    **error)
+{
+  for (guint attempt = 0; attempt < LISTEN_ATTEMPTS; attempt++)
+    {
+      g_autoptr(GSocket) v4 = NULL;
+      g_autoptr(GSocket) v6 = NULL;
+      g_autoptr(GError) v6_error = NULL;
+      guint16 port;
+
+      if ((v4 = bind_loopback (G_SOCKET_FAMILY_IPV4, wanted, error)) == NULL)
+        {
+          if (wanted != 0)
+            g_prefix_error (error, "The gateway's port %u is not free: ", wanted);
+          return FALSE;
+        }
+      port = socket_port (v4);
+
+      v6 = bind_loopback (G_SOCKET_FAMILY_IPV6, port, &v6_error);
+      if (v6 == NULL && g_error_matches (v6_error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+        {
+          if (wanted == 0)
+            {
+              g_debug ("Port %u is taken on ::1, trying another", port);
+              continue;
+            }
+          g_propagate_prefixed_error (error, g_steal_pointer (&v6_error),
+                                      "The gateway's port %u is not free on ::1: ", wanted);
+          return FALSE;
+        }
+      if (v6 == NULL)
+        g_debug ("Not listening on ::1: %s", v6_error->message);
+
+      if (!soup_server_listen_socket (self->server, v4, 0, error) ||
+          (v6 != NULL && !soup_server_listen_socket (self->server, v6, 0, error)))
+        {
+          soup_server_disconnect (self->server);
+          return FALSE;
+        }
+      self->port = port;
+      return TRUE;
+    }
+
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+                       "No port is free on both 127.0.0.1 and ::1 for the gateway.");
+  return FALSE;
+}
+
+gboolean
+ck_gateway_start (CkGateway  *self,
+                  int         listener_fd,
+                  GError    **error)
+{
+  g_return_val_if_fail (CK_IS_GATEWAY (self), FALSE);
+
+  if (self->listening)
+    return TRUE;
+
+  if (listener_fd >= 0)
+    {
+      g_autoptr(GSocket) socket = g_socket_new_from_fd (listener_fd, error);
+
+      if (socket == NULL || !soup_server_listen_socket (self->server, socket, 0, error))
+        return FALSE;
+      self->port = socket_port (socket);
+    }
+  else if (!listen_loopback (self, g_settings_get_uint (self->settings, "gateway-port"), error))
+    {
+      return FALSE;
+    }
+
+  self->listening = TRUE;
+  g_debug ("The gateway listens on port %u", self->port);
+  return TRUE;
+}
+
+void
+ck_gateway_stop (CkGateway *self)
+{
+  g_return_if_fail (CK_IS_GATEWAY (self));
+
+  if (!self->listening)
+    return;
+  /* Every connection goes too: their requests finish, upstream cancelled. */
+  soup_server_disconnect (self->server);
+  self->listening = FALSE;
+  self->port = 0;
+}
+
+guint16
+ck_gateway_get_port (CkGateway *self)
+{
+  g_return_val_if_fail (CK_IS_GATEWAY (self), 0);
+
+  return self->port;
+}
+
+char *
+ck_gateway_dup_url (CkGateway *self)
+{
+  g_return_val_if_fail (CK_IS_GATEWAY (self), NULL);
+
+  return g_strdup_printf ("http://127.0.0.1:%u", self->port);
+}
+
+/**
+ * ck_gateway_set_response_timeout:
+ * @self: a #CkGateway
+ * @seconds: how long to wait for the upstream's answer to begin
+ *
+ * Once the request is sent (connecting is bounded by the http-timeout
+ * setting), the upstream may think this long before its head arrives;
+ * then the client gets 504. Default ten minutes, as a non-streamed
+ * Messages request can take that long. Tests make it short.
+ */
+void
+ck_gateway_set_response_timeout (CkGateway *self,
+                                 guint      seconds)
+{
+  g_return_if_fail (CK_IS_GATEWAY (self));
+  g_return_if_fail (seconds > 0);
+
+  self->response_timeout = seconds;
+}
+
+/* Sessions */
+
+static gint
+compare_created (gconstpointer a,
+                 gconstpointer b)
+{
+  const CkGatewaySession *x = *(CkGatewaySession * const *) a;
+  const CkGatewaySession *y = *(CkGatewaySession * const *) b;
+
+  return (x->created > y->created) - (x->created < y->created);
+}
+
+void
+ck_gateway_add_session (CkGateway        *self,
+                        CkGatewaySession *session)
+{
+  guint position;
+
+  g_return_if_fail (CK_IS_GATEWAY (self));
+  g_return_if_fail (session != NULL);
+
+  if (ck_gateway_lookup_session (self, session->id) != NULL)
+    ck_gateway_remove_session (self, session->id);
+
+  /* Oldest first; among equals, in the order added. */
+  for (position = self->sessions->len; position > 0; position--)
+    {
+      CkGatewaySession *other = g_ptr_array_index (self->sessions, position - 1);
+
+      if (compare_created (&other, &session) <= 0)
+        break;
+    }
+  g_ptr_array_insert (self->sessions, position, ck_gateway_session_ref (session));
+  g_hash_table_replace (self->by_digest, session->digest, session);
+}
+
+gboolean
+ck_gateway_remove_session (CkGateway  *self,
+                           const char *id)
+{
+  g_return_val_if_fail (CK_IS_GATEWAY (self), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+
+  for (guint i = 0; i < self->sessions->len; i++)
+    {
+      CkGatewaySession *session = g_ptr_array_index (self->sessions, i);
+
+      if (strcmp (session->id, id) != 0)
+        continue;
+      if (g_hash_table_lookup (self->by_digest, session->digest) == session)
+        g_hash_table_remove (self->by_digest, session->digest);
+      g_ptr_array_remove_index (self->sessions, i);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+CkGatewaySession *
+ck_gateway_lookup_session (CkGateway  *self,
+                           const char *id)
+{
+  g_return_val_if_fail (CK_IS_GATEWAY (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  for (guint i = 0; i < self->sessions->len; i++)
+    {
+      CkGatewaySession *session = g_ptr_array_index (self->sessions, i);
+
+      if (strcmp (session->id, id) == 0)
+        return session;
+    }
+  return NULL;
+}
+
+GPtrArray *
+ck_gateway_dup_sessions (CkGateway *self)
+{
+  GPtrArray *copy;
+
+  g_return_val_if_fail (CK_IS_GATEWAY (self), NULL);
+
+  copy = g_ptr_array_new_full (self->sessions->len, (GDestroyNotify) ck_gateway_session_unref);
+  for (guint i = 0; i < self->sessions->len; i++)
+    g_ptr_array_add (copy, ck_gateway_session_ref (g_ptr_array_index (self->sessions, i)));
+  return copy;
+}
+
+/* The object */
+
+CkGateway *
+ck_gateway_new (GSettings  *settings,
+                CkResolver *resolver)
+{
+  CkGateway *self;
+
+  g_return_val_if_fail (G_IS_SETTINGS (settings), NULL);
+  g_return_val_if_fail (CK_IS_RESOLVER (resolver), NULL);
+
+  self = g_object_new (CK_TYPE_GATEWAY, NULL);
+  self->settings = g_object_ref (settings);
+  self->resolver = g_object_ref (resolver);
+  return self;
+}
+
+static void
+ck_gateway_dispose (GObject *object)
+{
+  CkGateway *self = (CkGateway *) object;
+
+  if (self->server != NULL)
+    {
+      soup_server_disconnect (self->server);
+      g_clear_object (&self->server);
+    }
+  if (self->session != NULL)
+    {
+      soup_session_abort (self->session);
+      g_clear_object (&self->session);
+    }
+  g_clear_object (&self->resolver);
+  g_clear_object (&self->settings);
+  g_hash_table_remove_all (self->by_digest);
+  g_ptr_array_set_size (self->sessions, 0);
+
+  G_OBJECT_CLASS (ck_gateway_parent_class)->dispose (object);
+}
+
+static void
+ck_gateway_finalize (GObject *object)
+{
+  CkGateway *self = (CkGateway *) object;
+
+  g_clear_pointer (&self->by_digest, g_hash_table_unref);
+  g_clear_pointer (&self->sessions, g_ptr_array_unref);
+
+  G_OBJECT_CLASS (ck_gateway_parent_class)->finalize (object);
+}
+
+static void
+ck_gateway_class_init (CkGatewayClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = ck_gateway_dispose;
+  object_class->finalize = ck_gateway_finalize;
+
+  /**
+   * CkGateway::session-request:
+   * @self: a #CkGateway
+   * @session: the #CkGatewaySession that made the request
+   *
+   * Emitted once a request of @session is answered (or given up).
+   */
+  signals[SESSION_REQUEST] =
+    g_signal_new ("session-request",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, CK_TYPE_GATEWAY_SESSION);
+}
+
+static void
+ck_gateway_init (CkGateway *self)
+{
+  self->response_timeout = DEFAULT_RESPONSE_TIMEOUT;
+  self->sessions = g_ptr_array_new_with_free_func ((GDestroyNotify) ck_gateway_session_unref);
+  self->by_digest = g_hash_table_new (g_str_hash, g_str_equal);
+
+  /* raw-paths: the path goes upstream byte for byte, as the client sent it. */
+  self->server = soup_server_new ("raw-paths", TRUE, NULL);
+  soup_server_add_early_handler (self->server, NULL, early_handler, self, NULL);
+  soup_server_add_handler (self->server, NULL, handler, self, NULL);
+
+  /* Many streams at once to one host; bytes as they come (no decoding),
+   * no cookies, no auth of libsoup's own. */
+  self->session = soup_session_new_with_options ("max-conns", 256,
+                                                 "max-conns-per-host", 256,
+                                                 NULL);
+  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_DECODER);
+  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_AUTH_MANAGER);
+}
