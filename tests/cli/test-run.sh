@@ -92,10 +92,10 @@ check "api key --direct: the key itself through the fd, no base URL" \
   test "$(cat "$out")" = "fd-key=match fd-oauth=absent env-key=absent env-oauth=absent in-environ=no fd-low=no base-url=absent"
 
 # stdin closed: the pipe must not land on fd 0.
-for mode in --direct --; do
+for mode in --direct ""; do
   rm -f "$marker"
-  "$CK_CLI" run $mode -- "$probe" <&- >"$out" 2>"$err"
-  check "stdin closed ($mode): the fd is still 3 or above" grep -q "fd-key=[ms].* fd-low=no" "$out"
+  "$CK_CLI" run ${mode:+"$mode"} -- "$probe" <&- >"$out" 2>"$err"
+  check "stdin closed (${mode:-gateway}): the fd is still 3 or above" grep -q "fd-key=[ms].* fd-low=no" "$out"
 done
 
 run "$CK_CLI" run --env -- "$probe"
@@ -187,7 +187,7 @@ bin=$CK_TEST_ROOT/bin
 mkdir -p "$bin"
 ln -s "$probe" "$bin/claude"
 run PATH="$bin:$PATH" "$CK_CLI" run
-check "default command: claude from PATH" grep -q "fd-key=match" "$out"
+check "default command: claude from PATH" grep -q "fd-key=session" "$out"
 
 run PATH=/nonexistent "$CK_CLI" run
 check "no claude in PATH: 127" test "$rc" = 127
