@@ -546,6 +546,27 @@ run_direct (char     **command,
   return exec_command (command, env);
 }
 
+/* @command as a shell would show it, for the status. */
+static char *
+display_command (char **command)
+{
+  GString *display = g_string_new (NULL);
+
+  for (guint i = 0; command[i] != NULL; i++)
+    {
+      g_autofree char *quoted = NULL;
+      const char *word = command[i];
+
+      if (word[0] == '\0' || word[strspn (word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                 "0123456789-_./:=@%+,")] != '\0')
+        word = quoted = g_shell_quote (word);
+      if (i > 0)
+        g_string_append_c (display, ' ');
+      g_string_append (display, word);
+    }
+  return g_string_free (display, FALSE);
+}
+
 /* OpenGatewaySession for @command; the session lives as long as this
  * process (and its bus connection). */
 static GVariant *
@@ -553,7 +574,7 @@ open_gateway_session (char    **command,
                       GError  **error)
 {
   g_autoptr(GVariant) reply = NULL;
-  g_autofree char *display = g_strjoinv (" ", command);
+  g_autofree char *display = display_command (command);
   const char *base_url = g_getenv ("ANTHROPIC_BASE_URL");
   GVariantBuilder options;
 
