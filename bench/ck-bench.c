@@ -34,6 +34,8 @@
 
 #include <gio/gio.h>
 
+#include "ck-bench-common.h"
+
 #define BUS_NAME    "io.github.claudekeyring.ClaudeKeyring"
 #define OBJECT_PATH "/io/github/claudekeyring/ClaudeKeyring"
 #define INTERFACE   "io.github.claudekeyring.Credentials1"
@@ -42,45 +44,6 @@ extern char **environ;
 
 static int agent_pid, bus_pid;
 static char *only;  /* latency: "ping" or "get" alone, for profiling */
-
-static gint64
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
-}
-
-static int
-compare_i64 (const void *a,
-             const void *b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-
-  return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of a sorted array. */
-static gint64
-percentile (const gint64 *sorted,
-            gsize         n,
-            double        p)
-{
-  gsize rank = (gsize) (p / 100.0 * n + 0.999999);
-
-  if (rank < 1)
-    rank = 1;
-  if (rank > n)
-    rank = n;
-  return sorted[rank - 1];
-}
-
-static const char *
-verdict (gboolean ok)
-{
-  return ok ? "PASS" : "MISS";
-}
 
 static GVariant *
 credential_options (const char *kind,

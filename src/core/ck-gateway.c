@@ -21,6 +21,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <libsoup/soup.h>
@@ -354,10 +356,15 @@ drop_connection (Request *request)
 {
   g_autoptr(Request) hold = request_ref (request);
   g_autoptr(GIOStream) stream = NULL;
+  GSocket *socket;
 
   if (request->msg == NULL)
     return;
 
+  /* Shut first: libsoup, letting go of the stream, would otherwise end
+   * the chunked body properly, and the client take it as complete. */
+  if ((socket = soup_server_message_get_socket (request->msg)) != NULL)
+    g_socket_shutdown (socket, FALSE, TRUE, NULL);
   stream = soup_server_message_steal_connection (request->msg);
   if (stream != NULL)
     g_io_stream_close (stream, NULL, NULL);
@@ -416,6 +423,9 @@ watch_client (Request *request)
   soup_server_message_get_local_address (request->msg);
   soup_server_message_get_remote_address (request->msg);
 
+  /* The answer goes out in pieces as they come: none waits for an ACK. */
+  g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+
   request->watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
   g_source_set_callback (request->watch, G_SOURCE_FUNC (on_client_readable), request, NULL);
   g_source_set_static_name (request->watch, "[ck-gateway] client");
@@ -423,6 +433,18 @@ watch_client (Request *request)
 }
 
 /* Streaming the answer */
+
+/* libsoup writes a chunk as three sends (its size, the data, CRLF); corked
+ * until it is written, it leaves as one segment, at once. */
+static void
+set_cork (Request *request,
+          gboolean corked)
+{
+  GSocket *socket = soup_server_message_get_socket (request->msg);
+
+  if (socket != NULL)
+    g_socket_set_option (socket, IPPROTO_TCP, TCP_CORK, corked, NULL);
+}
 
 static void read_next (Request *request);
 
@@ -450,15 +472,19 @@ on_read (GObject      *object,
   body = soup_server_message_get_response_body (request->msg);
   if (g_bytes_get_size (bytes) == 0)
     {
+      /* At its end, closing does no I/O: it hands the connection back to
+       * the pool now, before the client can send its next request (which
+       * would otherwise open another one). */
+      g_input_stream_close (request->stream, NULL, NULL);
       request->state = STATE_DONE;
       soup_message_body_complete (body);
       soup_server_message_unpause (request->msg);
-      g_input_stream_close_async (request->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
       return;
     }
 
   request->state = STATE_WRITING;
   request->pending = g_bytes_get_size (bytes);
+  set_cork (request, TRUE);
   soup_message_body_append_bytes (body, bytes);
   soup_server_message_unpause (request->msg);
 }
@@ -478,6 +504,7 @@ on_wrote_chunk (SoupServerMessage *msg,
   if (request->state != STATE_WRITING)
     return;
 
+  set_cork (request, FALSE);
   __atomic_fetch_add (&request->session->bytes, request->pending, __ATOMIC_RELAXED);
   request->pending = 0;
   read_next (request);
@@ -647,8 +674,11 @@ send_upstream (Request            *request,
       return;
     }
 
-  /* Redirects and 401s are the client's to see, not libsoup's to act on. */
-  soup_message_add_flags (upstream, SOUP_MESSAGE_NO_REDIRECT);
+  /* Redirects are the client's to see, not libsoup's to follow. Without
+   * IDEMPOTENT, libsoup opens a new connection (a new TLS handshake with
+   * the API) for every POST; a kept-alive one found closed fails before
+   * the API has read the request, so sending it again is safe. */
+  soup_message_add_flags (upstream, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
   ck_gateway_copy_request_headers (client_headers, soup_message_get_request_headers (upstream));
   if (soup_message_headers_get_encoding (client_headers) != SOUP_ENCODING_NONE)
     soup_message_set_request_body_from_bytes (upstream, NULL, request->body);

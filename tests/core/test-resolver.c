@@ -88,14 +88,15 @@ store_api_key (Fixture    *fixture,
 }
 
 static void
-store_oauth (Fixture *fixture,
-             gint64   expires_at_ms)
+store_oauth_full (Fixture    *fixture,
+                  const char *access_token,
+                  gint64      expires_at_ms)
 {
   GAsyncResult *result = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(CkOAuthTokens) tokens = ck_oauth_tokens_new ();
 
-  tokens->access_token = g_strdup ("test-oauth-access");
+  tokens->access_token = g_strdup (access_token);
   tokens->refresh_token = g_strdup ("test-oauth-refresh");
   tokens->expires_at_ms = expires_at_ms;
   tokens->account_email = g_strdup ("user@example.org");
@@ -103,6 +104,20 @@ store_oauth (Fixture *fixture,
   g_assert_true (ck_token_store_set_oauth_finish (fixture->store, wait_result (&result), &error));
   g_assert_no_error (error);
   g_object_unref (result);
+}
+
+static void
+store_oauth (Fixture *fixture,
+             gint64   expires_at_ms)
+{
+  store_oauth_full (fixture, "test-oauth-access", expires_at_ms);
+}
+
+static void
+store_oauth_token (Fixture    *fixture,
+                   const char *access_token)
+{
+  store_oauth_full (fixture, access_token, 4102444800000);
 }
 
 #define assert_credential(c, tok, src) G_STMT_START { \
@@ -183,6 +198,37 @@ test_expired_without_refresher (Fixture       *fixture,
 }
 
 static void
+test_invalidate (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  CkCredential *credential;
+
+  store_oauth (fixture, 4102444800000);
+
+  /* A token that is not the current one changes nothing. */
+  ck_resolver_invalidate (fixture->resolver, "test-oauth-other");
+  credential = resolve (fixture, NULL, CK_CREDENTIAL_KIND_ANY, &error);
+  assert_credential (credential, "test-oauth-access", "oauth");
+  ck_credential_free (credential);
+
+  /* The current one is never served again, valid or not: with nothing to
+   * refresh it, that is an error, and the stored login stays. */
+  ck_resolver_invalidate (fixture->resolver, "test-oauth-access");
+  credential = resolve (fixture, NULL, CK_CREDENTIAL_KIND_ANY, &error);
+  g_assert_null (credential);
+  g_assert_error (error, CK_ERROR, CK_ERROR_REFRESH_FAILED);
+  g_clear_error (&error);
+  g_assert_nonnull (ck_token_store_get_oauth (fixture->store));
+
+  /* A new token (a refresh, a login) is served at once. */
+  store_oauth_token (fixture, "test-oauth-new");
+  credential = resolve (fixture, NULL, CK_CREDENTIAL_KIND_ANY, &error);
+  assert_credential (credential, "test-oauth-new", "oauth");
+  ck_credential_free (credential);
+}
+
+static void
 test_resolve_now (Fixture       *fixture,
                   gconstpointer  data)
 {
@@ -212,6 +258,8 @@ main (int argc, char *argv[])
   g_test_add ("/resolver/order", Fixture, NULL, fixture_set_up, test_order, fixture_tear_down);
   g_test_add ("/resolver/expired-without-refresher", Fixture, NULL, fixture_set_up,
               test_expired_without_refresher, fixture_tear_down);
+  g_test_add ("/resolver/invalidate", Fixture, NULL, fixture_set_up, test_invalidate,
+              fixture_tear_down);
   g_test_add ("/resolver/resolve-now", Fixture, NULL, fixture_set_up, test_resolve_now,
               fixture_tear_down);
   return g_test_run ();
