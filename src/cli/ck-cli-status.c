@@ -295,9 +295,10 @@ print_json (GVariant *status,
   json_object_set_boolean_member (object, "environment-api-key",
                                   ck_cli_get_env_api_key () != NULL);
   /* The gateway's sessions themselves, beside GetStatus' count. */
-  json_object_set_member (object, "sessions",
-                          sessions != NULL ? json_gvariant_serialize (sessions)
-                                           : json_node_init_array (json_node_alloc (), json_array_new ()));
+  if (sessions != NULL)
+    json_object_set_member (object, "sessions", json_gvariant_serialize (sessions));
+  else
+    json_object_set_array_member (object, "sessions", json_array_new ());
 
   generator = json_generator_new ();
   json_generator_set_pretty (generator, TRUE);

@@ -531,7 +531,9 @@ parse_open_options (GVariant   *options,
       else if (g_str_equal (key, "command") && string[0] != '\0')
         {
           g_free (opening->command);
-          opening->command = g_utf8_substring (string, 0, MAX_COMMAND_LENGTH);
+          /* (g_utf8_substring () would read past a shorter string.) */
+          opening->command = g_utf8_substring (string, 0, MIN (g_utf8_strlen (string, -1),
+                                                               MAX_COMMAND_LENGTH));
           g_strdelimit (opening->command, "\r\n\t", ' ');
         }
     }
