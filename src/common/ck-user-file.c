@@ -6,12 +6,15 @@
  * through here: `run` reads .claude/settings*.json from whatever checkout
  * it is started in, so a symlink to /dev/zero, a FIFO or a huge file must
  * fail at once with one line instead of eating memory or hanging. Only a
- * regular file is read (checked on the open descriptor, so nothing can be
- * swapped in between), the open never blocks (O_NONBLOCK, for FIFOs), and
- * the size cap holds while reading even if the file grows meanwhile.
+ * regular file is read (its type checked through an O_PATH descriptor
+ * before the file is opened for reading, so that no device driver runs,
+ * then read through that very descriptor, so nothing can be swapped in
+ * between), the open never blocks (O_NONBLOCK, for FIFOs), and the size
+ * cap holds while reading even if the file grows meanwhile.
  */
 
 #define G_LOG_DOMAIN "ck-user-file"
+#define _GNU_SOURCE  /* O_PATH */
 
 #include "config.h"
 
@@ -79,8 +82,9 @@ ck_user_file_read (const char       *path,
   gboolean secret = (flags & CK_USER_FILE_SECRET) != 0;
   char *buffer = NULL;
   gsize size, used = 0;
+  g_autofree char *fd_path = NULL;
   struct stat st;
-  int fd;
+  int path_fd, fd;
 
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (contents != NULL, FALSE);
@@ -90,31 +94,39 @@ ck_user_file_read (const char       *path,
   if (length != NULL)
     *length = 0;
 
-  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-                   ((flags & CK_USER_FILE_NO_SYMLINK) ? O_NOFOLLOW : 0));
-  if (fd < 0)
+  /* O_PATH first: opening a device for reading already runs its driver
+   * (a link to /dev/watchdog), so the type is checked before that. */
+  path_fd = open (path, O_PATH | O_CLOEXEC |
+                        ((flags & CK_USER_FILE_NO_SYMLINK) ? O_NOFOLLOW : 0));
+  if (path_fd < 0)
+    return set_errno_error (error, errno, path);
+  if (fstat (path_fd, &st) != 0)
     {
       int errsv = errno;
 
-      if (errsv == ELOOP && (flags & CK_USER_FILE_NO_SYMLINK))
-        return refuse_symlink (path, error);
+      close (path_fd);
       return set_errno_error (error, errsv, path);
     }
-
-  if (fstat (fd, &st) != 0)
+  if (S_ISLNK (st.st_mode))
     {
-      int errsv = errno;
-
-      close (fd);
-      return set_errno_error (error, errsv, path);
+      close (path_fd);
+      return refuse_symlink (path, error);
     }
   if (!S_ISREG (st.st_mode))
     {
-      close (fd);
+      close (path_fd);
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                    "%s is not a regular file; replace it with a file or remove it", path);
       return FALSE;
     }
+
+  /* The very file checked, reopened for reading through its descriptor. */
+  fd_path = g_strdup_printf ("/proc/self/fd/%d", path_fd);
+  fd = open (fd_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  close (path_fd);
+  if (fd < 0)
+    return set_errno_error (error, errno, path);
+
   if ((guint64) st.st_size > max_size)
     {
       close (fd);

@@ -11,6 +11,7 @@
 
 #include <libsoup/soup.h>
 
+#include "ck-config.h"
 #include "ck-oauth-client.h"
 
 /* Token and profile replies are a few hundred bytes; a server sending
@@ -361,65 +362,13 @@ request_return_transport_error (GTask  *task,
     }
 }
 
-static const char *
-member_string (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node;
-
-  if (object == NULL || (node = json_object_get_member (object, name)) == NULL)
-    return NULL;
-
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-
-  return json_node_get_string (node);
-}
-
-static JsonObject *
-member_object (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = json_object_get_member (object, name);
-
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    return NULL;
-
-  return json_node_get_object (node);
-}
-
-/* The "error" member of an OAuth error reply, if it is a known code. */
-static const char *
-find_oauth_error (const char *body,
-                  gsize       length)
-{
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  JsonNode *root;
-  JsonObject *object;
-  const char *value;
-
-  if (length == 0 || !json_parser_load_from_data (parser, body, length, NULL))
-    return NULL;
-
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    return NULL;
-
-  object = json_node_get_object (root);
-  value = member_string (object, "error");
-  for (guint i = 0; oauth_error_codes[i] != NULL; i++)
-    if (g_strcmp0 (value, oauth_error_codes[i]) == 0)
-      return oauth_error_codes[i];
-
-  return NULL;
-}
-
 static void
 request_return_http_error (GTask *task,
                            guint  status)
 {
   Request *req = g_task_get_task_data (task);
-  const char *oauth_error = find_oauth_error (req->reply, req->reply_length);
+  const char *oauth_error = ck_oauth_reply_find_error (req->reply, req->reply_length,
+                                                       oauth_error_codes);
   g_autofree char *detail = NULL;
 
   if ((status == SOUP_STATUS_BAD_REQUEST || status == SOUP_STATUS_UNAUTHORIZED) &&
@@ -453,76 +402,6 @@ request_return_http_error (GTask *task,
                            describe_endpoint (req->kind), req->host, status,
                            detail != NULL ? detail : "",
                            SOUP_STATUS_IS_SERVER_ERROR (status) ? "; try again later" : "");
-}
-
-static void
-replace_string (char       **field,
-                const char  *value)
-{
-  if (value == NULL || value[0] == '\0')
-    return;
-
-  g_free (*field);
-  *field = g_strdup (value);
-}
-
-/* Claude Code stores the plan under these short names. */
-static const char *
-subscription_from_organization_type (const char *type)
-{
-  static const struct {
-    const char *type;
-    const char *subscription;
-  } map[] = {
-    { "claude_max", "max" },
-    { "claude_pro", "pro" },
-    { "claude_team", "team" },
-    { "claude_enterprise", "enterprise" },
-  };
-
-  for (guint i = 0; i < G_N_ELEMENTS (map); i++)
-    if (g_strcmp0 (type, map[i].type) == 0)
-      return map[i].subscription;
-
-  return type;
-}
-
-static gboolean
-apply_profile (CkOAuthTokens *tokens,
-               const char    *body,
-               gsize          length)
-{
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  JsonObject *account;
-  JsonObject *organization;
-  JsonNode *root;
-
-  if (length == 0 || !json_parser_load_from_data (parser, body, length, NULL))
-    return FALSE;
-
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    return FALSE;
-
-  account = member_object (json_node_get_object (root), "account");
-  organization = member_object (json_node_get_object (root), "organization");
-  if (account == NULL && organization == NULL)
-    return FALSE;
-
-  replace_string (&tokens->account_uuid, member_string (account, "uuid"));
-  if (member_string (account, "email") != NULL)
-    replace_string (&tokens->account_email, member_string (account, "email"));
-  else
-    replace_string (&tokens->account_email, member_string (account, "email_address"));
-
-  replace_string (&tokens->organization_uuid, member_string (organization, "uuid"));
-  replace_string (&tokens->organization_name, member_string (organization, "name"));
-  replace_string (&tokens->subscription_type,
-                  subscription_from_organization_type (member_string (organization,
-                                                                      "organization_type")));
-  replace_string (&tokens->rate_limit_tier, member_string (organization, "rate_limit_tier"));
-
-  return TRUE;
 }
 
 static void
@@ -562,7 +441,7 @@ request_complete (GTask *task)
       break;
 
     case REQUEST_PROFILE:
-      if (!apply_profile (req->tokens, req->reply, req->reply_length))
+      if (!ck_oauth_tokens_apply_profile (req->tokens, req->reply, req->reply_length, NULL))
         g_task_return_new_error (task, CK_OAUTH_ERROR, CK_OAUTH_ERROR_MALFORMED,
                                  "The API at %s sent a reply that is not an account "
                                  "profile.", req->host);
@@ -931,6 +810,41 @@ ck_oauth_client_new (const char *token_url,
                        "api-base-url", api_base_url,
                        "client-id", client_id,
                        NULL);
+}
+
+/**
+ * ck_oauth_client_new_for_settings:
+ * @settings: the agent's #GSettings
+ * @error: a #GError
+ *
+ * A client for the endpoints and client ID that @settings (or the
+ * environment variables that override them) name, with its
+ * `http-timeout`.
+ *
+ * Returns: (transfer full): a new #CkOAuthClient, or %NULL when an
+ *   endpoint is not a URL the agent may use
+ */
+CkOAuthClient *
+ck_oauth_client_new_for_settings (GSettings  *settings,
+                                  GError    **error)
+{
+  g_autofree char *token_url = NULL;
+  g_autofree char *revoke_url = NULL;
+  g_autofree char *api_base_url = NULL;
+  g_autofree char *client_id = NULL;
+  CkOAuthClient *client;
+
+  g_return_val_if_fail (G_IS_SETTINGS (settings), NULL);
+
+  if (!(token_url = ck_config_dup_endpoint (settings, CK_ENDPOINT_TOKEN, error)) ||
+      !(revoke_url = ck_config_dup_endpoint (settings, CK_ENDPOINT_REVOKE, error)) ||
+      !(api_base_url = ck_config_dup_endpoint (settings, CK_ENDPOINT_API_BASE, error)))
+    return NULL;
+
+  client_id = ck_config_dup_client_id (settings);
+  client = ck_oauth_client_new (token_url, revoke_url, api_base_url, client_id);
+  ck_oauth_client_set_timeout (client, g_settings_get_uint (settings, "http-timeout"));
+  return client;
 }
 
 const char *

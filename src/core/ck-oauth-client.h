@@ -36,6 +36,8 @@ CkOAuthClient *ck_oauth_client_new                   (const char           *toke
                                                       const char           *revoke_url,
                                                       const char           *api_base_url,
                                                       const char           *client_id);
+CkOAuthClient *ck_oauth_client_new_for_settings      (GSettings            *settings,
+                                                      GError              **error);
 const char    *ck_oauth_client_get_token_url         (CkOAuthClient        *self);
 const char    *ck_oauth_client_get_revoke_url        (CkOAuthClient        *self);
 const char    *ck_oauth_client_get_api_base_url      (CkOAuthClient        *self);

@@ -8,6 +8,9 @@
  * the keyring refuses them they are kept in memory (the old refresh token
  * is spent) and saved on the next request, and callers get RefreshFailed.
  * A failed request leaves the stored tokens as they were.
+ *
+ * A login attempt is a CkLoginFlow of its own; the manager holds at most
+ * one, saves what it brings, and ends the attempt by dropping it.
  */
 
 #define G_LOG_DOMAIN "ck-oauth-manager"
@@ -16,7 +19,6 @@
 
 #include <string.h>
 
-#include "ck-config.h"
 #include "ck-error.h"
 #include "ck-loopback-server.h"
 #include "ck-oauth-client.h"
@@ -47,14 +49,8 @@ struct _CkOAuthManager
   guint             background_id;
   gint64            last_background;
 
-  /* Login */
-  CkPkce           *pkce;
-  char             *redirect_uri;
-  CkLoopbackServer *server;
-  GCancellable     *login_cancellable;
-  GCancellable     *wait_cancellable;
-  guint             login_timeout_id;
-  gboolean          exchanging;
+  /* The login attempt in progress, if any */
+  CkLoginFlow      *login;
 };
 
 static void ck_oauth_manager_source_init (CkOAuthSourceInterface *iface);
@@ -89,26 +85,6 @@ static gint64
 now_ms (void)
 {
   return g_get_real_time () / 1000;
-}
-
-static CkOAuthClient *
-create_client (CkOAuthManager  *self,
-               GError         **error)
-{
-  g_autofree char *token_url = NULL;
-  g_autofree char *revoke_url = NULL;
-  g_autofree char *api_base_url = NULL;
-  g_autofree char *client_id = ck_config_dup_client_id (self->settings);
-  CkOAuthClient *client;
-
-  if (!(token_url = ck_config_dup_endpoint (self->settings, CK_ENDPOINT_TOKEN, error)) ||
-      !(revoke_url = ck_config_dup_endpoint (self->settings, CK_ENDPOINT_REVOKE, error)) ||
-      !(api_base_url = ck_config_dup_endpoint (self->settings, CK_ENDPOINT_API_BASE, error)))
-    return NULL;
-
-  client = ck_oauth_client_new (token_url, revoke_url, api_base_url, client_id);
-  ck_oauth_client_set_timeout (client, g_settings_get_uint (self->settings, "http-timeout"));
-  return client;
 }
 
 /* Refresh */
@@ -317,7 +293,7 @@ start_refresh (CkOAuthManager *self)
       return;
     }
 
-  if (!(client = create_client (self, &error)))
+  if (!(client = ck_oauth_client_new_for_settings (self->settings, &error)))
     {
       fail_refresh (self, g_error_new (CK_ERROR, CK_ERROR_REFRESH_FAILED,
                                        "Refreshing the login failed: %s", error->message));
@@ -432,7 +408,7 @@ schedule_background (CkOAuthManager *self)
   guint margin;
 
   g_clear_handle_id (&self->background_id, g_source_remove);
-  if (tokens == NULL || tokens->expires_at_ms == 0 || self->refreshing || self->pkce != NULL)
+  if (tokens == NULL || tokens->expires_at_ms == 0 || self->refreshing || self->login != NULL)
     return;
   if (self->unsaved == NULL && (tokens->refresh_token == NULL || tokens->refresh_token[0] == '\0'))
     return;
@@ -457,6 +433,73 @@ schedule_background (CkOAuthManager *self)
                                             on_background, self, NULL);
 }
 
+/* New tokens from elsewhere (a login, an import) replace the stored ones:
+ * a refresh in flight is dropped when it answers, and a refreshed login
+ * still waiting to be saved is forgotten, so neither can overwrite them. */
+static void
+supersede (CkOAuthManager *self)
+{
+  self->generation++;
+  g_clear_pointer (&self->unsaved, ck_oauth_tokens_unref);
+}
+
+static void
+forget_failures (CkOAuthManager *self)
+{
+  self->failures = 0;
+  g_clear_pointer (&self->last_refresh_error, g_free);
+}
+
+/* Import */
+
+static void
+on_import_saved (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  CkOAuthManager *self = g_task_get_source_object (task);
+  GError *error = NULL;
+
+  if (!ck_token_store_set_oauth_finish (CK_TOKEN_STORE (object), result, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  forget_failures (self);
+  schedule_background (self);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+ck_oauth_manager_import_async (CkOAuthManager      *self,
+                               CkOAuthTokens       *tokens,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  GTask *task;
+
+  g_return_if_fail (CK_IS_OAUTH_MANAGER (self));
+  g_return_if_fail (tokens != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, ck_oauth_manager_import_async);
+  supersede (self);
+  ck_token_store_set_oauth_async (self->store, tokens, cancellable, on_import_saved, task);
+}
+
+gboolean
+ck_oauth_manager_import_finish (CkOAuthManager  *self,
+                                GAsyncResult    *result,
+                                GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ck_oauth_manager_import_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
 /* Login */
 
 static void
@@ -464,20 +507,12 @@ finish_login (CkOAuthManager *self,
               gboolean        ok,
               const char     *message)
 {
-  if (self->pkce == NULL)
+  if (self->login == NULL)
     return;
 
-  /* Cancelling the wait closes the loopback server: a browser that comes
-   * back late must not be told anything about a login that is over. */
-  g_cancellable_cancel (self->login_cancellable);
-  g_cancellable_cancel (self->wait_cancellable);
-  g_clear_object (&self->login_cancellable);
-  g_clear_object (&self->wait_cancellable);
-  g_clear_object (&self->server);
-  g_clear_pointer (&self->pkce, ck_pkce_free);
-  g_clear_pointer (&self->redirect_uri, g_free);
-  g_clear_handle_id (&self->login_timeout_id, g_source_remove);
-  self->exchanging = FALSE;
+  /* Dropping the flow ends the attempt: its server closes, its requests
+   * are cancelled. */
+  g_clear_object (&self->login);
 
   g_message ("Login %s", ok ? "finished" : "failed");
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LOGIN_PENDING]);
@@ -488,27 +523,16 @@ finish_login (CkOAuthManager *self,
 typedef struct
 {
   CkOAuthManager *self;
-  GCancellable   *cancellable;
+  GWeakRef        login;
   CkOAuthTokens  *tokens;
-  guint           generation;
 } LoginData;
-
-static LoginData *
-login_data_new (CkOAuthManager *self)
-{
-  LoginData *data = g_new0 (LoginData, 1);
-
-  data->self = g_object_ref (self);
-  data->cancellable = g_object_ref (self->login_cancellable);
-  return data;
-}
 
 static void
 login_data_free (LoginData *data)
 {
   g_object_unref (data->self);
-  g_object_unref (data->cancellable);
-  g_clear_pointer (&data->tokens, ck_oauth_tokens_unref);
+  g_weak_ref_clear (&data->login);
+  ck_oauth_tokens_unref (data->tokens);
   g_free (data);
 }
 
@@ -520,145 +544,52 @@ on_login_saved (GObject      *object,
                 gpointer      user_data)
 {
   g_autoptr(LoginData) data = user_data;
+  CkOAuthManager *self = data->self;
+  g_autoptr(CkLoginFlow) login = g_weak_ref_get (&data->login);
   g_autoptr(GError) error = NULL;
   g_autofree char *message = NULL;
+  /* Otherwise the attempt was cancelled while it was being saved, and
+   * reported then. */
+  gboolean current = login != NULL && login == self->login;
 
   if (!ck_token_store_set_oauth_finish (CK_TOKEN_STORE (object), result, &error))
     {
       message = g_strdup_printf ("The login worked but could not be saved to the keyring: %s",
                                  error->message);
-      finish_login (data->self, FALSE, message);
+      if (current)
+        finish_login (self, FALSE, message);
       return;
     }
-  data->self->failures = 0;
-  g_clear_pointer (&data->self->last_refresh_error, g_free);
-  finish_login (data->self, TRUE,
-                data->tokens->account_email != NULL ? data->tokens->account_email
-                                                    : "your Claude account");
+  forget_failures (self);
+  if (current)
+    finish_login (self, TRUE,
+                  data->tokens->account_email != NULL ? data->tokens->account_email
+                                                      : "your Claude account");
 }
 
 static void
-on_profile (GObject      *object,
-            GAsyncResult *result,
-            gpointer      user_data)
+on_login_finished (CkLoginFlow    *login,
+                   CkOAuthTokens  *tokens,
+                   const char     *message,
+                   CkOAuthManager *self)
 {
-  g_autoptr(LoginData) data = user_data;
-  CkOAuthManager *self = data->self;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CkOAuthTokens) profiled = NULL;
-  CkOAuthTokens *tokens;
+  LoginData *data;
 
-  profiled = ck_oauth_client_fetch_profile_finish (CK_OAUTH_CLIENT (object), result, &error);
-  if (g_cancellable_is_cancelled (data->cancellable))
+  if (login != self->login)
     return;
-  if (profiled != NULL)
+  if (tokens == NULL)
     {
-      g_clear_pointer (&data->tokens, ck_oauth_tokens_unref);
-      data->tokens = g_steal_pointer (&profiled);
-    }
-  else
-    g_debug ("No account details from the profile endpoint: %s", error->message);
-
-  /* A new login supersedes any refresh result still waiting to be saved. */
-  self->generation++;
-  g_clear_pointer (&self->unsaved, ck_oauth_tokens_unref);
-  tokens = data->tokens;
-  ck_token_store_set_oauth_async (self->store, tokens, NULL, on_login_saved,
-                                  g_steal_pointer (&data));
-}
-
-static void
-on_exchanged (GObject      *object,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(LoginData) data = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *message = NULL;
-  CkOAuthTokens *tokens;
-  GCancellable *cancellable;
-
-  data->tokens = ck_oauth_client_exchange_code_finish (CK_OAUTH_CLIENT (object), result, &error);
-  if (g_cancellable_is_cancelled (data->cancellable))
-    return;
-  if (data->tokens == NULL)
-    {
-      if (g_error_matches (error, CK_OAUTH_ERROR, CK_OAUTH_ERROR_INVALID_GRANT))
-        message = g_strdup ("The server refused the login code; it may have expired or been "
-                            "used already. Start the login again.");
-      else
-        message = g_strdup_printf ("Logging in failed: %s", error->message);
-      finish_login (data->self, FALSE, message);
-      return;
-    }
-
-  tokens = data->tokens;
-  cancellable = data->cancellable;
-  ck_oauth_client_fetch_profile_async (CK_OAUTH_CLIENT (object), tokens, cancellable,
-                                       on_profile, g_steal_pointer (&data));
-}
-
-static void
-exchange_code (CkOAuthManager *self,
-               const char     *code)
-{
-  g_autoptr(CkOAuthClient) client = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *message = NULL;
-
-  self->exchanging = TRUE;
-  g_clear_handle_id (&self->login_timeout_id, g_source_remove);
-
-  if (!(client = create_client (self, &error)))
-    {
-      message = g_strdup_printf ("Logging in failed: %s", error->message);
       finish_login (self, FALSE, message);
       return;
     }
 
-  ck_oauth_client_exchange_code_async (client, code, self->pkce->verifier, self->redirect_uri,
-                                       self->pkce->state, self->login_cancellable,
-                                       on_exchanged, login_data_new (self));
-}
+  supersede (self);
 
-static void
-on_callback (GObject      *object,
-             GAsyncResult *result,
-             gpointer      user_data)
-{
-  g_autoptr(LoginData) data = user_data;
-  g_autoptr(GError) error = NULL;
-  char *code;
-
-  code = ck_loopback_server_wait_finish (CK_LOOPBACK_SERVER (object), result, &error);
-  /* Cancelled: the login ended, or a pasted code took over. */
-  if (g_cancellable_is_cancelled (data->cancellable) || data->self->exchanging ||
-      data->self->server != CK_LOOPBACK_SERVER (object))
-    {
-      ck_secret_free (code);
-      return;
-    }
-  if (code == NULL)
-    {
-      finish_login (data->self, FALSE, error->message);
-      return;
-    }
-  exchange_code (data->self, code);
-  ck_secret_free (code);
-}
-
-static gboolean
-on_login_timeout (gpointer user_data)
-{
-  CkOAuthManager *self = user_data;
-  g_autofree char *message = NULL;
-  guint minutes = (g_settings_get_uint (self->settings, "login-timeout") + 59) / 60;
-
-  self->login_timeout_id = 0;
-  message = g_strdup_printf ("No answer from the browser within %u minute%s; run the login again.",
-                             minutes, minutes == 1 ? "" : "s");
-  finish_login (self, FALSE, message);
-  return G_SOURCE_REMOVE;
+  data = g_new0 (LoginData, 1);
+  data->self = g_object_ref (self);
+  g_weak_ref_init (&data->login, login);
+  data->tokens = ck_oauth_tokens_ref (tokens);
+  ck_token_store_set_oauth_async (self->store, tokens, NULL, on_login_saved, data);
 }
 
 static void
@@ -679,18 +610,11 @@ ck_oauth_manager_start_login (CkOAuthManager  *self,
                               gboolean         open_browser,
                               GError         **error)
 {
-  g_autofree char *authorize_url = NULL;
-  g_autofree char *client_id = NULL;
-  g_autofree char *scopes = NULL;
-  g_autoptr(CkPkce) pkce = NULL;
-  g_autoptr(CkLoopbackServer) server = NULL;
-  g_autofree char *redirect_uri = NULL;
-  guint timeout;
-  char *url;
+  const char *url;
 
   g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), NULL);
 
-  if (self->pkce != NULL)
+  if (self->login != NULL)
     {
       g_set_error_literal (error, CK_ERROR, CK_ERROR_LOGIN_IN_PROGRESS,
                            "A login is already in progress; finish it in the browser, paste its "
@@ -698,54 +622,12 @@ ck_oauth_manager_start_login (CkOAuthManager  *self,
       return NULL;
     }
 
-  authorize_url = ck_config_dup_endpoint (self->settings,
-                                          mode == CK_LOGIN_MODE_CONSOLE ? CK_ENDPOINT_CONSOLE_AUTHORIZE
-                                                                        : CK_ENDPOINT_AUTHORIZE,
-                                          error);
-  if (authorize_url == NULL)
+  if (!(self->login = ck_login_flow_new (self->settings, mode, manual, error)))
     return NULL;
-
-  pkce = ck_pkce_new ();
-  if (manual)
-    {
-      if (!(redirect_uri = ck_config_dup_endpoint (self->settings, CK_ENDPOINT_MANUAL_REDIRECT, error)))
-        return NULL;
-    }
-  else
-    {
-      g_autoptr(GError) local_error = NULL;
-
-      if (!(server = ck_loopback_server_new (pkce->state, &local_error)))
-        {
-          g_set_error (error, CK_ERROR, CK_ERROR_LOGIN_FAILED,
-                       "Cannot listen for the browser on this machine (%s); try a manual login.",
-                       local_error->message);
-          return NULL;
-        }
-      redirect_uri = ck_loopback_server_dup_redirect_uri (server);
-    }
-
-  client_id = ck_config_dup_client_id (self->settings);
-  scopes = ck_config_dup_scopes (self->settings, mode == CK_LOGIN_MODE_CONSOLE);
-  url = ck_pkce_build_authorize_url (pkce, authorize_url, client_id, redirect_uri, scopes);
-
-  self->pkce = g_steal_pointer (&pkce);
-  self->redirect_uri = g_steal_pointer (&redirect_uri);
-  self->login_cancellable = g_cancellable_new ();
-  self->wait_cancellable = g_cancellable_new ();
+  g_signal_connect_object (self->login, "finished", G_CALLBACK (on_login_finished), self, 0);
   g_clear_handle_id (&self->background_id, g_source_remove);
 
-  timeout = g_settings_get_uint (self->settings, "login-timeout");
-  self->login_timeout_id = g_timeout_add_seconds (timeout, on_login_timeout, self);
-  if (server != NULL)
-    {
-      self->server = g_steal_pointer (&server);
-      ck_loopback_server_set_authorize_url (self->server, url);
-      /* The manager's own timer ends the login; the server just waits. */
-      ck_loopback_server_wait_async (self->server, timeout + 60, self->wait_cancellable,
-                                     on_callback, login_data_new (self));
-    }
-
+  url = ck_login_flow_get_authorize_url (self->login);
   if (open_browser)
     {
       /* Other users can read the browser's command line: give it /start. */
@@ -759,7 +641,7 @@ ck_oauth_manager_start_login (CkOAuthManager  *self,
              mode == CK_LOGIN_MODE_CONSOLE ? "console" : "claude.ai",
              manual ? "manual" : "loopback");
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LOGIN_PENDING]);
-  return url;
+  return g_strdup (url);
 }
 
 gboolean
@@ -767,53 +649,15 @@ ck_oauth_manager_complete_login (CkOAuthManager  *self,
                                  const char      *pasted,
                                  GError         **error)
 {
-  g_autofree char *trimmed = NULL;
-  g_autofree char *code = NULL;
-  g_autoptr(GError) local_error = NULL;
-
   g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), FALSE);
 
-  if (self->pkce == NULL)
+  if (self->login == NULL)
     {
       g_set_error_literal (error, CK_ERROR, CK_ERROR_LOGIN_FAILED,
                            "No login is in progress; start one with “claude-keyring login”.");
       return FALSE;
     }
-  if (self->exchanging)
-    {
-      g_set_error_literal (error, CK_ERROR, CK_ERROR_LOGIN_IN_PROGRESS,
-                           "The login is already being completed.");
-      return FALSE;
-    }
-
-  trimmed = g_strstrip (g_strdup (pasted));
-  if (g_str_has_prefix (trimmed, "http://") || g_str_has_prefix (trimmed, "https://"))
-    {
-      g_autoptr(GUri) uri = g_uri_parse (trimmed, G_URI_FLAGS_ENCODED, NULL);
-
-      /* The address the browser could not open still carries the code. */
-      if (uri == NULL ||
-          !ck_loopback_parse_callback (CK_LOOPBACK_CALLBACK_PATH, g_uri_get_query (uri),
-                                       self->pkce->state, &code, &local_error))
-        {
-          g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
-                               "The pasted address does not belong to this login; paste the "
-                               "code shown after you approved, or start the login again.");
-          explicit_bzero (trimmed, strlen (trimmed));
-          return FALSE;
-        }
-    }
-  else if (!ck_pkce_parse_manual_code (trimmed, self->pkce->state, &code, error))
-    {
-      explicit_bzero (trimmed, strlen (trimmed));
-      return FALSE;
-    }
-  explicit_bzero (trimmed, strlen (trimmed));
-
-  g_cancellable_cancel (self->wait_cancellable);
-  exchange_code (self, code);
-  explicit_bzero (code, strlen (code));
-  return TRUE;
+  return ck_login_flow_complete (self->login, pasted, error);
 }
 
 void
@@ -890,7 +734,7 @@ ck_oauth_manager_logout_async (CkOAuthManager      *self,
 
   token = tokens == NULL ? NULL
         : tokens->refresh_token != NULL ? tokens->refresh_token : tokens->access_token;
-  if (token != NULL && (client = create_client (self, NULL)))
+  if (token != NULL && (client = ck_oauth_client_new_for_settings (self->settings, NULL)))
     {
       ck_oauth_client_set_timeout (client, MIN (LOGOUT_TIMEOUT_SEC,
                                                 g_settings_get_uint (self->settings, "http-timeout")));
@@ -906,6 +750,7 @@ ck_oauth_manager_logout_finish (CkOAuthManager  *self,
                                 GError         **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ck_oauth_manager_logout_async, FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -917,7 +762,7 @@ ck_oauth_manager_get_login_pending (CkOAuthManager *self)
 {
   g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), FALSE);
 
-  return self->pkce != NULL;
+  return self->login != NULL;
 }
 
 gboolean
@@ -982,17 +827,7 @@ ck_oauth_manager_dispose (GObject *object)
   CkOAuthManager *self = (CkOAuthManager *) object;
 
   g_clear_handle_id (&self->background_id, g_source_remove);
-  g_clear_handle_id (&self->login_timeout_id, g_source_remove);
-  if (self->login_cancellable != NULL)
-    /* Cancelling the wait closes the loopback server: a browser that comes
-   * back late must not be told anything about a login that is over. */
-  g_cancellable_cancel (self->login_cancellable);
-  g_cancellable_cancel (self->wait_cancellable);
-  g_clear_object (&self->login_cancellable);
-  g_clear_object (&self->wait_cancellable);
-  g_clear_object (&self->server);
-  g_clear_pointer (&self->pkce, ck_pkce_free);
-  g_clear_pointer (&self->redirect_uri, g_free);
+  g_clear_object (&self->login);
   g_clear_object (&self->store);
   g_clear_object (&self->settings);
 

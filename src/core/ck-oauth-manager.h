@@ -7,6 +7,7 @@
 
 #include <gio/gio.h>
 
+#include "ck-login-flow.h"
 #include "ck-oauth-source.h"
 #include "ck-token-store.h"
 
@@ -15,12 +16,6 @@ G_BEGIN_DECLS
 #define CK_TYPE_OAUTH_MANAGER (ck_oauth_manager_get_type ())
 
 G_DECLARE_FINAL_TYPE (CkOAuthManager, ck_oauth_manager, CK, OAUTH_MANAGER, GObject)
-
-typedef enum
-{
-  CK_LOGIN_MODE_CLAUDE_AI,
-  CK_LOGIN_MODE_CONSOLE,
-} CkLoginMode;
 
 CkOAuthManager *ck_oauth_manager_new                 (GSettings            *settings,
                                                       CkTokenStore         *store);
@@ -43,6 +38,15 @@ gboolean        ck_oauth_manager_complete_login      (CkOAuthManager       *self
                                                       GError              **error);
 void            ck_oauth_manager_cancel_login        (CkOAuthManager       *self);
 
+/* Stores imported tokens in place of the login, ordered with refreshes. */
+void            ck_oauth_manager_import_async        (CkOAuthManager       *self,
+                                                      CkOAuthTokens        *tokens,
+                                                      GCancellable         *cancellable,
+                                                      GAsyncReadyCallback   callback,
+                                                      gpointer              user_data);
+gboolean        ck_oauth_manager_import_finish       (CkOAuthManager       *self,
+                                                      GAsyncResult         *result,
+                                                      GError              **error);
 void            ck_oauth_manager_logout_async        (CkOAuthManager       *self,
                                                       GCancellable         *cancellable,
                                                       GAsyncReadyCallback   callback,

@@ -90,11 +90,12 @@ ck_oauth_tokens_copy (const CkOAuthTokens *self)
   return copy;
 }
 
+/* A missing @object has no members: the profile's halves are optional. */
 static const char *
 member_string (JsonObject *object,
                const char *name)
 {
-  JsonNode *node = json_object_get_member (object, name);
+  JsonNode *node = object != NULL ? json_object_get_member (object, name) : NULL;
 
   if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
       json_node_get_value_type (node) != G_TYPE_STRING)
@@ -346,6 +347,94 @@ ck_oauth_tokens_new_from_token_response (const char  *body,
     }
 
   return g_steal_pointer (&self);
+}
+
+static void
+replace_string (char       **field,
+                const char  *value)
+{
+  if (value == NULL || value[0] == '\0')
+    return;
+
+  g_free (*field);
+  *field = g_strdup (value);
+}
+
+/* Claude Code stores the plan under these short names. */
+static const char *
+subscription_from_organization_type (const char *type)
+{
+  static const struct {
+    const char *type;
+    const char *subscription;
+  } map[] = {
+    { "claude_max", "max" },
+    { "claude_pro", "pro" },
+    { "claude_team", "team" },
+    { "claude_enterprise", "enterprise" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (map); i++)
+    if (g_strcmp0 (type, map[i].type) == 0)
+      return map[i].subscription;
+
+  return type;
+}
+
+gboolean
+ck_oauth_tokens_apply_profile (CkOAuthTokens  *self,
+                               const char     *body,
+                               gssize          length,
+                               GError        **error)
+{
+  const char *what = "The profile";
+  g_autoptr(JsonObject) object = parse_object (body, length, what, error);
+  JsonObject *account, *organization;
+
+  if (object == NULL)
+    return FALSE;
+
+  account = member_object (object, "account");
+  organization = member_object (object, "organization");
+  if (account == NULL && organization == NULL)
+    {
+      g_set_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                   "%s names no account and no organization", what);
+      return FALSE;
+    }
+
+  replace_string (&self->account_uuid, member_string (account, "uuid"));
+  if (member_string (account, "email") != NULL)
+    replace_string (&self->account_email, member_string (account, "email"));
+  else
+    replace_string (&self->account_email, member_string (account, "email_address"));
+
+  replace_string (&self->organization_uuid, member_string (organization, "uuid"));
+  replace_string (&self->organization_name, member_string (organization, "name"));
+  replace_string (&self->subscription_type,
+                  subscription_from_organization_type (member_string (organization,
+                                                                      "organization_type")));
+  replace_string (&self->rate_limit_tier, member_string (organization, "rate_limit_tier"));
+
+  return TRUE;
+}
+
+const char *
+ck_oauth_reply_find_error (const char         *body,
+                           gssize              length,
+                           const char * const *known)
+{
+  g_autoptr(JsonObject) object = parse_object (body, length, "The reply", NULL);
+  const char *value;
+
+  if (object == NULL || (value = member_string (object, "error")) == NULL)
+    return NULL;
+
+  for (guint i = 0; known[i] != NULL; i++)
+    if (g_str_equal (value, known[i]))
+      return known[i];
+
+  return NULL;
 }
 
 static void

@@ -47,6 +47,13 @@ CkOAuthTokens *ck_oauth_tokens_new_from_token_response (const char     *body,
                                                         gssize          length,
                                                         gint64          now_ms,
                                                         GError        **error);
+/* Fills in what GET /api/oauth/profile reports (account, organization,
+ * plan, rate limit tier); members it leaves out or empty keep their value.
+ * On failure @self is unchanged. */
+gboolean       ck_oauth_tokens_apply_profile           (CkOAuthTokens  *self,
+                                                        const char     *body,
+                                                        gssize          length,
+                                                        GError        **error);
 char          *ck_oauth_tokens_to_json                 (const CkOAuthTokens *self);
 gboolean       ck_oauth_tokens_equal                   (const CkOAuthTokens *a,
                                                         const CkOAuthTokens *b);
@@ -60,6 +67,13 @@ char          *ck_oauth_tokens_dup_scopes_string       (const CkOAuthTokens *sel
 /* The lifetime given to a token whose reply had no usable expires_in
  * but a refresh token: short enough that it is refreshed in time. */
 #define CK_OAUTH_ASSUMED_LIFETIME_SEC 3600
+
+/* The "error" member of an OAuth error reply (RFC 6749 §5.2), if it is
+ * one of @known (NULL-terminated): then that entry of @known, so never
+ * text from the server. */
+const char    *ck_oauth_reply_find_error               (const char     *body,
+                                                        gssize          length,
+                                                        const char * const *known);
 
 /* Overwrites a secret string with zeros and frees it. */
 void           ck_secret_free                          (char           *secret);

@@ -24,12 +24,17 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gio/gunixfdlist.h>
 
 #include "ck-access-control.h"
 #include "ck-error.h"
+
+/* A process in other namespaces than ours is in a sandbox even when it
+ * kept our root directory (bwrap --ro-bind / /, unshare -m, firejail). */
+static const char * const namespaces[] = { "user", "mnt", "pid" };
 
 struct _CkAccessControl
 {
@@ -45,6 +50,9 @@ struct _CkAccessControl
   uid_t            uid;              /* ours */
   dev_t            root_dev;         /* our root directory: a caller with */
   ino_t            root_ino;         /* another one is in a sandbox */
+  ino_t            ns[G_N_ELEMENTS (namespaces)];  /* ours, 0 = unknown */
+  GHashTable      *appeared;     /* unique name → when we saw it appear,
+                                  * in clock ticks since boot */
 };
 
 G_DEFINE_FINAL_TYPE (CkAccessControl, ck_access_control, G_TYPE_OBJECT)
@@ -150,6 +158,28 @@ read_start_time (guint32 pid)
   return g_ascii_strtoull (fields[19], NULL, 10);
 }
 
+static ino_t
+read_namespace (const char *pid,
+                const char *name)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%s/ns/%s", pid, name);
+  struct stat st;
+
+  return stat (path, &st) == 0 ? st.st_ino : 0;
+}
+
+/* Now, in the unit of /proc/PID/stat's start time. */
+static guint64
+boot_ticks_now (void)
+{
+  struct timespec now;
+
+  if (clock_gettime (CLOCK_BOOTTIME, &now) != 0)
+    return 0;
+  return (guint64) now.tv_sec * sysconf (_SC_CLK_TCK) +
+         (guint64) now.tv_nsec * sysconf (_SC_CLK_TCK) / G_GUINT64_CONSTANT (1000000000);
+}
+
 static char *
 read_apparmor_label (guint32 pid)
 {
@@ -165,6 +195,18 @@ read_apparmor_label (guint32 pid)
       g_file_get_contents (path, &label, NULL, NULL);
     }
   return label;
+}
+
+static gboolean
+same_namespaces (CkAccessControl *self,
+                 guint32          pid)
+{
+  g_autofree char *name = g_strdup_printf ("%u", pid);
+
+  for (guint i = 0; i < G_N_ELEMENTS (namespaces); i++)
+    if (read_namespace (name, namespaces[i]) != self->ns[i])
+      return FALSE;
+  return TRUE;
 }
 
 /* Whether caller->pid runs in a sandbox. Flatpak puts /.flatpak-info in
@@ -199,6 +241,8 @@ inspect_process (CkAccessControl *self,
     caller->sandbox = "Flatpak";
   else if (st.st_dev != self->root_dev || st.st_ino != self->root_ino)
     caller->sandbox = "another root directory";
+  else if (!same_namespaces (self, caller->pid))
+    caller->sandbox = "other namespaces";
   else
     {
       g_autofree char *label = read_apparmor_label (caller->pid);
@@ -217,7 +261,8 @@ static gboolean
 identify_process (CkAccessControl *self,
                   CkCaller        *caller,
                   int              pidfd,
-                  gboolean         have_pid)
+                  gboolean         have_pid,
+                  guint64          appeared)
 {
   guint64 started = 0;
   gboolean alive = TRUE;
@@ -246,8 +291,18 @@ identify_process (CkAccessControl *self,
       pidfd = pidfd_open (caller->pid, 0);
       if (pidfd < 0 && errno == ESRCH)
         return FALSE;
-      if (pidfd < 0)
-        started = read_start_time (caller->pid);
+      started = read_start_time (caller->pid);
+      /* The bus gives the PID of the process that connected. One that
+       * started after the connection appeared is not it: that process
+       * exited (its connection kept by a child) and its PID changed
+       * hands. Connections older than the agent are not known here. */
+      if (appeared != 0 && started > appeared)
+        {
+          g_debug ("Process %u started after its connection appeared", caller->pid);
+          if (pidfd >= 0)
+            close (pidfd);
+          return FALSE;
+        }
     }
 
   if (have_pid)
@@ -282,6 +337,7 @@ on_credentials (GObject      *object,
   g_autoptr(GError) error = NULL;
   g_autoptr(CkCaller) caller = NULL;
   gboolean have_uid, have_pid;
+  const guint64 *appeared;
   gint32 fd_index;
   int pidfd = -1;
 
@@ -305,7 +361,8 @@ on_credentials (GObject      *object,
 
   if (!have_uid)
     caller->uid = G_MAXUINT32;
-  if (!identify_process (self, caller, pidfd, have_pid))
+  appeared = g_hash_table_lookup (self->appeared, sender);
+  if (!identify_process (self, caller, pidfd, have_pid, appeared != NULL ? *appeared : 0))
     {
       /* Not cached: the next call asks again (and fails again). */
       g_debug ("The process behind %s exited before it was identified", sender);
@@ -336,8 +393,16 @@ on_name_owner_changed (GDBusConnection *connection,
   const char *name, *old_owner, *new_owner;
 
   g_variant_get (parameters, "(&s&s&s)", &name, &old_owner, &new_owner);
+  if (name[0] == ':' && old_owner[0] == '\0' && new_owner[0] != '\0')
+    {
+      guint64 now = boot_ticks_now ();
+
+      if (now != 0)
+        g_hash_table_replace (self->appeared, g_strdup (name), g_memdup2 (&now, sizeof now));
+    }
   if (name[0] == ':' && new_owner[0] == '\0')
     {
+      g_hash_table_remove (self->appeared, name);
       g_mutex_lock (&self->lock);
       g_hash_table_remove (self->callers, name);
       g_mutex_unlock (&self->lock);
@@ -539,6 +604,7 @@ ck_access_control_finalize (GObject *object)
 
   g_clear_pointer (&self->callers, g_hash_table_unref);
   g_clear_pointer (&self->refused, g_hash_table_unref);
+  g_clear_pointer (&self->appeared, g_hash_table_unref);
   g_mutex_clear (&self->lock);
 
   G_OBJECT_CLASS (ck_access_control_parent_class)->finalize (object);
@@ -615,4 +681,7 @@ ck_access_control_init (CkAccessControl *self)
   self->callers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify) ck_caller_unref);
   self->refused = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->appeared = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  for (guint i = 0; i < G_N_ELEMENTS (namespaces); i++)
+    self->ns[i] = read_namespace ("self", namespaces[i]);
 }

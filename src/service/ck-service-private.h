@@ -62,6 +62,9 @@ void     _ck_service_return_error (GDBusMethodInvocation *invocation,
 
 void _ck_service_update_status (CkService *self);
 void _ck_service_status_clear  (CkService *self);
+void _ck_service_emit_to_permitted (CkService  *self,
+                                    const char *signal_name,
+                                    GVariant   *parameters);
 
 void _ck_service_gateway_init       (CkService       *self);
 void _ck_service_gateway_sync       (CkService       *self);

@@ -8,12 +8,13 @@
  * sent, and wakes up by itself when the OAuth login expires so the state
  * flips on time without a caller asking.
  *
- * StatusChanged is not broadcast: it names the account, organization,
- * scopes and expiry, and any connection on the bus could read a broadcast
- * with a match rule, a refused sandboxed app included. It goes to each
- * connection that has called us and is permitted now, addressed to it
- * (clients call GetStatus first, then follow the signal). A refused app
- * learns nothing, not even that something changed.
+ * StatusChanged (like LoginFinished) is not broadcast: it names the
+ * account, organization, scopes and expiry, and any connection on the bus
+ * could read a broadcast with a match rule, a refused sandboxed app
+ * included. It goes to each connection that has called us and is
+ * permitted now, addressed to it (clients call GetStatus first, then
+ * follow the signal). A refused app learns nothing, not even that
+ * something changed.
  */
 
 #define G_LOG_DOMAIN "ck-service-status"
@@ -114,14 +115,17 @@ ck_service_dup_status (CkService *self)
   return g_variant_ref_sink (g_variant_builder_end (&builder));
 }
 
-static void
-emit_status_changed (CkService *self,
-                     GVariant  *status)
+/* A signal for each connection that has called us and is permitted now,
+ * addressed to it: what the service announces names the account. */
+void
+_ck_service_emit_to_permitted (CkService  *self,
+                               const char *signal_name,
+                               GVariant   *parameters)
 {
   GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON (self->skeleton);
   GDBusConnection *connection = g_dbus_interface_skeleton_get_connection (skeleton);
   g_auto(GStrv) permitted = NULL;
-  g_autoptr(GVariant) parameters = g_variant_ref_sink (g_variant_new_tuple (&status, 1));
+  g_autoptr(GVariant) owned = g_variant_ref_sink (parameters);
 
   if (connection == NULL)
     return;
@@ -129,8 +133,8 @@ emit_status_changed (CkService *self,
   for (guint i = 0; permitted[i] != NULL; i++)
     g_dbus_connection_emit_signal (connection, permitted[i],
                                    g_dbus_interface_skeleton_get_object_path (skeleton),
-                                   "io.github.claudekeyring.Credentials1", "StatusChanged",
-                                   parameters, NULL);
+                                   "io.github.claudekeyring.Credentials1", signal_name,
+                                   owned, NULL);
 }
 
 void
@@ -151,7 +155,7 @@ _ck_service_update_status (CkService *self)
     return;
   g_clear_pointer (&self->last_status, g_variant_unref);
   self->last_status = g_variant_ref (status);
-  emit_status_changed (self, status);
+  _ck_service_emit_to_permitted (self, "StatusChanged", g_variant_new_tuple (&status, 1));
 }
 
 /* From dispose: no timer may fire on a service that is going away. */

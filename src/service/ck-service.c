@@ -420,11 +420,11 @@ on_imported (GObject      *object,
   g_autoptr(GError) error = NULL;
   CkOAuthTokens *tokens;
 
-  if (!ck_token_store_set_oauth_finish (CK_TOKEN_STORE (object), result, &error))
+  if (!ck_oauth_manager_import_finish (CK_OAUTH_MANAGER (object), result, &error))
     return_error (call->invocation, error);
   else
     {
-      tokens = ck_token_store_get_oauth (CK_TOKEN_STORE (object));
+      tokens = ck_token_store_get_oauth (call->self->store);
       g_dbus_method_invocation_return_value (call->invocation,
                                              g_variant_new ("(s)",
                                                             tokens != NULL && tokens->account_email != NULL
@@ -449,8 +449,9 @@ import_credentials (CkService             *self,
       return_error (invocation, error);
       return;
     }
-  ck_token_store_set_oauth_async (self->store, tokens, NULL, on_imported,
-                                  call_new (self, invocation, NULL));
+  /* Through the manager, so that a refresh in flight cannot overwrite it. */
+  ck_oauth_manager_import_async (self->oauth, tokens, NULL, on_imported,
+                                 call_new (self, invocation, NULL));
 }
 
 static gboolean
@@ -577,7 +578,8 @@ on_login_finished (CkService  *self,
                    gboolean    ok,
                    const char *message)
 {
-  ck_dbus_credentials1_emit_login_finished (self->skeleton, ok, message);
+  /* On success the message is the account: only for permitted callers. */
+  _ck_service_emit_to_permitted (self, "LoginFinished", g_variant_new ("(bs)", ok, message));
 }
 
 /* Doctor */

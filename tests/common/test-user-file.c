@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -107,6 +108,54 @@ test_not_regular (void)
   alarm (0);
 }
 
+typedef struct
+{
+  const char *path;
+  gint        opened;
+} Writer;
+
+static gpointer
+writer_thread (gpointer data)
+{
+  Writer *writer = data;
+  int fd = open (writer->path, O_WRONLY);  /* blocks until a reader opens */
+
+  g_atomic_int_set (&writer->opened, 1);
+  if (fd >= 0)
+    close (fd);
+  return NULL;
+}
+
+/* The type is checked before the file is opened for reading: opening a
+ * device already runs its driver. A FIFO shows it: a writer waiting for
+ * a reader would be released by any open for reading. */
+static void
+test_special_never_opened (void)
+{
+  g_autofree char *fifo = scratch_path ("waiting.fifo");
+  g_autofree char *contents = NULL;
+  g_autoptr(GError) error = NULL;
+  Writer writer = { fifo, 0 };
+  GThread *thread;
+  int fd;
+
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  thread = g_thread_new ("writer", writer_thread, &writer);
+  g_usleep (50 * 1000);
+
+  g_assert_false (ck_user_file_read (fifo, 0, CK_USER_FILE_MAX_SIZE, &contents, NULL, &error));
+  g_assert_nonnull (error);
+  g_usleep (200 * 1000);
+  g_assert_cmpint (g_atomic_int_get (&writer.opened), ==, 0);
+
+  /* Release the writer. */
+  fd = open (fifo, O_RDONLY | O_NONBLOCK);
+  g_assert_cmpint (fd, >=, 0);
+  g_thread_join (thread);
+  close (fd);
+  g_assert_cmpint (g_atomic_int_get (&writer.opened), ==, 1);
+}
+
 static void
 test_too_large (void)
 {
@@ -156,6 +205,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/user-file/missing", test_missing);
   g_test_add_func ("/user-file/symlink", test_symlink);
   g_test_add_func ("/user-file/not-regular", test_not_regular);
+  g_test_add_func ("/user-file/special-never-opened", test_special_never_opened);
   g_test_add_func ("/user-file/too-large", test_too_large);
   g_test_add_func ("/user-file/cap-while-reading", test_cap_while_reading);
   return g_test_run ();

@@ -7,201 +7,27 @@
 
 #include <string.h>
 
-#include <glib/gstdio.h>
 #include <libsoup/soup.h>
 
 #include "ck-error.h"
 #include "ck-loopback-server.h"
 #include "ck-oauth-client.h"
 #include "ck-pkce.h"
+#include "ck-test-core.h"
 
-#define CLIENT_ID "ck-test-client"
-#define SCOPES    "user:profile user:inference"
+#define CLIENT_ID   CK_FAKE_OAUTH_CLIENT_ID
+#define FAKE_PREFIX CK_FAKE_OAUTH_PREFIX
+#define SCOPES      "user:profile user:inference"
 
-/* Every token, code and secret the fake server issues starts with this,
- * and its fault modes echo them into error bodies: no message and no
- * log line may ever contain it.
- */
-#define FAKE_PREFIX "fake-"
-
-static GSubprocess *fake_server;
-static char        *fake_dir;
-static char        *fake_base;
-static SoupSession *control;
-static GPtrArray   *log_messages;
-
-/* Main loop helpers */
-
-static gboolean
-flag_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-run_until (const gboolean *flag)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add_seconds (20, flag_cb, &timed_out);
-
-  while (!*flag && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-
-  if (timed_out)
-    g_error ("Timed out waiting in the main loop");
-  g_source_remove (id);
-}
-
-typedef struct
-{
-  gboolean      done;
-  GAsyncResult *result;
-} Async;
-
-static void
-async_cb (GObject      *object,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  Async *async = user_data;
-
-  async->result = g_object_ref (result);
-  async->done = TRUE;
-}
-
-static GAsyncResult *
-async_wait (Async *async)
-{
-  run_until (&async->done);
-  return async->result;
-}
-
-static void
-async_clear (Async *async)
-{
-  g_clear_object (&async->result);
-  async->done = FALSE;
-}
-
-/* The fake server and its control endpoints */
-
-static void
-start_fake_server (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *script = NULL;
-  g_autofree char *port_file = NULL;
-  g_autofree char *contents = NULL;
-  const char *source_root = g_getenv ("CK_SOURCE_ROOT");
-  guint64 port = 0;
-
-  if (source_root == NULL)
-    g_error ("CK_SOURCE_ROOT is not set; run the tests with meson test");
-
-  script = g_build_filename (source_root, "tests", "support", "fake-oauth-server.py", NULL);
-  fake_dir = g_dir_make_tmp ("ck-fake-oauth-XXXXXX", &error);
-  g_assert_no_error (error);
-  port_file = g_build_filename (fake_dir, "port", NULL);
-
-  fake_server = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error,
-                                  "python3", script, "--port-file", port_file,
-                                  "--client-id", CLIENT_ID, NULL);
-  g_assert_no_error (error);
-
-  for (guint i = 0; i < 500 && !g_file_test (port_file, G_FILE_TEST_EXISTS); i++)
-    g_usleep (20 * 1000);
-
-  g_assert_true (g_file_get_contents (port_file, &contents, NULL, &error));
-  g_assert_no_error (error);
-  g_assert_true (g_ascii_string_to_unsigned (g_strstrip (contents), 10, 1, 65535, &port, &error));
-  g_assert_no_error (error);
-
-  fake_base = g_strdup_printf ("http://127.0.0.1:%u", (guint) port);
-  control = soup_session_new ();
-}
-
-static void
-stop_fake_server (void)
-{
-  g_autofree char *port_file = g_build_filename (fake_dir, "port", NULL);
-
-  g_subprocess_force_exit (fake_server);
-  g_subprocess_wait (fake_server, NULL, NULL);
-  g_clear_object (&fake_server);
-  g_clear_object (&control);
-  g_unlink (port_file);
-  g_rmdir (fake_dir);
-  g_clear_pointer (&fake_dir, g_free);
-  g_clear_pointer (&fake_base, g_free);
-}
-
-static JsonNode *
-control_request (const char *method,
-                 const char *path,
-                 const char *json)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(SoupMessage) msg = NULL;
-  g_autoptr(GBytes) body = NULL;
-  g_autofree char *url = g_strconcat (fake_base, path, NULL);
-
-  msg = soup_message_new (method, url);
-  if (json != NULL)
-    {
-      g_autoptr(GBytes) request = g_bytes_new (json, strlen (json));
-
-      soup_message_set_request_body_from_bytes (msg, "application/json", request);
-    }
-
-  body = soup_session_send_and_read (control, msg, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (msg), ==, SOUP_STATUS_OK);
-
-  return json_from_string (g_bytes_get_data (body, NULL), &error);
-}
-
-static void
-set_mode (const char *json)
-{
-  g_autoptr(JsonNode) reply = control_request ("POST", "/test/mode", json);
-}
-
-static JsonObject *
-get_stats (void)
-{
-  g_autoptr(JsonNode) reply = control_request ("GET", "/test/stats", NULL);
-
-  return json_object_ref (json_node_get_object (reply));
-}
-
-static gint64
-stat_int (JsonObject *stats,
-          const char *path)
-{
-  g_auto(GStrv) parts = g_strsplit (path, ".", -1);
-  JsonObject *object = stats;
-  guint i;
-
-  for (i = 0; parts[i + 1] != NULL; i++)
-    object = json_object_get_object_member (object, parts[i]);
-
-  return json_object_get_int_member_with_default (object, parts[i], 0);
-}
-
-static void
-setup (void)
-{
-  g_autoptr(JsonNode) reply = control_request ("POST", "/test/reset", "{}");
-}
+static GPtrArray *log_messages;
 
 static CkOAuthClient *
 client_new (void)
 {
-  g_autofree char *token_url = g_strconcat (fake_base, "/v1/oauth/token", NULL);
+  g_autofree char *token_url = ck_fake_oauth_url ("/v1/oauth/token");
 
   /* No revoke URL: it is derived from the token URL, as in DESIGN.md. */
-  return ck_oauth_client_new (token_url, NULL, fake_base, CLIENT_ID);
+  return ck_oauth_client_new (token_url, NULL, ck_fake_oauth_get_base (), CLIENT_ID);
 }
 
 static void
@@ -241,44 +67,26 @@ authorize (Authorization *auth)
   g_autoptr(GError) error = NULL;
   g_autoptr(CkPkce) pkce = ck_pkce_new ();
   g_autoptr(CkLoopbackServer) server = NULL;
-  g_autoptr(SoupSession) browser = soup_session_new ();
-  g_autoptr(SoupMessage) msg = NULL;
-  g_autoptr(SoupMessage) back = NULL;
-  g_autoptr(GBytes) body = NULL;
-  g_autofree char *authorize_url = g_strconcat (fake_base, "/oauth/authorize", NULL);
+  g_autofree char *authorize_url = ck_fake_oauth_url ("/oauth/authorize");
   g_autofree char *url = NULL;
-  const char *location;
-  Async wait = { 0 };
-  Async fetch = { 0 };
+  g_autofree char *location = NULL;
+  CkTestAsync wait = { 0 };
 
   server = ck_loopback_server_new (pkce->state, &error);
   g_assert_no_error (error);
   auth->redirect_uri = ck_loopback_server_dup_redirect_uri (server);
   url = ck_pkce_build_authorize_url (pkce, authorize_url, CLIENT_ID, auth->redirect_uri, SCOPES);
-  ck_loopback_server_wait_async (server, 20, NULL, async_cb, &wait);
+  ck_loopback_server_wait_async (server, 20, NULL, ck_test_async_cb, &wait);
 
-  msg = soup_message_new ("GET", url);
-  soup_message_set_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
-  soup_session_send_and_read_async (browser, msg, G_PRIORITY_DEFAULT, NULL, async_cb, &fetch);
-  body = soup_session_send_and_read_finish (browser, async_wait (&fetch), &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (msg), ==, SOUP_STATUS_FOUND);
-  location = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Location");
+  location = ck_fake_oauth_authorize (url);
   g_assert_true (g_str_has_prefix (location, auth->redirect_uri));
-  async_clear (&fetch);
-  g_clear_pointer (&body, g_bytes_unref);
-
-  back = soup_message_new ("GET", location);
-  soup_session_send_and_read_async (browser, back, G_PRIORITY_DEFAULT, NULL, async_cb, &fetch);
-  body = soup_session_send_and_read_finish (browser, async_wait (&fetch), &error);
+  g_assert_cmpuint (ck_fake_oauth_browse (location, &error), ==, SOUP_STATUS_OK);
   g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (back), ==, SOUP_STATUS_OK);
-  async_clear (&fetch);
 
-  auth->code = ck_loopback_server_wait_finish (server, async_wait (&wait), &error);
+  auth->code = ck_loopback_server_wait_finish (server, ck_test_async_wait (&wait), &error);
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (auth->code, FAKE_PREFIX "code-"));
-  async_clear (&wait);
+  ck_test_async_clear (&wait);
 
   auth->verifier = g_strdup (pkce->verifier);
   auth->state = g_strdup (pkce->state);
@@ -289,13 +97,13 @@ exchange (CkOAuthClient  *client,
           Authorization  *auth,
           GError        **error)
 {
-  Async async = { 0 };
+  CkTestAsync async = { 0 };
   CkOAuthTokens *tokens;
 
   ck_oauth_client_exchange_code_async (client, auth->code, auth->verifier, auth->redirect_uri,
-                                       auth->state, NULL, async_cb, &async);
-  tokens = ck_oauth_client_exchange_code_finish (client, async_wait (&async), error);
-  async_clear (&async);
+                                       auth->state, NULL, ck_test_async_cb, &async);
+  tokens = ck_oauth_client_exchange_code_finish (client, ck_test_async_wait (&async), error);
+  ck_test_async_clear (&async);
 
   return tokens;
 }
@@ -320,12 +128,12 @@ refresh (CkOAuthClient  *client,
          const char     *refresh_token,
          GError        **error)
 {
-  Async async = { 0 };
+  CkTestAsync async = { 0 };
   CkOAuthTokens *tokens;
 
-  ck_oauth_client_refresh_async (client, refresh_token, NULL, async_cb, &async);
-  tokens = ck_oauth_client_refresh_finish (client, async_wait (&async), error);
-  async_clear (&async);
+  ck_oauth_client_refresh_async (client, refresh_token, NULL, ck_test_async_cb, &async);
+  tokens = ck_oauth_client_refresh_finish (client, ck_test_async_wait (&async), error);
+  ck_test_async_clear (&async);
 
   return tokens;
 }
@@ -335,12 +143,12 @@ fetch_profile (CkOAuthClient        *client,
                const CkOAuthTokens  *tokens,
                GError              **error)
 {
-  Async async = { 0 };
+  CkTestAsync async = { 0 };
   CkOAuthTokens *result;
 
-  ck_oauth_client_fetch_profile_async (client, tokens, NULL, async_cb, &async);
-  result = ck_oauth_client_fetch_profile_finish (client, async_wait (&async), error);
-  async_clear (&async);
+  ck_oauth_client_fetch_profile_async (client, tokens, NULL, ck_test_async_cb, &async);
+  result = ck_oauth_client_fetch_profile_finish (client, ck_test_async_wait (&async), error);
+  ck_test_async_clear (&async);
 
   return result;
 }
@@ -350,12 +158,12 @@ revoke_token (CkOAuthClient  *client,
               const char     *token,
               GError        **error)
 {
-  Async async = { 0 };
+  CkTestAsync async = { 0 };
   gboolean ok;
 
-  ck_oauth_client_revoke_async (client, token, NULL, async_cb, &async);
-  ok = ck_oauth_client_revoke_finish (client, async_wait (&async), error);
-  async_clear (&async);
+  ck_oauth_client_revoke_async (client, token, NULL, ck_test_async_cb, &async);
+  ok = ck_oauth_client_revoke_finish (client, ck_test_async_wait (&async), error);
+  ck_test_async_clear (&async);
 
   return ok;
 }
@@ -366,7 +174,7 @@ static void
 test_properties (void)
 {
   g_autoptr(CkOAuthClient) client = client_new ();
-  g_autofree char *revoke_url = g_strconcat (fake_base, "/v1/oauth/revoke", NULL);
+  g_autofree char *revoke_url = ck_fake_oauth_url ("/v1/oauth/revoke");
   guint timeout = 0;
 
   g_assert_cmpstr (ck_oauth_client_get_revoke_url (client), ==, revoke_url);
@@ -387,7 +195,7 @@ test_exchange (void)
   JsonObject *request;
   gint64 now_ms = g_get_real_time () / 1000;
 
-  setup ();
+  ck_fake_oauth_reset ();
   tokens = login (client);
 
   g_assert_true (g_str_has_prefix (tokens->access_token, FAKE_PREFIX "access-"));
@@ -399,9 +207,9 @@ test_exchange (void)
   g_assert_cmpstr (tokens->account_uuid, ==, "4a3b2c1d-0000-4000-8000-00000000fa7e");
   g_assert_cmpstr (tokens->organization_name, ==, "Fake Org");
 
-  stats = get_stats ();
-  g_assert_cmpint (stat_int (stats, "token_requests.authorization_code"), ==, 1);
-  g_assert_cmpint (stat_int (stats, "exchange_ok"), ==, 1);
+  stats = ck_fake_oauth_get_stats ();
+  g_assert_cmpint (ck_fake_oauth_stat_int (stats, "token_requests.authorization_code"), ==, 1);
+  g_assert_cmpint (ck_fake_oauth_stat_int (stats, "exchange_ok"), ==, 1);
 
   /* What went over the wire: a JSON body with every member of the grant. */
   request = json_object_get_object_member (stats, "last_token_request");
@@ -428,7 +236,7 @@ test_exchange_refused (void)
   g_autoptr(CkOAuthTokens) tokens = NULL;
   Authorization auth = { 0 };
 
-  setup ();
+  ck_fake_oauth_reset ();
 
   /* Another login's verifier. */
   authorize (&auth);
@@ -475,7 +283,7 @@ test_refresh_rotates (void)
   g_autoptr(JsonObject) stats = NULL;
   JsonObject *request;
 
-  setup ();
+  ck_fake_oauth_reset ();
   first = login (client);
 
   second = refresh (client, first->refresh_token, &error);
@@ -489,9 +297,9 @@ test_refresh_rotates (void)
   g_assert_no_error (error);
   g_assert_cmpstr (third->refresh_token, !=, second->refresh_token);
 
-  stats = get_stats ();
-  g_assert_cmpint (stat_int (stats, "refresh_ok"), ==, 2);
-  g_assert_cmpint (stat_int (stats, "token_requests.refresh_token"), ==, 2);
+  stats = ck_fake_oauth_get_stats ();
+  g_assert_cmpint (ck_fake_oauth_stat_int (stats, "refresh_ok"), ==, 2);
+  g_assert_cmpint (ck_fake_oauth_stat_int (stats, "token_requests.refresh_token"), ==, 2);
   request = json_object_get_object_member (stats, "last_token_request");
   g_assert_cmpstr (json_object_get_string_member (request, "client_id"), ==, CLIENT_ID);
   g_assert_cmpstr (json_object_get_string_member (request, "grant_type"), ==, "refresh_token");
@@ -507,7 +315,7 @@ test_refresh_reuse (void)
   g_autoptr(CkOAuthTokens) again = NULL;
   g_autoptr(JsonObject) stats = NULL;
 
-  setup ();
+  ck_fake_oauth_reset ();
   first = login (client);
   second = refresh (client, first->refresh_token, &error);
   g_assert_no_error (error);
@@ -526,8 +334,8 @@ test_refresh_reuse (void)
   g_assert_error (error, CK_OAUTH_ERROR, CK_OAUTH_ERROR_INVALID_GRANT);
   g_clear_error (&error);
 
-  stats = get_stats ();
-  g_assert_cmpint (stat_int (stats, "reuse_detected"), ==, 1);
+  stats = ck_fake_oauth_get_stats ();
+  g_assert_cmpint (ck_fake_oauth_stat_int (stats, "reuse_detected"), ==, 1);
 }
 
 static void
@@ -539,9 +347,9 @@ test_refresh_without_rotation (void)
   g_autoptr(CkOAuthTokens) second = NULL;
   g_autoptr(CkOAuthTokens) third = NULL;
 
-  setup ();
+  ck_fake_oauth_reset ();
   first = login (client);
-  set_mode ("{\"rotate\": false}");
+  ck_fake_oauth_set_mode ("{\"rotate\": false}");
 
   /* No refresh_token in the reply: the caller keeps the old one. */
   second = refresh (client, first->refresh_token, &error);
@@ -568,7 +376,7 @@ test_refresh_faults (void)
   g_autoptr(CkOAuthClient) client = client_new ();
   g_autoptr(CkOAuthTokens) tokens = NULL;
 
-  setup ();
+  ck_fake_oauth_reset ();
   tokens = login (client);
 
   for (guint i = 0; i < G_N_ELEMENTS (faults); i++)
@@ -576,7 +384,7 @@ test_refresh_faults (void)
       g_autoptr(GError) error = NULL;
       g_autoptr(CkOAuthTokens) result = NULL;
 
-      set_mode (faults[i].mode);
+      ck_fake_oauth_set_mode (faults[i].mode);
       result = refresh (client, tokens->refresh_token, &error);
       g_assert_null (result);
       g_assert_error (error, CK_OAUTH_ERROR, faults[i].code);
@@ -586,7 +394,7 @@ test_refresh_faults (void)
     }
 
   /* The failures spent nothing: the token still works. */
-  set_mode ("{\"refresh\": \"ok\"}");
+  ck_fake_oauth_set_mode ("{\"refresh\": \"ok\"}");
   {
     g_autoptr(GError) error = NULL;
     g_autoptr(CkOAuthTokens) result = refresh (client, tokens->refresh_token, &error);
@@ -602,9 +410,9 @@ test_refresh_fail_every (void)
   g_autoptr(CkOAuthTokens) tokens = NULL;
   guint failures = 0;
 
-  setup ();
+  ck_fake_oauth_reset ();
   tokens = login (client);
-  set_mode ("{\"refresh\": \"fail-every-2\"}");
+  ck_fake_oauth_set_mode ("{\"refresh\": \"fail-every-2\"}");
 
   for (guint i = 0; i < 4; i++)
     {
@@ -637,9 +445,9 @@ test_refresh_timeout (void)
   gint64 start;
   gint64 elapsed;
 
-  setup ();
+  ck_fake_oauth_reset ();
   tokens = login (client);
-  set_mode ("{\"refresh\": \"hang\"}");
+  ck_fake_oauth_set_mode ("{\"refresh\": \"hang\"}");
   ck_oauth_client_set_timeout (client, 1);
 
   start = g_get_monotonic_time ();
@@ -669,18 +477,18 @@ test_refresh_cancel (void)
   g_autoptr(CkOAuthTokens) result = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
-  Async async = { 0 };
+  CkTestAsync async = { 0 };
   gint64 start;
 
-  setup ();
+  ck_fake_oauth_reset ();
   tokens = login (client);
-  set_mode ("{\"refresh\": \"hang\"}");
+  ck_fake_oauth_set_mode ("{\"refresh\": \"hang\"}");
 
   start = g_get_monotonic_time ();
-  ck_oauth_client_refresh_async (client, tokens->refresh_token, cancellable, async_cb, &async);
+  ck_oauth_client_refresh_async (client, tokens->refresh_token, cancellable, ck_test_async_cb, &async);
   g_timeout_add (100, cancel_cb, cancellable);
-  result = ck_oauth_client_refresh_finish (client, async_wait (&async), &error);
-  async_clear (&async);
+  result = ck_oauth_client_refresh_finish (client, ck_test_async_wait (&async), &error);
+  ck_test_async_clear (&async);
 
   g_assert_null (result);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
@@ -708,7 +516,7 @@ test_network_error (void)
   url = g_strdup_printf ("http://127.0.0.1:%u/v1/oauth/token",
                          g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
 
-  client = ck_oauth_client_new (url, NULL, fake_base, CLIENT_ID);
+  client = ck_oauth_client_new (url, NULL, ck_fake_oauth_get_base (), CLIENT_ID);
   result = refresh (client, FAKE_PREFIX "refresh-never-sent", &error);
   g_assert_null (result);
   g_assert_error (error, CK_OAUTH_ERROR, CK_OAUTH_ERROR_NETWORK);
@@ -725,7 +533,7 @@ test_profile (void)
   g_autoptr(GError) error = NULL;
   JsonObject *headers;
 
-  setup ();
+  ck_fake_oauth_reset ();
   tokens = login (client);
 
   /* What the token reply had is in; the profile adds the rest. */
@@ -747,8 +555,8 @@ test_profile (void)
   /* The input is untouched. */
   g_assert_null (tokens->subscription_type);
 
-  stats = get_stats ();
-  g_assert_cmpint (stat_int (stats, "profile_calls"), ==, 1);
+  stats = ck_fake_oauth_get_stats ();
+  g_assert_cmpint (ck_fake_oauth_stat_int (stats, "profile_calls"), ==, 1);
   headers = json_object_get_object_member (stats, "last_request_headers");
   g_assert_cmpstr (json_object_get_string_member (headers, "anthropic-beta"), ==, "oauth-2025-04-20");
 }
@@ -760,7 +568,7 @@ test_profile_errors (void)
   g_autoptr(CkOAuthTokens) tokens = NULL;
   g_autoptr(CkOAuthTokens) bogus = NULL;
 
-  setup ();
+  ck_fake_oauth_reset ();
   tokens = login (client);
 
   /* The fake checks the bearer token. */
@@ -777,7 +585,7 @@ test_profile_errors (void)
     assert_no_secret (error);
   }
 
-  set_mode ("{\"profile\": \"malformed\"}");
+  ck_fake_oauth_set_mode ("{\"profile\": \"malformed\"}");
   {
     g_autoptr(GError) error = NULL;
     g_autoptr(CkOAuthTokens) profile = fetch_profile (client, tokens, &error);
@@ -787,7 +595,7 @@ test_profile_errors (void)
     assert_no_secret (error);
   }
 
-  set_mode ("{\"profile\": \"500\"}");
+  ck_fake_oauth_set_mode ("{\"profile\": \"500\"}");
   {
     g_autoptr(GError) error = NULL;
     g_autoptr(CkOAuthTokens) profile = fetch_profile (client, tokens, &error);
@@ -807,15 +615,15 @@ test_revoke (void)
   g_autoptr(JsonObject) stats = NULL;
   g_autoptr(GError) error = NULL;
 
-  setup ();
+  ck_fake_oauth_reset ();
   tokens = login (client);
 
   g_assert_true (revoke_token (client, tokens->refresh_token, &error));
   g_assert_no_error (error);
 
-  stats = get_stats ();
-  g_assert_cmpint (stat_int (stats, "revokes"), ==, 1);
-  g_assert_cmpint (stat_int (stats, "revoked_families"), ==, 1);
+  stats = ck_fake_oauth_get_stats ();
+  g_assert_cmpint (ck_fake_oauth_stat_int (stats, "revokes"), ==, 1);
+  g_assert_cmpint (ck_fake_oauth_stat_int (stats, "revoked_families"), ==, 1);
 
   /* Revoked for real: neither token works any more. */
   {
@@ -840,16 +648,16 @@ test_revoke_unsupported (void)
   g_autoptr(CkOAuthClient) client = client_new ();
   g_autoptr(GError) error = NULL;
 
-  setup ();
+  ck_fake_oauth_reset ();
 
-  set_mode ("{\"revoke\": \"404\"}");
+  ck_fake_oauth_set_mode ("{\"revoke\": \"404\"}");
   g_assert_false (revoke_token (client, FAKE_PREFIX "refresh-x", &error));
   g_assert_error (error, CK_OAUTH_ERROR, CK_OAUTH_ERROR_HTTP);
   g_assert_nonnull (strstr (error->message, "does not support"));
   assert_no_secret (error);
   g_clear_error (&error);
 
-  set_mode ("{\"revoke\": \"500\"}");
+  ck_fake_oauth_set_mode ("{\"revoke\": \"500\"}");
   g_assert_false (revoke_token (client, FAKE_PREFIX "refresh-x", &error));
   g_assert_error (error, CK_OAUTH_ERROR, CK_OAUTH_ERROR_HTTP);
   g_assert_nonnull (strstr (error->message, "500"));
@@ -867,7 +675,7 @@ test_logs (void)
   gboolean saw_status = FALSE;
 
   /* At least one full round, also when this test runs alone. */
-  setup ();
+  ck_fake_oauth_reset ();
   tokens = login (client);
   result = refresh (client, tokens->refresh_token, &error);
   g_assert_no_error (error);
@@ -886,42 +694,13 @@ test_logs (void)
   g_assert_true (saw_status);
 }
 
-static GLogWriterOutput
-capture_writer (GLogLevelFlags   log_level,
-                const GLogField *fields,
-                gsize            n_fields,
-                gpointer         user_data)
-{
-  for (gsize i = 0; i < n_fields; i++)
-    if (strcmp (fields[i].key, "MESSAGE") == 0)
-      g_ptr_array_add (log_messages,
-                       fields[i].length < 0
-                         ? g_strdup (fields[i].value)
-                         : g_strndup (fields[i].value, fields[i].length));
-
-  /* Debug output would only clutter the TAP stream. */
-  if (log_level & (G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO))
-    return G_LOG_WRITER_HANDLED;
-
-  return g_log_writer_default (log_level, fields, n_fields, user_data);
-}
-
 int
 main (int   argc,
       char *argv[])
 {
   int status;
 
-  /* Every debug message reaches capture_writer(). */
-  g_setenv ("G_MESSAGES_DEBUG", "all", TRUE);
-  /* The isolated XDG dirs hide the system's GSettings schemas, which
-   * GNOME's proxy resolver needs; these tests only talk to loopback.
-   */
-  g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
-  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
-
-  log_messages = g_ptr_array_new_with_free_func (g_free);
-  g_log_set_writer_func (capture_writer, NULL, NULL);
+  log_messages = ck_fake_oauth_test_init (&argc, &argv);
 
   g_test_add_func ("/oauth-client/properties", test_properties);
   g_test_add_func ("/oauth-client/exchange", test_exchange);
@@ -940,11 +719,9 @@ main (int   argc,
   g_test_add_func ("/oauth-client/revoke-unsupported", test_revoke_unsupported);
   g_test_add_func ("/oauth-client/logs", test_logs);
 
-  start_fake_server ();
+  ck_fake_oauth_start ();
   status = g_test_run ();
-  stop_fake_server ();
-
-  g_ptr_array_unref (log_messages);
+  ck_fake_oauth_stop ();
 
   return status;
 }

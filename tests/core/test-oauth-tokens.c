@@ -179,6 +179,75 @@ test_assume_lifetime (void)
   g_assert_false (tokens->expiry_assumed);
 }
 
+static void
+test_profile (void)
+{
+  static const char body[] =
+    "{\"account\":{\"uuid\":\"acc-uuid\",\"email\":\"user@example.org\"},"
+    "\"organization\":{\"uuid\":\"org-uuid\",\"name\":\"Example Org\","
+    "\"organization_type\":\"claude_pro\",\"rate_limit_tier\":\"default_claude_pro\"}}";
+  static const char *refused[] = {
+    "", "{", "[]", "{\"display_name\":\"x\"}", "{\"account\":5,\"organization\":[]}",
+    /* json-glib would turn this into text that cannot be stored. */
+    "{\"account\":{\"email\":\"a\\ud800b@example.org\"}}",
+  };
+  g_autoptr(CkOAuthTokens) tokens = ck_oauth_tokens_new ();
+  g_autoptr(CkOAuthTokens) before = NULL;
+  g_autoptr(GError) error = NULL;
+
+  tokens->access_token = g_strdup ("test-access");
+  tokens->account_email = g_strdup ("old@example.org");
+  tokens->subscription_type = g_strdup ("max");
+
+  g_assert_true (ck_oauth_tokens_apply_profile (tokens, body, -1, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (tokens->access_token, ==, "test-access");
+  g_assert_cmpstr (tokens->account_uuid, ==, "acc-uuid");
+  g_assert_cmpstr (tokens->account_email, ==, "user@example.org");
+  g_assert_cmpstr (tokens->organization_uuid, ==, "org-uuid");
+  g_assert_cmpstr (tokens->organization_name, ==, "Example Org");
+  g_assert_cmpstr (tokens->subscription_type, ==, "pro");
+  g_assert_cmpstr (tokens->rate_limit_tier, ==, "default_claude_pro");
+
+  /* The older member name; an unknown plan as it is; empty keeps. */
+  g_assert_true (ck_oauth_tokens_apply_profile (tokens,
+                                                "{\"account\":{\"email_address\":\"b@example.org\"},"
+                                                "\"organization\":{\"organization_type\":\"claude_x\","
+                                                "\"name\":\"\"}}",
+                                                -1, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (tokens->account_email, ==, "b@example.org");
+  g_assert_cmpstr (tokens->subscription_type, ==, "claude_x");
+  g_assert_cmpstr (tokens->organization_name, ==, "Example Org");
+
+  /* Not a profile: nothing changes. */
+  before = ck_oauth_tokens_copy (tokens);
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_assert_false (ck_oauth_tokens_apply_profile (tokens, refused[i], -1, &error));
+      g_assert_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT);
+      g_clear_error (&error);
+      g_assert_true (ck_oauth_tokens_equal (tokens, before));
+    }
+}
+
+static void
+test_reply_error (void)
+{
+  static const char *known[] = { "invalid_grant", "server_error", NULL };
+  static const char grant[] = "{\"error\":\"invalid_grant\",\"error_description\":\"x\"}";
+  const char *found;
+
+  found = ck_oauth_reply_find_error (grant, sizeof grant - 1, known);
+  g_assert_true (found == known[0]);
+  /* Only a code from the list, never the server's own text. */
+  g_assert_null (ck_oauth_reply_find_error ("{\"error\":\"made_up\"}", -1, known));
+  g_assert_null (ck_oauth_reply_find_error ("{\"error\":{\"type\":\"invalid_grant\"}}", -1, known));
+  g_assert_null (ck_oauth_reply_find_error ("<html>", -1, known));
+  g_assert_null (ck_oauth_reply_find_error (grant, 0, known));
+  g_assert_null (ck_oauth_reply_find_error (NULL, 0, known));
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -188,5 +257,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/oauth-tokens/token-response", test_token_response);
   g_test_add_func ("/oauth-tokens/token-response-bad-expiry", test_token_response_bad_expiry);
   g_test_add_func ("/oauth-tokens/assume-lifetime", test_assume_lifetime);
+  g_test_add_func ("/oauth-tokens/profile", test_profile);
+  g_test_add_func ("/oauth-tokens/reply-error", test_reply_error);
   return g_test_run ();
 }

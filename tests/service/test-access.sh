@@ -24,8 +24,10 @@ else
 fi
 
 . "$CK_SOURCE_ROOT/tests/support/ck-sandbox.sh"
+caller_dir=$CK_BUILD_ROOT/tests/support
+in_sandbox () { ck_sandbox flatpak "$@"; }
 sandboxed () { in_sandbox gdbus call "${dest[@]}" --method $method '{}'; }
-rooted () { in_root -- gdbus call "${dest[@]}" --method $method '{}'; }
+rooted () { ck_sandbox plain gdbus call "${dest[@]}" --method $method '{}'; }
 
 # A client that keeps its connection (tests/support/ck-test-caller.c), so
 # that its later calls take the agent's fast path: start_caller COMMAND...
@@ -163,7 +165,7 @@ if [ "$(head -n 1 "$watch.permitted")" = "status logged-in" ] &&
 else
   fail "a permitted client follows StatusChanged: $(tr '\n' ' ' <"$watch.permitted")"
 fi
-if [ "$(tr '\n' ' ' <"$watch.sandboxed")" = "error io.github.claudekeyring.Error.AccessDenied signals 0 " ]; then
+if [ "$(tr '\n' ' ' <"$watch.sandboxed")" = "error io.github.claudekeyring.Error.AccessDenied login-finished 0 signals 0 " ]; then
   pass "a refused sandboxed client gets no StatusChanged"
 else
   fail "a refused sandboxed client gets no StatusChanged: $(tr '\n' ' ' <"$watch.sandboxed")"

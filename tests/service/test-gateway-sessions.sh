@@ -16,7 +16,7 @@ command -v curl >/dev/null || { echo "1..0 # SKIP curl is not installed"; exit 7
 
 KEY=test-api-key-gateway-0001
 FAKE_API=$CK_SUPPORT/fake-messages-api.py
-caller=$caller_dir/ck-test-caller
+caller=$CK_BUILD_ROOT/tests/support/ck-test-caller
 # "Within 1 s"; a sanitizer build is several times slower (docs/HACKING.md).
 deadline_ticks=10
 [ -n "${CK_TEST_SLOW:-}" ] && deadline_ticks=30
@@ -161,10 +161,10 @@ check "an unknown kind: InvalidArgument" \
   eval '[[ $answer == "error io.github.claudekeyring.Error.InvalidArgument" ]]'
 
 # A sandboxed caller gets no session.
-out=$(in_sandbox "$caller" --open-gateway '{}' /tmp/token 2>&1 </dev/null)
+out=$(ck_sandbox flatpak "$caller" --open-gateway '{}' /tmp/token 2>&1 </dev/null)
 check "a sandboxed caller is refused with AccessDenied" \
   eval '[ "$out" = "error io.github.claudekeyring.Error.AccessDenied" ]'
-out=$(in_root -- "$caller" --open-gateway '{}' /tmp/token 2>&1 </dev/null)
+out=$(ck_sandbox plain "$caller" --open-gateway '{}' /tmp/token 2>&1 </dev/null)
 check "a caller in another root directory is refused with AccessDenied" \
   eval '[ "$out" = "error io.github.claudekeyring.Error.AccessDenied" ]'
 

@@ -147,10 +147,12 @@ check "the replayed code was not redeemed again" \
 # --- CancelLogin ----------------------------------------------------------------
 # Proves: CancelLogin ends a pending login with LoginFinished(false) and the
 # waiting CLI exits non-zero; the stored login is untouched.
-gdbus monitor --session --dest io.github.claudekeyring.ClaudeKeyring >"$CK_TEST_ROOT/monitor.log" 2>&1 &
-monitor_pid=$!
-ck_pids+=("$monitor_pid")
-for _ in $(seq 50); do grep -q 'Monitoring' "$CK_TEST_ROOT/monitor.log" && break; sleep 0.05; done
+# A client that follows the agent's signals (LoginFinished is addressed to
+# the permitted clients that have called the agent, not broadcast).
+"$CK_BUILD_ROOT/tests/support/ck-test-caller" --watch-status 60000 >"$CK_TEST_ROOT/watch.log" 2>&1 &
+watch_pid=$!
+ck_pids+=("$watch_pid")
+for _ in $(seq 50); do [ -s "$CK_TEST_ROOT/watch.log" ] && break; sleep 0.05; done
 ck_login_start cancelled --no-browser || bail "login printed no URL: $(cat "$CK_TEST_ROOT/cancelled.err")"
 # The user approved in the browser, but the callback is late (the browser
 # stops at the loopback redirect; the test sends it after the cancel).
@@ -163,9 +165,10 @@ ck_login_wait 10
 check "the cancelled login exits non-zero ($login_status)" eval '[ "$login_status" -ne 0 ] && [ "$login_status" -ne 124 ]'
 check "the cancelled login says so in one error line" \
   [ "$(grep -c '^claude-keyring: ' "$CK_TEST_ROOT/cancelled.err")" -eq 1 ]
-for _ in $(seq 40); do grep -q 'LoginFinished (false' "$CK_TEST_ROOT/monitor.log" && break; sleep 0.05; done
-check "LoginFinished(false, …) was emitted" grep -q 'LoginFinished (false' "$CK_TEST_ROOT/monitor.log"
-kill "$monitor_pid" 2>/dev/null
+sleep 0.2
+kill -TERM "$watch_pid" 2>/dev/null
+wait "$watch_pid" 2>/dev/null
+check "LoginFinished was emitted to a client following the agent" grep -qx 'login-finished 1' "$CK_TEST_ROOT/watch.log"
 check "the stored login survives the cancelled one" [ "$(ck_status_field 'd["state"]')" = logged-in ]
 # Proves: a cancelled login stops listening. A browser that comes back late
 # must not be told "You are logged in" for a login that no longer exists.

@@ -87,6 +87,21 @@ check "another path gets 404" \
 check "the login is still pending" [ "$(ck_status_field 'd["state"]')" = login-pending ]
 
 # --- 4. Another user's idle connections --------------------------------------
+# Meanwhile two clients follow the agent's signals: a permitted one and a
+# refused Flatpak-like one. LoginFinished names the account on success, so
+# like StatusChanged it reaches only the permitted one.
+. "$CK_SUPPORT/ck-sandbox.sh"
+caller=$CK_BUILD_ROOT/tests/support/ck-test-caller
+watch=$CK_TEST_ROOT/watch
+"$caller" --watch-status 8000 >"$watch.permitted" &
+watch_permitted=$!
+ck_sandbox flatpak "$caller" --watch-status 8000 >"$watch.sandboxed" &
+watch_sandboxed=$!
+for _ in $(seq 100); do
+  [ -s "$watch.permitted" ] && [ -s "$watch.sandboxed" ] && break
+  sleep 0.05
+done
+
 # 12 idle connections of another user; they stay until fd 8 is closed.
 exec 8> >(as_nobody "$PY3" -c "$(cat "$CK_SUPPORT/hold-connections.py")" "$port" 12 >"$CK_TEST_ROOT/held")
 for _ in $(seq 100); do [ -s "$CK_TEST_ROOT/held" ] && break; sleep 0.05; done
@@ -99,5 +114,10 @@ exec 8>&-
 for _ in $(seq 100); do [ "$(ck_status_field 'd["state"]')" = logged-in ] && break; sleep 0.05; done
 check "the agent is logged in" [ "$(ck_status_field 'd["state"]')" = logged-in ]
 check "with one code exchange, this user's" [ "$(exchanges)" = 1 ]
+wait "$watch_permitted" "$watch_sandboxed"
+check "a permitted client got LoginFinished ($(tr '\n' ' ' <"$watch.permitted"))" \
+  grep -qx 'login-finished 1' "$watch.permitted"
+check "a refused sandboxed client got no signal ($(tr '\n' ' ' <"$watch.sandboxed"))" \
+  [ "$(tr '\n' ' ' <"$watch.sandboxed")" = "error io.github.claudekeyring.Error.AccessDenied login-finished 0 signals 0 " ]
 
 ck_done

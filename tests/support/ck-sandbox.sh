@@ -1,32 +1,27 @@
-# Sourced by tests that need a sandboxed caller (tests/service/test-access.sh,
-# test-gateway-sessions.sh): bubblewrap gives a command a root directory of
-# its own, as bubblewrap, firejail and snap do, and with /.flatpak-info it
-# looks like a Flatpak app. Needs CK_TEST_ROOT (tests/support/ck-test-session)
-# and CK_BUILD_ROOT.
-#
-#   in_root [BWRAP OPTIONS...] -- COMMAND...   another root directory
-#   in_sandbox COMMAND...                       a Flatpak-like sandbox
-#
-# The build tree's tests/support (ck-test-caller) is visible inside.
+# Sourced by the tests that play a sandboxed app: ck_sandbox KIND COMMAND...
+# runs COMMAND under bubblewrap in a root of its own (a tmpfs) that holds
+# /usr, /etc, the private bus's socket directory and the build tree's
+# tests/support (ck-test-caller). KIND flatpak adds a /.flatpak-info
+# naming org.example.Sandboxed, as Flatpak gives its apps; KIND plain has
+# nothing but the other root, as bubblewrap, firejail and snap give.
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-ck_flatpak_info=$CK_TEST_ROOT/flatpak-info
-printf '[Application]\nname=org.example.Sandboxed\n' > "$ck_flatpak_info"
-caller_dir=$CK_BUILD_ROOT/tests/support
+: "${CK_TEST_ROOT:?run through tests/support/ck-test-session}"
+: "${CK_BUILD_ROOT:?run through meson test}"
 
-in_root () {
-  local options=()
-  while [ "$1" != -- ]; do options+=("$1"); shift; done
+ck_sandbox_info=$CK_TEST_ROOT/flatpak-info
+printf '[Application]\nname=org.example.Sandboxed\n' >"$ck_sandbox_info"
+
+ck_sandbox () {
+  local kind=$1 extra=()
   shift
+  [ "$kind" = flatpak ] && extra=(--ro-bind "$ck_sandbox_info" /.flatpak-info)
   bwrap --tmpfs / --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
     --symlink usr/bin /bin --symlink usr/sbin /sbin --ro-bind /etc /etc \
     --proc /proc --dev /dev --tmpfs /tmp \
     --bind "$CK_TEST_ROOT/run" "$CK_TEST_ROOT/run" \
-    --ro-bind "$caller_dir" "$caller_dir" \
+    --ro-bind "$CK_BUILD_ROOT/tests/support" "$CK_BUILD_ROOT/tests/support" \
     --setenv DBUS_SESSION_BUS_ADDRESS "$DBUS_SESSION_BUS_ADDRESS" \
-    --die-with-parent \
-    "${options[@]}" "$@"
+    --die-with-parent "${extra[@]}" "$@"
 }
-
-in_sandbox () { in_root --ro-bind "$ck_flatpak_info" /.flatpak-info -- "$@"; }

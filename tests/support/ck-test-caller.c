@@ -17,10 +17,12 @@
  *
  *   ck-test-caller --watch-status MS
  *
- * instead listens for StatusChanged, calls GetStatus once on the same
- * connection ("status STATE" or "error D-BUS-ERROR-NAME"), then counts
- * the StatusChanged signals that reach it in the next MS milliseconds:
- * "signals N" (tests/service/test-access.sh).
+ * instead listens to the interface's signals, calls GetStatus once on the
+ * same connection ("status STATE" or "error D-BUS-ERROR-NAME"), then
+ * counts the signals that reach it in the next MS milliseconds:
+ * "login-finished M" (those of them that were LoginFinished) and
+ * "signals N" (tests/service/test-access.sh, test-oauth-loopback.sh);
+ * SIGTERM ends the wait early.
  *
  *   ck-test-caller --open-gateway OPTIONS TOKEN-FILE [--orphan]
  *
@@ -40,6 +42,7 @@
 #include <unistd.h>
 
 #include <gio/gio.h>
+#include <glib-unix.h>
 
 static void
 answer (GDBusConnection *bus,
@@ -85,7 +88,7 @@ answer (GDBusConnection *bus,
 }
 
 static void
-on_status_changed (GDBusConnection *connection,
+on_signal (GDBusConnection *connection,
                    const char      *sender,
                    const char      *path,
                    const char      *interface,
@@ -93,9 +96,11 @@ on_status_changed (GDBusConnection *connection,
                    GVariant        *parameters,
                    gpointer         user_data)
 {
-  guint *count = user_data;
+  guint *counts = user_data;
 
-  (*count)++;
+  counts[0]++;
+  if (g_str_equal (signal, "LoginFinished"))
+    counts[1]++;
 }
 
 static gboolean
@@ -112,12 +117,12 @@ watch_status (GDBusConnection *bus,
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GError) error = NULL;
-  guint count = 0;
+  guint counts[2] = { 0, 0 };
 
   g_dbus_connection_signal_subscribe (bus, NULL, "io.github.claudekeyring.Credentials1",
-                                      "StatusChanged", "/io/github/claudekeyring/ClaudeKeyring",
+                                      NULL, "/io/github/claudekeyring/ClaudeKeyring",
                                       NULL, G_DBUS_SIGNAL_FLAGS_NONE,
-                                      on_status_changed, &count, NULL);
+                                      on_signal, counts, NULL);
   reply = g_dbus_connection_call_sync (bus, "io.github.claudekeyring.ClaudeKeyring",
                                        "/io/github/claudekeyring/ClaudeKeyring",
                                        "io.github.claudekeyring.Credentials1", "GetStatus",
@@ -140,8 +145,9 @@ watch_status (GDBusConnection *bus,
     }
 
   g_timeout_add (ms, on_watch_done, loop);
+  g_unix_signal_add (SIGTERM, on_watch_done, loop);
   g_main_loop_run (loop);
-  printf ("signals %u\n", count);
+  printf ("login-finished %u\nsignals %u\n", counts[1], counts[0]);
   return 0;
 }
 

@@ -12,20 +12,8 @@
 command -v bwrap >/dev/null || die "bwrap is missing: apt-get install bubblewrap"
 
 key=test-key-ui-sandbox
-info=$CK_TEST_ROOT/flatpak-info
-printf '[Application]\nname=org.example.Sandboxed\n' >"$info"
-
-# sandbox flatpak|plain COMMAND...: COMMAND in a root of its own that has
-# the bus socket, /usr and /etc, and (flatpak) a /.flatpak-info.
-sandbox () {
-  local kind=$1 extra=()
-  shift
-  [ "$kind" = flatpak ] && extra=(--ro-bind "$info" /.flatpak-info)
-  bwrap --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
-    --symlink usr/bin /bin --ro-bind /etc /etc --proc /proc --dev /dev --tmpfs /tmp \
-    --bind "$CK_TEST_ROOT/run" "$CK_TEST_ROOT/run" "${extra[@]}" \
-    --setenv DBUS_SESSION_BUS_ADDRESS "$DBUS_SESSION_BUS_ADDRESS" --die-with-parent "$@"
-}
+. "$CK_SOURCE_ROOT/tests/support/ck-sandbox.sh"
+sandbox () { ck_sandbox "$@"; }
 
 # The agent started by start_agent still owns the name (a zombie would not).
 agent_runs () {
