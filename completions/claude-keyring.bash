@@ -96,7 +96,7 @@ _claude_keyring ()
       done
       if ((start == 0)); then
         case $cur in
-          -*) _claude_keyring_reply "--env --help --" ;;
+          -*) _claude_keyring_reply "--env --direct --help --" ;;
           *) COMPREPLY=($(compgen -c -- "$cur")) ;;
         esac
       elif ((start == COMP_CWORD)); then

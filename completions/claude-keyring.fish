@@ -76,7 +76,8 @@ complete -c claude-keyring -n '__claude_keyring_using setup-claude' -l remove -d
 complete -c claude-keyring -n '__claude_keyring_using setup-claude' -l settings -r -F -d "Claude Code's settings file"
 
 # run: its own options, then a command line completed as if typed alone.
-complete -c claude-keyring -n __claude_keyring_run_options -l env -d 'Pass the credential in the environment'
+complete -c claude-keyring -n __claude_keyring_run_options -l env -d 'Pass the token in the environment'
+complete -c claude-keyring -n __claude_keyring_run_options -l direct -d 'Pass the credential itself, without the gateway'
 complete -c claude-keyring -n __claude_keyring_run_options -s h -l help -d 'Show the options of this command'
 complete -c claude-keyring -n '__claude_keyring_using run' -x -a '(__fish_complete_subcommand --fcs-skip=2)'
 

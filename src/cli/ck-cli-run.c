@@ -1,11 +1,21 @@
-/* ck-cli-run.c: `claude-keyring run [--env] [--] [COMMAND…]`
+/* ck-cli-run.c: `claude-keyring run [--env] [--direct] [--] [COMMAND…]`
  *
- * Runs claude (or any command) with the stored credential. By default the
- * credential goes through a pipe whose read end the command inherits,
- * named by CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR or
+ * Runs claude (or any command) through the agent's gateway: the agent
+ * opens a session, claude gets ANTHROPIC_BASE_URL pointing at the
+ * gateway and the session's token in place of a credential, and the
+ * gateway puts the current credential on each request. claude never
+ * holds the credential, and a session outlives any one access token. The
+ * session ends when this process does, so it waits for the command,
+ * keeping its bus connection open, and passes on its exit status and the
+ * signals sent to this process alone (a terminal signals both already).
+ *
+ * With --direct, the credential itself goes to the command, as before the
+ * gateway: the command replaces this process (execvp).
+ *
+ * Either way the token goes through a pipe whose read end the command
+ * inherits, named by CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR or
  * CLAUDE_CODE_OAUTH_TOKEN_FILE_DESCRIPTOR: claude reads it once, and it
- * never shows in /proc/PID/environ or on disk. The command replaces this
- * process (execvp), so its exit status and signals are its own.
+ * never shows in /proc/PID/environ or on disk.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -16,8 +26,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -41,6 +54,14 @@
 
 #define EXIT_NOT_EXECUTABLE 126
 #define EXIT_NOT_FOUND 127
+
+/* The signals this process passes on to the command. */
+static const int forwarded_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 };
+
+static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t pending_signal;
+
+extern char **environ;
 
 static gboolean
 env_is_set (const char *name)
@@ -170,17 +191,11 @@ make_token_pipe (const char  *token,
   return read_fd;
 }
 
+/* Says why @command could not be started; returns the exit status for it. */
 static int
-exec_command (char **command)
+report_exec_error (char **command,
+                   int    errsv)
 {
-  int errsv;
-
-  fflush (stdout);
-  fflush (stderr);
-
-  execvp (command[0], command);
-  errsv = errno;
-
   if (errsv == ENOENT)
     {
       if (strchr (command[0], '/') == NULL)
@@ -195,6 +210,186 @@ exec_command (char **command)
 
   ck_cli_error ("cannot run %s: %s", command[0], g_strerror (errsv));
   return EXIT_NOT_EXECUTABLE;
+}
+
+/* Replaces this process with @command, in @env when not NULL. */
+static int
+exec_command (char **command,
+              char **env)
+{
+  fflush (stdout);
+  fflush (stderr);
+
+  if (env != NULL)
+    environ = env;
+  execvp (command[0], command);
+  return report_exec_error (command, errno);
+}
+
+/* A terminal signals its whole foreground group, the command included,
+ * so what it sends (SI_KERNEL) is not sent again: Ctrl-C reaches claude
+ * once. What another process sends to this one alone is passed on. Runs
+ * in whichever thread the kernel picks; kill() is async-signal-safe. */
+static void
+on_signal (int        signum,
+           siginfo_t *info,
+           void      *context)
+{
+  if (info != NULL && info->si_code == SI_KERNEL)
+    return;
+  if (child_pid > 0)
+    kill (child_pid, signum);
+  else
+    pending_signal = signum;
+}
+
+static void
+set_signal_handlers (gboolean forward)
+{
+  struct sigaction action = { 0 };
+
+  if (forward)
+    {
+      action.sa_sigaction = on_signal;
+      action.sa_flags = SA_SIGINFO | SA_RESTART;
+    }
+  else
+    action.sa_handler = SIG_DFL;
+  sigemptyset (&action.sa_mask);
+  for (guint i = 0; i < G_N_ELEMENTS (forwarded_signals); i++)
+    sigaction (forwarded_signals[i], &action, NULL);
+}
+
+/* Ends this process the way the command ended: the same exit status, or
+ * killed by the same signal, so that a shell sees what it would have
+ * seen without us. */
+static int
+pass_on_status (int status)
+{
+  if (WIFEXITED (status))
+    return WEXITSTATUS (status);
+
+  if (WIFSIGNALED (status))
+    {
+      int signum = WTERMSIG (status);
+      struct rlimit no_core = { 0, 0 };
+      sigset_t set;
+
+      /* The command dumped its core already, if any. */
+      setrlimit (RLIMIT_CORE, &no_core);
+      signal (signum, SIG_DFL);
+      sigemptyset (&set);
+      sigaddset (&set, signum);
+      sigprocmask (SIG_UNBLOCK, &set, NULL);
+      fflush (stdout);
+      fflush (stderr);
+      raise (signum);
+      return 128 + signum;
+    }
+
+  return CK_EXIT_FAILURE;
+}
+
+/* Runs @command with @env as a child and waits for it, passing signals
+ * on; returns what this process should exit with. The command inherits
+ * everything else: the terminal, its process group (so job control and
+ * Ctrl-C work as for claude alone) and the token pipe. */
+static int
+spawn_and_wait (char **command,
+                char **env)
+{
+  sigset_t all, saved;
+  int report[2];
+  int errsv = 0;
+  int status = 0;
+  gssize n;
+  pid_t pid;
+
+  /* exec() failing in the child comes back through this pipe, which a
+   * successful exec() closes. */
+  if (!g_unix_open_pipe (report, FD_CLOEXEC, NULL))
+    {
+      ck_cli_error ("cannot run %s: %s", command[0], g_strerror (errno));
+      return EXIT_NOT_EXECUTABLE;
+    }
+
+  fflush (stdout);
+  fflush (stderr);
+
+  /* No handler may run in the child before exec() resets them. */
+  sigfillset (&all);
+  sigprocmask (SIG_BLOCK, &all, &saved);
+  set_signal_handlers (TRUE);
+
+  pid = fork ();
+  if (pid == 0)
+    {
+      /* Only async-signal-safe calls from here: the bus thread may hold
+       * any lock of the parent's. */
+      struct sigaction action = { 0 };
+
+      action.sa_handler = SIG_DFL;
+      sigemptyset (&action.sa_mask);
+      for (guint i = 0; i < G_N_ELEMENTS (forwarded_signals); i++)
+        sigaction (forwarded_signals[i], &action, NULL);
+      sigprocmask (SIG_SETMASK, &saved, NULL);
+      close (report[0]);
+      environ = env;
+      execvp (command[0], command);
+      errsv = errno;
+      while (write (report[1], &errsv, sizeof errsv) < 0 && errno == EINTR)
+        ;
+      _exit (EXIT_NOT_EXECUTABLE);
+    }
+
+  errsv = errno;
+  if (pid > 0)
+    child_pid = pid;
+  sigprocmask (SIG_SETMASK, &saved, NULL);
+  close (report[1]);
+
+  if (pid < 0)
+    {
+      close (report[0]);
+      set_signal_handlers (FALSE);
+      ck_cli_error ("cannot run %s: %s", command[0], g_strerror (errsv));
+      return EXIT_NOT_EXECUTABLE;
+    }
+
+  if (pending_signal != 0)
+    kill (pid, pending_signal);
+
+  do
+    n = read (report[0], &errsv, sizeof errsv);
+  while (n < 0 && errno == EINTR);
+  close (report[0]);
+
+  for (;;)
+    {
+      pid_t done = waitpid (pid, &status, WUNTRACED);
+
+      if (done < 0 && errno == EINTR)
+        continue;
+      if (done < 0)
+        {
+          ck_cli_error ("lost track of %s: %s", command[0], g_strerror (errno));
+          return CK_EXIT_FAILURE;
+        }
+      /* Stopped (Ctrl-Z in claude, which stops itself): stop too, so the
+       * shell sees the job stopped; fg continues us both. */
+      if (WIFSTOPPED (status))
+        {
+          kill (getpid (), WSTOPSIG (status) == SIGSTOP ? SIGSTOP : SIGTSTP);
+          kill (pid, SIGCONT);
+          continue;
+        }
+      break;
+    }
+
+  set_signal_handlers (FALSE);
+  if (n == sizeof errsv)
+    return report_exec_error (command, errsv);
+  return pass_on_status (status);
 }
 
 static GVariant *
@@ -233,30 +428,241 @@ get_credential (GError **error)
   return NULL;
 }
 
+/* The token and kind of GetCredential's or OpenGatewaySession's reply,
+ * checked; FALSE (said) when claude could not use them. */
+static gboolean
+lookup_token (GVariant    *reply,
+              const char **token,
+              gboolean    *is_oauth)
+{
+  const char *kind = NULL;
+
+  if (!g_variant_lookup (reply, "token", "&s", token) || (*token)[0] == '\0' ||
+      !g_variant_lookup (reply, "kind", "&s", &kind))
+    {
+      ck_cli_error ("the agent returned no token; run 'claude-keyring status' to see why");
+      return FALSE;
+    }
+
+  if (strlen (*token) > MAX_TOKEN_LENGTH || strpbrk (*token, "\r\n") != NULL)
+    {
+      ck_cli_error ("the agent returned a token claude could not use; run 'claude-keyring doctor'");
+      return FALSE;
+    }
+
+  *is_oauth = g_str_equal (kind, "oauth");
+  if (!*is_oauth && !g_str_equal (kind, "api-key"))
+    {
+      ck_cli_error ("the agent returned a credential of unknown kind; update claude-keyring");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Puts @token where claude looks for it, in @env: the variable itself
+ * with --env, else a pipe the command inherits. */
+static gboolean
+pass_token (char       ***env,
+            const char   *token,
+            gboolean      is_oauth,
+            gboolean      use_env)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *fd_string = NULL;
+  int fd;
+
+  if (use_env)
+    {
+      *env = g_environ_setenv (*env, is_oauth ? "CLAUDE_CODE_OAUTH_TOKEN" : "ANTHROPIC_API_KEY",
+                               token, TRUE);
+      return TRUE;
+    }
+
+  if ((fd = make_token_pipe (token, &error)) < 0)
+    {
+      ck_cli_print_error (error);
+      return FALSE;
+    }
+
+  fd_string = g_strdup_printf ("%d", fd);
+  *env = g_environ_setenv (*env, is_oauth ? "CLAUDE_CODE_OAUTH_TOKEN_FILE_DESCRIPTOR"
+                                          : "CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR",
+                           fd_string, TRUE);
+  return TRUE;
+}
+
+/* Checks @reply (GetCredential's or OpenGatewaySession's) and puts its
+ * token in @env for the command, with @base_url as ANTHROPIC_BASE_URL
+ * unless NULL; FALSE (said) when the command must not run. */
+static gboolean
+prepare_env (GVariant     *reply,
+             const char   *base_url,
+             gboolean      use_env,
+             char       ***env)
+{
+  const char *token = NULL;
+  gboolean is_oauth;
+
+  if (!lookup_token (reply, &token, &is_oauth))
+    return FALSE;
+
+  if (is_oauth && !check_no_helper ())
+    return FALSE;
+
+  warn_about_overrides (is_oauth, use_env);
+
+  if (base_url != NULL)
+    *env = g_environ_setenv (*env, "ANTHROPIC_BASE_URL", base_url, TRUE);
+  return pass_token (env, token, is_oauth, use_env);
+}
+
+static void
+print_credential_error (const GError *error)
+{
+  if (g_error_matches (error, CK_ERROR, CK_ERROR_NOT_LOGGED_IN))
+    ck_cli_error ("no credentials are stored; run: claude-keyring login (or claude-keyring set-api-key)");
+  else
+    ck_cli_print_error (error);
+}
+
+/* The credential itself to the command, which replaces this process. */
+static int
+run_direct (char     **command,
+            gboolean   use_env)
+{
+  g_autoptr(GVariant) credential = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) env = g_get_environ ();
+
+  if (!(credential = get_credential (&error)))
+    {
+      print_credential_error (error);
+      return CK_EXIT_FAILURE;
+    }
+
+  if (!prepare_env (credential, NULL, use_env, &env))
+    return CK_EXIT_FAILURE;
+
+  return exec_command (command, env);
+}
+
+/* @command as a shell would show it, for the status. */
+static char *
+display_command (char **command)
+{
+  GString *display = g_string_new (NULL);
+
+  for (guint i = 0; command[i] != NULL; i++)
+    {
+      g_autofree char *quoted = NULL;
+      const char *word = command[i];
+
+      if (word[0] == '\0' || word[strspn (word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                 "0123456789-_./:=@%+,")] != '\0')
+        word = quoted = g_shell_quote (word);
+      if (i > 0)
+        g_string_append_c (display, ' ');
+      g_string_append (display, word);
+    }
+  return g_string_free (display, FALSE);
+}
+
+/* OpenGatewaySession for @command; the session lives as long as this
+ * process (and its bus connection). */
+static GVariant *
+open_gateway_session (char    **command,
+                      GError  **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autofree char *display = display_command (command);
+  const char *base_url = g_getenv ("ANTHROPIC_BASE_URL");
+  GVariantBuilder options;
+
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&options, "{sv}", "command", g_variant_new_string (display));
+  /* Where claude would have gone: the session's upstream, not bypassed. */
+  if (base_url != NULL && base_url[0] != '\0')
+    g_variant_builder_add (&options, "{sv}", "upstream", g_variant_new_string (base_url));
+
+  reply = ck_cli_call ("OpenGatewaySession", g_variant_new ("(a{sv})", &options),
+                       G_VARIANT_TYPE ("(a{sv})"), RUN_TIMEOUT_MS, error);
+  if (reply == NULL)
+    return NULL;
+  return g_variant_get_child_value (reply, 0);
+}
+
+/* claude gets the gateway and a session token; this process stays, so
+ * that the session lives exactly as long as the command. */
+static int
+run_through_gateway (char     **command,
+                     gboolean   use_env)
+{
+  g_autoptr(GVariant) session = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) env = g_get_environ ();
+  g_autofree char *helper = NULL;
+  const char *url = NULL;
+
+  /* Our own helper gives claude the API key itself (and beats an OAuth
+   * login): the gateway would add nothing, so run as before it. */
+  if (ck_claude_settings_find_api_key_helper (&helper, NULL) &&
+      ck_claude_settings_is_our_helper (helper))
+    {
+      ck_cli_error ("note: Claude Code's settings use claude-keyring's apiKeyHelper, which hands claude the key itself; "
+                    "running without the gateway (as --direct). To use the gateway, run: claude-keyring setup-claude --remove");
+      return run_direct (command, use_env);
+    }
+
+  if (!(session = open_gateway_session (command, &error)))
+    {
+      print_credential_error (error);
+      return CK_EXIT_FAILURE;
+    }
+
+  if (!g_variant_lookup (session, "url", "&s", &url) ||
+      !(g_str_has_prefix (url, "http://127.0.0.1:") || g_str_has_prefix (url, "http://[::1]:")))
+    {
+      ck_cli_error ("the agent returned no gateway address; run 'claude-keyring doctor'");
+      return CK_EXIT_FAILURE;
+    }
+
+  if (!prepare_env (session, url, use_env, &env))
+    return CK_EXIT_FAILURE;
+
+  return spawn_and_wait (command, env);
+}
+
 int
 ck_cli_run (int    argc,
             char **argv)
 {
   g_autoptr(GOptionContext) context = NULL;
-  g_autoptr(GVariant) credential = NULL;
-  g_autoptr(GError) error = NULL;
   char *default_command[] = { (char *) "claude", NULL };
   char **command = default_command;
   gboolean use_env = FALSE;
-  const char *token = NULL;
-  const char *kind = NULL;
-  gboolean is_oauth;
+  gboolean direct = FALSE;
   const GOptionEntry entries[] = {
     { "env", 0, 0, G_OPTION_ARG_NONE, &use_env,
-      "Pass the credential in ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN, for programs that read no file descriptor", NULL },
+      "Pass the token in CLAUDE_CODE_OAUTH_TOKEN or ANTHROPIC_API_KEY, for programs that read no file descriptor", NULL },
+    { "direct", 0, 0, G_OPTION_ARG_NONE, &direct,
+      "Pass the credential itself instead of using the gateway (Claude Code turns Remote Control off for a gateway)", NULL },
     { NULL }
   };
 
   context = ck_cli_option_context_new ("run", "[--] [COMMAND…]",
-                                       "Runs claude (or COMMAND) with the stored credential: an API key in\n"
-                                       "CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR, an OAuth login in\n"
-                                       "CLAUDE_CODE_OAUTH_TOKEN_FILE_DESCRIPTOR (an inherited pipe, not the\n"
-                                       "environment). The command's exit status is passed through.\n"
+                                       "Runs claude (or COMMAND) through the agent's gateway: claude gets\n"
+                                       "ANTHROPIC_BASE_URL pointing at the gateway on 127.0.0.1 and a session\n"
+                                       "token, in CLAUDE_CODE_OAUTH_TOKEN_FILE_DESCRIPTOR for an OAuth login\n"
+                                       "(claude stays in subscription mode) or CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR\n"
+                                       "for an API key (an inherited pipe, not the environment). The gateway puts\n"
+                                       "the current credential on every request, so claude never holds it and the\n"
+                                       "session outlives any one access token; the token dies with the command.\n"
+                                       "An ANTHROPIC_BASE_URL already set is where the gateway sends requests.\n"
+                                       "\n"
+                                       "Claude Code turns Remote Control off for a base URL that is not\n"
+                                       "Anthropic's: --direct hands claude the credential itself instead, as\n"
+                                       "before the gateway (claude cannot refresh it). The command's exit\n"
+                                       "status and signals are passed through.\n"
                                        "Example: claude-keyring run -- claude --continue",
                                        entries);
   /* Options after the command are the command's own. */
@@ -279,63 +685,10 @@ ck_cli_run (int    argc,
     {
       ck_cli_error ("warning: ANTHROPIC_API_KEY is set in the environment and claude uses it instead of the keyring's credential; "
                     "running with it (unset it to use claude-keyring)");
-      return exec_command (command);
+      return exec_command (command, NULL);
     }
 
-  if (!(credential = get_credential (&error)))
-    {
-      if (g_error_matches (error, CK_ERROR, CK_ERROR_NOT_LOGGED_IN))
-        ck_cli_error ("no credentials are stored; run: claude-keyring login (or claude-keyring set-api-key)");
-      else
-        ck_cli_print_error (error);
-      return CK_EXIT_FAILURE;
-    }
-
-  if (!g_variant_lookup (credential, "token", "&s", &token) || token[0] == '\0' ||
-      !g_variant_lookup (credential, "kind", "&s", &kind))
-    {
-      ck_cli_error ("the agent returned no token; run 'claude-keyring status' to see why");
-      return CK_EXIT_FAILURE;
-    }
-
-  if (strlen (token) > MAX_TOKEN_LENGTH || strpbrk (token, "\r\n") != NULL)
-    {
-      ck_cli_error ("the agent returned a token claude could not use; run 'claude-keyring doctor'");
-      return CK_EXIT_FAILURE;
-    }
-
-  is_oauth = g_str_equal (kind, "oauth");
-  if (!is_oauth && !g_str_equal (kind, "api-key"))
-    {
-      ck_cli_error ("the agent returned a credential of unknown kind; update claude-keyring");
-      return CK_EXIT_FAILURE;
-    }
-
-  if (is_oauth && !check_no_helper ())
-    return CK_EXIT_FAILURE;
-
-  warn_about_overrides (is_oauth, use_env);
-
-  if (use_env)
-    {
-      g_setenv (is_oauth ? "CLAUDE_CODE_OAUTH_TOKEN" : "ANTHROPIC_API_KEY", token, TRUE);
-    }
-  else
-    {
-      g_autofree char *fd_string = NULL;
-      int fd;
-
-      if ((fd = make_token_pipe (token, &error)) < 0)
-        {
-          ck_cli_print_error (error);
-          return CK_EXIT_FAILURE;
-        }
-
-      fd_string = g_strdup_printf ("%d", fd);
-      g_setenv (is_oauth ? "CLAUDE_CODE_OAUTH_TOKEN_FILE_DESCRIPTOR"
-                         : "CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR",
-                fd_string, TRUE);
-    }
-
-  return exec_command (command);
+  if (direct)
+    return run_direct (command, use_env);
+  return run_through_gateway (command, use_env);
 }

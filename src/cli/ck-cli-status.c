@@ -163,8 +163,72 @@ print_line (const char *label,
     printf ("%-14s%s\n", label, value);
 }
 
+/* The gateway's sessions (ListGatewaySessions' aa{sv}), or NULL when
+ * there are none or the agent does not list them. */
+static GVariant *
+dup_gateway_sessions (GVariant *status)
+{
+  g_autoptr(GVariant) reply = NULL;
+  guint32 count = 0;
+
+  if (!g_variant_lookup (status, "gateway-sessions", "u", &count) || count == 0)
+    return NULL;
+  reply = ck_cli_call ("ListGatewaySessions", NULL, G_VARIANT_TYPE ("(aa{sv})"),
+                       STATUS_TIMEOUT_MS, NULL);
+  return reply != NULL ? g_variant_get_child_value (reply, 0) : NULL;
+}
+
 static void
-print_human (GVariant *status)
+print_gateway (GVariant *status,
+               GVariant *sessions)
+{
+  g_autofree char *line = NULL;
+  const char *url = lookup_string (status, "gateway-url");
+  guint32 count = 0;
+  GVariantIter iter;
+  GVariant *session;
+
+  g_variant_lookup (status, "gateway-sessions", "u", &count);
+  if (url == NULL && count == 0)
+    return;
+
+  line = g_strdup_printf ("%s, %u session%s", url != NULL ? url : "not listening", count,
+                          count == 1 ? "" : "s");
+  print_line ("Gateway:", line);
+  if (sessions == NULL)
+    return;
+
+  g_variant_iter_init (&iter, sessions);
+  while ((session = g_variant_iter_next_value (&iter)))
+    {
+      g_autoptr(GVariant) owned = session;
+      g_autofree char *opener = NULL;
+      g_autofree char *ago = NULL;
+      g_autofree char *size = NULL;
+      const char *command = lookup_string (session, "command");
+      guint64 requests = 0, bytes = 0;
+      gint64 created = 0;
+      guint32 pid = 0;
+      gboolean persistent = FALSE;
+
+      g_variant_lookup (session, "pid", "u", &pid);
+      g_variant_lookup (session, "since", "x", &created);
+      g_variant_lookup (session, "requests", "t", &requests);
+      g_variant_lookup (session, "bytes", "t", &bytes);
+      g_variant_lookup (session, "persistent", "b", &persistent);
+      opener = pid != 0 ? g_strdup_printf ("%spid %u", persistent ? "persistent, opened by " : "", pid)
+                        : g_strdup (persistent ? "persistent" : "pid unknown");
+      ago = format_duration (MAX (0, g_get_real_time () / G_USEC_PER_SEC - created));
+      size = g_format_size (bytes);
+      printf ("%-14s%s (%s, %s ago, %" G_GUINT64_FORMAT " request%s, %s)\n", "",
+              command != NULL ? command : "?", opener, ago, requests,
+              requests == 1 ? "" : "s", size);
+    }
+}
+
+static void
+print_human (GVariant *status,
+             GVariant *sessions)
 {
   g_autofree const char **scopes = NULL;
   g_autofree char *expires = NULL;
@@ -196,13 +260,15 @@ print_human (GVariant *status)
   print_line ("Expires:", expires);
   print_line ("Scopes:", scope_list);
   print_line ("Last refresh:", last_refresh);
+  print_gateway (status, sessions);
 
   if (ck_cli_get_env_api_key () != NULL)
     print_line ("Environment:", "ANTHROPIC_API_KEY is set; it overrides everything above for claude");
 }
 
 static void
-print_json (GVariant *status)
+print_json (GVariant *status,
+            GVariant *sessions)
 {
   g_autoptr(JsonGenerator) generator = NULL;
   g_autoptr(JsonNode) root = NULL;
@@ -228,6 +294,11 @@ print_json (GVariant *status)
   json_object_set_boolean_member (object, "usable", is_usable (status));
   json_object_set_boolean_member (object, "environment-api-key",
                                   ck_cli_get_env_api_key () != NULL);
+  /* The gateway's sessions themselves, beside GetStatus' count. */
+  if (sessions != NULL)
+    json_object_set_member (object, "sessions", json_gvariant_serialize (sessions));
+  else
+    json_object_set_array_member (object, "sessions", json_array_new ());
 
   generator = json_generator_new ();
   json_generator_set_pretty (generator, TRUE);
@@ -244,6 +315,7 @@ ck_cli_status (int    argc,
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GVariant) status = NULL;
+  g_autoptr(GVariant) sessions = NULL;
   g_autoptr(GError) error = NULL;
   gboolean json = FALSE;
   const GOptionEntry entries[] = {
@@ -273,11 +345,12 @@ ck_cli_status (int    argc,
     }
 
   status = g_variant_get_child_value (reply, 0);
+  sessions = dup_gateway_sessions (status);
 
   if (json)
-    print_json (status);
+    print_json (status, sessions);
   else
-    print_human (status);
+    print_human (status, sessions);
 
   return is_usable (status) ? CK_EXIT_OK : CK_EXIT_FAILURE;
 }

@@ -9,6 +9,11 @@
  * ask to unlock (no prompt can block us); writes check the default
  * collection first and fail fast when it is locked; every operation has a
  * deadline.
+ *
+ * Besides the credentials, the store keeps the gateway's persistent
+ * sessions (kind "gateway", the session id as "account"): not Anthropic
+ * credentials, so a logout leaves them, and only their own removal
+ * revokes them.
  */
 
 #define G_LOG_DOMAIN "ck-token-store"
@@ -32,6 +37,7 @@ typedef enum
   OP_LOAD,
   OP_SET_API_KEY,
   OP_SET_OAUTH,
+  OP_SET_GATEWAY,
   OP_CLEAR,
 } OpKind;
 
@@ -56,6 +62,7 @@ typedef struct
   guint          next_path;
   GPtrArray     *items;
   gboolean       any_locked;
+  GHashTable    *gateway;     /* what was read, until it is shown */
 } Op;
 
 struct _CkTokenStore
@@ -76,6 +83,7 @@ struct _CkTokenStore
   char           *api_key;
   CkOAuthTokens  *oauth;
   guint           generation;  /* bumped on every change of the above */
+  GHashTable     *gateway;     /* session id → its secret; never NULL */
 };
 
 G_DEFINE_FINAL_TYPE (CkTokenStore, ck_token_store, G_TYPE_OBJECT)
@@ -127,6 +135,7 @@ op_free (Op *op)
   g_list_free_full (op->doomed, g_object_unref);
   g_strfreev (op->paths);
   g_clear_pointer (&op->items, g_ptr_array_unref);
+  g_clear_pointer (&op->gateway, g_hash_table_unref);
   g_free (op);
 }
 
@@ -193,7 +202,24 @@ set_state (CkTokenStore   *self,
     {
       g_clear_pointer (&self->api_key, ck_secret_free);
       g_clear_pointer (&self->oauth, ck_oauth_tokens_unref);
+      g_hash_table_remove_all (self->gateway);
     }
+}
+
+static GHashTable *
+gateway_table_new (void)
+{
+  return g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) ck_secret_free);
+}
+
+/* The gateway sessions read, or none; not part of the generation, which
+ * tells the fast path when a credential may have changed. */
+static void
+set_gateway (CkTokenStore *self,
+             GHashTable   *gateway)
+{
+  g_hash_table_unref (self->gateway);
+  self->gateway = gateway != NULL ? gateway : gateway_table_new ();
 }
 
 static void
@@ -353,8 +379,11 @@ on_default_collection_for_load (GObject      *object,
     set_locked (self);
   else
     {
+      Op *op = g_task_get_task_data (task);
+
       set_state (self, CK_KEYRING_STATE_READY, NULL);
       set_contents (self, NULL, NULL);
+      set_gateway (self, g_steal_pointer (&op->gateway));
     }
   self->loaded = TRUE;
 
@@ -381,6 +410,9 @@ on_secrets (GObject      *object,
       return;
     }
 
+  g_clear_pointer (&op->gateway, g_hash_table_unref);
+  op->gateway = gateway_table_new ();
+
   for (guint i = 0; i < op->items->len; i++)
     {
       SecretItem *item = g_ptr_array_index (op->items, i);
@@ -398,6 +430,9 @@ on_secrets (GObject      *object,
 
       if (g_strcmp0 (kind, "api-key") == 0 && api_key == NULL && text[0] != '\0')
         api_key = g_strdup (text);
+      else if (g_strcmp0 (kind, "gateway") == 0 && g_hash_table_lookup (attributes, "account") != NULL)
+        g_hash_table_replace (op->gateway, g_strdup (g_hash_table_lookup (attributes, "account")),
+                              g_strdup (text));
       else if (g_strcmp0 (kind, "oauth") == 0)
         {
           g_autoptr(GError) parse_error = NULL;
@@ -425,6 +460,7 @@ on_secrets (GObject      *object,
 
   if (op->kind == OP_LOAD && api_key == NULL && oauth == NULL)
     {
+      /* (The gateway's sessions, if any, are shown with the state.) */
       /* Empty: say "locked" rather than "logged out" when a write would fail. */
       GCancellable *cancellable = g_task_get_cancellable (task);
 
@@ -436,11 +472,14 @@ on_secrets (GObject      *object,
 
   set_state (self, CK_KEYRING_STATE_READY, NULL);
   set_contents (self, g_steal_pointer (&api_key), g_steal_pointer (&oauth));
+  set_gateway (self, g_steal_pointer (&op->gateway));
   self->loaded = TRUE;
 
   /* Check that what we wrote is what the keyring gives back. */
   if ((op->kind == OP_SET_API_KEY && g_strcmp0 (self->api_key, op->secret) != 0) ||
-      (op->kind == OP_SET_OAUTH && !ck_oauth_tokens_equal (self->oauth, op->tokens)))
+      (op->kind == OP_SET_OAUTH && !ck_oauth_tokens_equal (self->oauth, op->tokens)) ||
+      (op->kind == OP_SET_GATEWAY &&
+       g_strcmp0 (g_hash_table_lookup (self->gateway, op->account), op->secret) != 0))
     {
       g_signal_emit (self, signals[CHANGED], 0);
       finish_op (g_steal_pointer (&task),
@@ -611,9 +650,11 @@ on_searched_for_delete (GObject      *object,
       SecretItem *item = l->data;
       g_autoptr(GHashTable) attributes = secret_item_get_attributes (item);
 
-      /* A new login keeps only its own item. */
-      if (op->kind == OP_SET_OAUTH &&
-          g_strcmp0 (g_hash_table_lookup (attributes, "account"), op->account) == 0)
+      /* A new login keeps only its own item; clearing every kind (a
+       * logout) leaves the gateway's sessions. */
+      if ((op->kind == OP_SET_OAUTH &&
+           g_strcmp0 (g_hash_table_lookup (attributes, "account"), op->account) == 0) ||
+          (op->clear_kind == NULL && g_strcmp0 (g_hash_table_lookup (attributes, "kind"), "gateway") == 0))
         g_object_unref (item);
       else
         op->doomed = g_list_prepend (op->doomed, item);
@@ -628,7 +669,9 @@ step_delete (GTask      *task,
              const char *kind)
 {
   CkTokenStore *self = g_task_get_source_object (task);
-  g_autoptr(GHashTable) attributes = attributes_new (kind, NULL);
+  Op *op = g_task_get_task_data (task);
+  /* A clear names an account only for one gateway session. */
+  g_autoptr(GHashTable) attributes = attributes_new (kind, op->kind == OP_CLEAR ? op->account : NULL);
 
   secret_service_search (self->service, ck_token_store_get_schema (), attributes,
                          SECRET_SEARCH_ALL, g_task_get_cancellable (task),
@@ -694,7 +737,9 @@ on_default_collection (GObject      *object,
     {
     case OP_SET_API_KEY:
     case OP_SET_OAUTH:
-      attributes = attributes_new (op->kind == OP_SET_API_KEY ? "api-key" : "oauth",
+    case OP_SET_GATEWAY:
+      attributes = attributes_new (op->kind == OP_SET_API_KEY ? "api-key"
+                                   : op->kind == OP_SET_OAUTH ? "oauth" : "gateway",
                                    op->account);
       value = secret_value_new (op->secret, -1, "text/plain");
       secret_service_store (self->service, ck_token_store_get_schema (), attributes,
@@ -1026,6 +1071,80 @@ ck_token_store_clear_finish (CkTokenStore  *self,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
+/* The gateway's persistent sessions: session id → the secret stored for
+ * it, as the keyring held them at the last read. */
+GHashTable *
+ck_token_store_get_gateway_sessions (CkTokenStore *self)
+{
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), NULL);
+
+  return self->gateway;
+}
+
+void
+ck_token_store_set_gateway_session_async (CkTokenStore        *self,
+                                          const char          *id,
+                                          const char          *label,
+                                          const char          *secret,
+                                          GCancellable        *cancellable,
+                                          GAsyncReadyCallback  callback,
+                                          gpointer             user_data)
+{
+  Op *op;
+
+  g_return_if_fail (CK_IS_TOKEN_STORE (self));
+  g_return_if_fail (id != NULL && id[0] != '\0');
+  g_return_if_fail (secret != NULL && secret[0] != '\0');
+
+  op = g_new0 (Op, 1);
+  op->kind = OP_SET_GATEWAY;
+  op->secret = g_strdup (secret);
+  op->account = g_strdup (id);
+  op->label = g_strdup (label != NULL ? label : "Claude Code gateway session");
+  queue_op (self, op, ck_token_store_set_gateway_session_async, cancellable, callback, user_data);
+}
+
+gboolean
+ck_token_store_set_gateway_session_finish (CkTokenStore  *self,
+                                           GAsyncResult  *result,
+                                           GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ck_token_store_set_gateway_session_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+ck_token_store_remove_gateway_session_async (CkTokenStore        *self,
+                                             const char          *id,
+                                             GCancellable        *cancellable,
+                                             GAsyncReadyCallback  callback,
+                                             gpointer             user_data)
+{
+  Op *op;
+
+  g_return_if_fail (CK_IS_TOKEN_STORE (self));
+  g_return_if_fail (id != NULL && id[0] != '\0');
+
+  op = g_new0 (Op, 1);
+  op->kind = OP_CLEAR;
+  op->clear_kind = g_strdup ("gateway");
+  op->account = g_strdup (id);
+  queue_op (self, op, ck_token_store_remove_gateway_session_async, cancellable, callback, user_data);
+}
+
+gboolean
+ck_token_store_remove_gateway_session_finish (CkTokenStore  *self,
+                                              GAsyncResult  *result,
+                                              GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ck_token_store_remove_gateway_session_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
 /* GObject */
 
 static void
@@ -1058,6 +1177,7 @@ ck_token_store_finalize (GObject *object)
   g_clear_error (&self->state_error);
   g_clear_pointer (&self->api_key, ck_secret_free);
   g_clear_pointer (&self->oauth, ck_oauth_tokens_unref);
+  g_clear_pointer (&self->gateway, g_hash_table_unref);
 
   G_OBJECT_CLASS (ck_token_store_parent_class)->finalize (object);
 }
@@ -1131,5 +1251,6 @@ static void
 ck_token_store_init (CkTokenStore *self)
 {
   self->timeout_ms = DEFAULT_TIMEOUT_MSEC;
+  self->gateway = gateway_table_new ();
   g_queue_init (&self->queue);
 }

@@ -69,4 +69,27 @@ gboolean        ck_token_store_clear_finish       (CkTokenStore         *self,
                                                    GAsyncResult         *result,
                                                    GError              **error);
 
+/* The gateway's persistent sessions (kind "gateway", one item each, the
+ * session id as "account"): id → the secret stored for it. A clear of
+ * every kind (logout) leaves them. */
+GHashTable     *ck_token_store_get_gateway_sessions          (CkTokenStore         *self);
+void            ck_token_store_set_gateway_session_async     (CkTokenStore         *self,
+                                                              const char           *id,
+                                                              const char           *label,
+                                                              const char           *secret,
+                                                              GCancellable         *cancellable,
+                                                              GAsyncReadyCallback   callback,
+                                                              gpointer              user_data);
+gboolean        ck_token_store_set_gateway_session_finish    (CkTokenStore         *self,
+                                                              GAsyncResult         *result,
+                                                              GError              **error);
+void            ck_token_store_remove_gateway_session_async  (CkTokenStore         *self,
+                                                              const char           *id,
+                                                              GCancellable         *cancellable,
+                                                              GAsyncReadyCallback   callback,
+                                                              gpointer              user_data);
+gboolean        ck_token_store_remove_gateway_session_finish (CkTokenStore         *self,
+                                                              GAsyncResult         *result,
+                                                              GError              **error);
+
 G_END_DECLS

@@ -1,9 +1,9 @@
 /* ck-service-private.h: CkService's instance, shared by the files that
  * each implement one aspect of it, as GNOME Text Editor splits its large
  * types: ck-service.c (the core objects, the skeleton and the method
- * handlers) and ck-service-status.c (the status dictionary, its expiry
- * timer and StatusChanged). Not an API: nothing outside CkService
- * includes it.
+ * handlers), ck-service-status.c (the status dictionary, its expiry
+ * timer and StatusChanged) and ck-service-gateway.c (the gateway and its
+ * sessions). Not an API: nothing outside CkService includes it.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -14,6 +14,7 @@
 #include "ck-dbus-generated.h"
 #include "ck-doctor.h"
 #include "ck-fast-path.h"
+#include "ck-gateway.h"
 #include "ck-oauth-manager.h"
 #include "ck-read-log.h"
 #include "ck-service.h"
@@ -38,12 +39,37 @@ struct _CkService
   /* ck-service-status.c */
   GVariant           *last_status;
   guint               expiry_timer;
+
+  /* ck-service-gateway.c */
+  CkGateway          *gateway;            /* created on first use */
+  gboolean            gateway_listening;
+  GHashTable         *gateway_opened;     /* session id → what opened it */
+  GHashTable         *gateway_revoked;    /* ids of closed persistent sessions
+                                           * whose keyring item is not gone yet */
 };
+
+typedef void (*CkServiceCallerFunc) (CkService             *self,
+                                     GDBusMethodInvocation *invocation,
+                                     CkCaller              *caller);
+
+/* ck-service.c: a method's handler runs @func once its caller is known
+ * and allowed (as for GetCredential); errors cross the bus as CK_ERROR. */
+gboolean _ck_service_with_caller  (CkService             *self,
+                                   GDBusMethodInvocation *invocation,
+                                   CkServiceCallerFunc    func);
+void     _ck_service_return_error (GDBusMethodInvocation *invocation,
+                                   GError                *error);
 
 void _ck_service_update_status (CkService *self);
 void _ck_service_status_clear  (CkService *self);
 void _ck_service_emit_to_permitted (CkService  *self,
                                     const char *signal_name,
                                     GVariant   *parameters);
+
+void _ck_service_gateway_init       (CkService       *self);
+void _ck_service_gateway_sync       (CkService       *self);
+void _ck_service_gateway_add_status (CkService       *self,
+                                     GVariantBuilder *builder);
+void _ck_service_gateway_clear      (CkService       *self);
 
 G_END_DECLS

@@ -111,6 +111,7 @@ ck_service_dup_status (CkService *self)
       g_variant_builder_add (&builder, "{sv}", "scopes",
                              g_variant_new_strv ((const char * const *) tokens->scopes, -1));
     }
+  _ck_service_gateway_add_status (self, &builder);
   return g_variant_ref_sink (g_variant_builder_end (&builder));
 }
 

@@ -22,9 +22,7 @@
 
 G_DEFINE_FINAL_TYPE (CkService, ck_service, G_TYPE_OBJECT)
 
-typedef void (*CallerFunc) (CkService             *self,
-                            GDBusMethodInvocation *invocation,
-                            CkCaller              *caller);
+typedef CkServiceCallerFunc CallerFunc;
 
 /* Caller identification */
 
@@ -95,6 +93,22 @@ return_error (GDBusMethodInvocation *invocation,
     }
   else
     g_dbus_method_invocation_return_gerror (invocation, error);
+}
+
+/* For the other aspects of CkService (ck-service-private.h). */
+gboolean
+_ck_service_with_caller (CkService             *self,
+                         GDBusMethodInvocation *invocation,
+                         CkServiceCallerFunc    func)
+{
+  return with_caller (self, invocation, func);
+}
+
+void
+_ck_service_return_error (GDBusMethodInvocation *invocation,
+                          GError                *error)
+{
+  return_error (invocation, error);
 }
 
 /* GetCredential */
@@ -722,6 +736,7 @@ ck_service_dispose (GObject *object)
   CkService *self = (CkService *) object;
 
   ck_service_unexport (self);
+  _ck_service_gateway_clear (self);
   _ck_service_status_clear (self);
   g_clear_object (&self->doctor);
   g_clear_object (&self->oauth);
@@ -785,4 +800,5 @@ ck_service_init (CkService *self)
                            G_CALLBACK (handle_complete_login), self, 0);
   g_signal_connect_object (self->skeleton, "handle-cancel-login",
                            G_CALLBACK (handle_cancel_login), self, 0);
+  _ck_service_gateway_init (self);
 }

@@ -1,7 +1,9 @@
 #!/bin/bash
-# claude-keyring run: the credential reaches the command through an
-# inherited pipe (or the environment with --env), nothing else changes, and
-# the command's exit status is its own.
+# claude-keyring run: the command gets the agent's gateway in
+# ANTHROPIC_BASE_URL and a session token (with --direct: the credential
+# itself) through an inherited pipe (or the environment with --env);
+# nothing else changes, the session ends with the command, and the
+# command's exit status and signals are its own.
 set -uo pipefail
 
 : "${CK_CLI:?run through meson test}"
@@ -28,8 +30,14 @@ touch "$MARKER"
 report () { # report NAME VALUE EXPECTED
   if [ -z "$2" ]; then echo "$1=absent"
   elif [ "$2" = "$3" ]; then echo "$1=match"
+  elif [[ $2 =~ ^[A-Za-z0-9_-]{43}$ ]]; then echo "$1=session"
   else echo "$1=other"; fi
 }
+case ${ANTHROPIC_BASE_URL:-} in
+  "") base_url=absent ;;
+  http://127.0.0.1:[0-9]*) base_url=gateway ;;
+  *) base_url=other ;;
+esac
 key_fd=${CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR:-}
 oauth_fd=${CLAUDE_CODE_OAUTH_TOKEN_FILE_DESCRIPTOR:-}
 fd_key= fd_oauth=
@@ -40,7 +48,8 @@ in_environ=no
 grep -q -e "$EXPECT_KEY" -e "$EXPECT_TOKEN" <<<"$environ" && in_environ=yes
 echo "$(report fd-key "$fd_key" "$EXPECT_KEY") $(report fd-oauth "$fd_oauth" "$EXPECT_TOKEN")" \
      "$(report env-key "${ANTHROPIC_API_KEY:-}" "$EXPECT_KEY") $(report env-oauth "${CLAUDE_CODE_OAUTH_TOKEN:-}" "$EXPECT_TOKEN")" \
-     "in-environ=$in_environ fd-low=$([ -n "$key_fd$oauth_fd" ] && [ "${key_fd:-$oauth_fd}" -lt 3 ] && echo yes || echo no)"
+     "in-environ=$in_environ fd-low=$([ -n "$key_fd$oauth_fd" ] && [ "${key_fd:-$oauth_fd}" -lt 3 ] && echo yes || echo no)" \
+     "base-url=$base_url"
 exit "${EXIT_WITH:-0}"
 PROBE
 chmod +x "$probe"
@@ -60,24 +69,103 @@ check "nothing stored: the command did not run" test ! -e "$marker"
 
 printf '%s' "$KEY" | "$CK_CLI" set-api-key >/dev/null 2>&1
 
+sessions () { # the number of open gateway sessions
+  gdbus call --session --dest io.github.claudekeyring.ClaudeKeyring \
+    --object-path /io/github/claudekeyring/ClaudeKeyring \
+    --method io.github.claudekeyring.Credentials1.GetStatus |
+    sed -n "s/.*'gateway-sessions': <uint32 \([0-9]*\)>.*/\1/p"
+}
+
 run "$CK_CLI" run -- "$probe"
 check "api key: exit 0" test "$rc" = 0
-check "api key: passed through the fd only" \
-  test "$(cat "$out")" = "fd-key=match fd-oauth=absent env-key=absent env-oauth=absent in-environ=no fd-low=no"
+check "api key: a session token through the fd only, the gateway as the base URL" \
+  test "$(cat "$out")" = "fd-key=session fd-oauth=absent env-key=absent env-oauth=absent in-environ=no fd-low=no base-url=gateway"
 check "api key: quiet" test ! -s "$err"
+check "api key: the session ended with the command" test "$(sessions)" = 0
 
 run "$CK_CLI" run "$probe"
 check "api key, without --: the same" \
-  test "$(cat "$out")" = "fd-key=match fd-oauth=absent env-key=absent env-oauth=absent in-environ=no fd-low=no"
+  test "$(cat "$out")" = "fd-key=session fd-oauth=absent env-key=absent env-oauth=absent in-environ=no fd-low=no base-url=gateway"
+
+run "$CK_CLI" run --direct -- "$probe"
+check "api key --direct: the key itself through the fd, no base URL" \
+  test "$(cat "$out")" = "fd-key=match fd-oauth=absent env-key=absent env-oauth=absent in-environ=no fd-low=no base-url=absent"
 
 # stdin closed: the pipe must not land on fd 0.
-rm -f "$marker"
-"$CK_CLI" run -- "$probe" <&- >"$out" 2>"$err"
-check "stdin closed: the fd is still 3 or above" grep -q "fd-key=match .*fd-low=no" "$out"
+for mode in --direct ""; do
+  rm -f "$marker"
+  "$CK_CLI" run ${mode:+"$mode"} -- "$probe" <&- >"$out" 2>"$err"
+  check "stdin closed (${mode:-gateway}): the fd is still 3 or above" grep -q "fd-key=[ms].* fd-low=no" "$out"
+done
 
 run "$CK_CLI" run --env -- "$probe"
-check "--env: ANTHROPIC_API_KEY" \
-  test "$(cat "$out")" = "fd-key=absent fd-oauth=absent env-key=match env-oauth=absent in-environ=yes fd-low=no"
+check "--env: the session token in ANTHROPIC_API_KEY" \
+  test "$(cat "$out")" = "fd-key=absent fd-oauth=absent env-key=session env-oauth=absent in-environ=no fd-low=no base-url=gateway"
+
+run "$CK_CLI" run --direct --env -- "$probe"
+check "--direct --env: ANTHROPIC_API_KEY" \
+  test "$(cat "$out")" = "fd-key=absent fd-oauth=absent env-key=match env-oauth=absent in-environ=yes fd-low=no base-url=absent"
+
+# A base URL of the caller's is where the gateway goes; the command sees
+# the gateway. Only https, or http to loopback.
+run ANTHROPIC_BASE_URL=https://api.example.com "$CK_CLI" run -- "$probe"
+check "ANTHROPIC_BASE_URL: replaced by the gateway" grep -q "fd-key=session .*base-url=gateway" "$out"
+run ANTHROPIC_BASE_URL=http://api.example.com "$CK_CLI" run -- "$probe"
+check "ANTHROPIC_BASE_URL over plain http: refused (exit 1, one line naming it)" \
+  eval '[ "$rc" = 1 ] && [ "$(lines "$err")" = 1 ] && grep -q ANTHROPIC_BASE_URL "$err" && [ ! -e "$marker" ]'
+
+# Signals sent to run alone reach the command; a terminal's Ctrl-C, which
+# reaches both, reaches the command once.
+notes=$CK_TEST_ROOT/signals
+cat >"$CK_TEST_ROOT/signals.py" <<'PY'
+import signal, sys, time
+counts = {}
+def note(n, f):
+    name = signal.Signals(n).name
+    counts[name] = counts.get(name, 0) + 1
+    open(sys.argv[1], "a").write(name + "\n")
+    if n == signal.SIGTERM:
+        sys.exit(7)
+for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+    signal.signal(s, note)
+open(sys.argv[1], "a").write("ready\n")
+deadline = time.time() + float(sys.argv[2])
+while time.time() < deadline:
+    time.sleep(0.05)
+open(sys.argv[1], "a").write("end\n")
+PY
+rm -f "$notes"
+"$CK_CLI" run -- /usr/bin/python3 "$CK_TEST_ROOT/signals.py" "$notes" 30 >"$out" 2>"$err" &
+run_pid=$!
+for _ in $(seq 200); do grep -q ready "$notes" 2>/dev/null && break; sleep 0.05; done
+kill -HUP "$run_pid"; sleep 0.3; kill -TERM "$run_pid"
+wait "$run_pid"; rc=$?
+check "SIGHUP and SIGTERM to run reach the command (exit $rc)" \
+  eval '[ "$rc" = 7 ] && [ "$(tr "\n" " " <"$notes")" = "ready SIGHUP SIGTERM " ]'
+# In a terminal of its own (a pty): Ctrl-C signals the foreground group.
+rm -f "$notes"
+ctrl_c=$(/usr/bin/python3 - "$CK_CLI" "$CK_TEST_ROOT/signals.py" "$notes" <<'PY'
+import os, pty, sys, time
+cli, script, notes = sys.argv[1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(cli, [cli, "run", "--", "/usr/bin/python3", script, notes, "3"])
+for _ in range(200):
+    if os.path.exists(notes) and "ready" in open(notes).read():
+        break
+    time.sleep(0.05)
+os.write(fd, b"\x03")
+try:
+    while os.read(fd, 1024):
+        pass
+except OSError:
+    pass
+_, status = os.waitpid(pid, 0)
+print(" ".join(open(notes).read().split()), os.waitstatus_to_exitcode(status))
+PY
+)
+check "Ctrl-C in a terminal reaches the command once; run waits for it ($ctrl_c)" \
+  test "$ctrl_c" = "ready SIGINT end 0"
 
 run EXIT_WITH=42 "$CK_CLI" run -- "$probe"
 check "exit status passed through" test "$rc" = 42
@@ -99,7 +187,7 @@ bin=$CK_TEST_ROOT/bin
 mkdir -p "$bin"
 ln -s "$probe" "$bin/claude"
 run PATH="$bin:$PATH" "$CK_CLI" run
-check "default command: claude from PATH" grep -q "fd-key=match" "$out"
+check "default command: claude from PATH" grep -q "fd-key=session" "$out"
 
 run PATH=/nonexistent "$CK_CLI" run
 check "no claude in PATH: 127" test "$rc" = 127
@@ -122,12 +210,20 @@ JSON
 
 run "$CK_CLI" run -- "$probe"
 check "oauth: exit 0" test "$rc" = 0
-check "oauth: passed through the fd only" \
-  test "$(cat "$out")" = "fd-key=absent fd-oauth=match env-key=absent env-oauth=absent in-environ=no fd-low=no"
+check "oauth: a session token through the OAuth fd only" \
+  test "$(cat "$out")" = "fd-key=absent fd-oauth=session env-key=absent env-oauth=absent in-environ=no fd-low=no base-url=gateway"
+
+run "$CK_CLI" run --direct -- "$probe"
+check "oauth --direct: the token itself through the fd only" \
+  test "$(cat "$out")" = "fd-key=absent fd-oauth=match env-key=absent env-oauth=absent in-environ=no fd-low=no base-url=absent"
 
 run "$CK_CLI" run --env -- "$probe"
-check "oauth --env: CLAUDE_CODE_OAUTH_TOKEN" \
-  test "$(cat "$out")" = "fd-key=absent fd-oauth=absent env-key=absent env-oauth=match in-environ=yes fd-low=no"
+check "oauth --env: the session token in CLAUDE_CODE_OAUTH_TOKEN" \
+  test "$(cat "$out")" = "fd-key=absent fd-oauth=absent env-key=absent env-oauth=session in-environ=no fd-low=no base-url=gateway"
+
+run "$CK_CLI" run --direct --env -- "$probe"
+check "oauth --direct --env: CLAUDE_CODE_OAUTH_TOKEN" \
+  test "$(cat "$out")" = "fd-key=absent fd-oauth=absent env-key=absent env-oauth=match in-environ=yes fd-low=no base-url=absent"
 
 run ANTHROPIC_AUTH_TOKEN=test-other-0003 "$CK_CLI" run -- "$probe"
 check "oauth + ANTHROPIC_AUTH_TOKEN: warns" grep -q ANTHROPIC_AUTH_TOKEN "$err"
@@ -139,6 +235,19 @@ check "oauth + helper: exit 1" test "$rc" = 1
 check "oauth + helper: one line" test "$(lines "$err")" = 1
 check "oauth + helper: names the fix" grep -q "setup-claude --remove" "$err"
 check "oauth + helper: the command did not run" test ! -e "$marker"
+run "$CK_CLI" run --direct -- "$probe"
+check "oauth + helper, --direct: refused too" eval '[ "$rc" = 1 ] && [ ! -e "$marker" ]'
+
+# Our own helper hands claude the API key itself: run goes direct, and
+# says why.
+printf '%s' "$KEY" | "$CK_CLI" set-api-key >/dev/null 2>&1
+printf '{\n  "apiKeyHelper": "%s helper"\n}\n' "$CK_CLI" >"$HOME/.claude/settings.json"
+run "$CK_CLI" run -- "$probe"
+check "api key + our helper: the key itself, no gateway" \
+  grep -q "fd-key=match .*base-url=absent" "$out"
+check "api key + our helper: says so on one line" \
+  eval '[ "$(lines "$err")" = 1 ] && grep -q "setup-claude --remove" "$err"'
+"$CK_CLI" set-api-key --clear >/dev/null 2>&1
 rm -f "$HOME/.claude/settings.json"
 
 # An untrusted checkout: run reads its .claude/settings*.json, which may be
@@ -153,7 +262,7 @@ cd "$checkout" && run timeout 20 "$CK_CLI" run -- "$probe"; cd - >/dev/null
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "hostile settings: the command ran (exit $rc) within 5 s (${ms} ms)" \
   eval '[ "$rc" = 0 ] && [ -e "$marker" ] && [ "$ms" -lt 5000 ]'
-check "hostile settings: the login went through the fd" grep -q "fd-oauth=match" "$out"
+check "hostile settings: the session went through the fd" grep -q "fd-oauth=session" "$out"
 
 for f in "$out" "$err"; do
   if grep -q -e "$KEY" -e "$TOKEN" "$f"; then

@@ -185,6 +185,84 @@ test_oauth_replace (void)
 }
 
 static void
+set_gateway (CkTokenStore *store,
+             const char   *id,
+             const char   *secret)
+{
+  Wait wait = WAIT_INIT;
+  g_autoptr(GError) error = NULL;
+
+  ck_token_store_set_gateway_session_async (store, id, NULL, secret, NULL, on_done, &wait);
+  ck_token_store_set_gateway_session_finish (store, wait_for (&wait), &error);
+  g_assert_no_error (error);
+  wait_clear (&wait);
+}
+
+static void
+remove_gateway (CkTokenStore *store,
+                const char   *id)
+{
+  Wait wait = WAIT_INIT;
+  g_autoptr(GError) error = NULL;
+
+  ck_token_store_remove_gateway_session_async (store, id, NULL, on_done, &wait);
+  ck_token_store_remove_gateway_session_finish (store, wait_for (&wait), &error);
+  g_assert_no_error (error);
+  wait_clear (&wait);
+}
+
+/* Persistent gateway sessions: read back by a restarted agent, each
+ * removed on its own, and left by a logout (a clear of every kind). */
+static void
+test_gateway_sessions (void)
+{
+  g_autoptr(CkTokenStore) store = ck_token_store_new ();
+  g_autoptr(CkTokenStore) other = ck_token_store_new ();
+  g_autoptr(CkOAuthTokens) tokens = make_tokens ("account-1", "test-access-1");
+  guint generation;
+  GHashTable *sessions;
+
+  load (store);
+  clear (store, NULL);
+  g_assert_cmpuint (g_hash_table_size (ck_token_store_get_gateway_sessions (store)), ==, 0);
+
+  /* Not a credential: the fast path's answers stay good. */
+  set_api_key (store, "test-api-key-0004");
+  generation = ck_token_store_get_generation (store);
+  set_gateway (store, "session-1", "{\"token\":\"test-gateway-token-1\"}");
+  set_gateway (store, "session-2", "{\"token\":\"test-gateway-token-2\"}");
+  g_assert_cmpuint (ck_token_store_get_generation (store), ==, generation);
+  g_assert_cmpstr (ck_token_store_get_api_key (store), ==, "test-api-key-0004");
+
+  load (other);
+  sessions = ck_token_store_get_gateway_sessions (other);
+  g_assert_cmpuint (g_hash_table_size (sessions), ==, 2);
+  g_assert_cmpstr (g_hash_table_lookup (sessions, "session-1"), ==, "{\"token\":\"test-gateway-token-1\"}");
+  g_assert_cmpstr (g_hash_table_lookup (sessions, "session-2"), ==, "{\"token\":\"test-gateway-token-2\"}");
+
+  /* A logout removes the credentials, not the sessions. */
+  set_oauth (store, tokens);
+  clear (store, NULL);
+  load (other);
+  g_assert_null (ck_token_store_get_api_key (other));
+  g_assert_null (ck_token_store_get_oauth (other));
+  g_assert_cmpuint (g_hash_table_size (ck_token_store_get_gateway_sessions (other)), ==, 2);
+
+  /* Only sessions left: still read, the keyring unlocked. */
+  g_assert_cmpint (ck_token_store_get_state (other), ==, CK_KEYRING_STATE_READY);
+
+  remove_gateway (store, "session-1");
+  load (other);
+  sessions = ck_token_store_get_gateway_sessions (other);
+  g_assert_cmpuint (g_hash_table_size (sessions), ==, 1);
+  g_assert_true (g_hash_table_contains (sessions, "session-2"));
+  g_assert_cmpuint (g_hash_table_size (ck_token_store_get_gateway_sessions (store)), ==, 1);
+
+  remove_gateway (store, "session-2");
+  g_assert_cmpuint (g_hash_table_size (ck_token_store_get_gateway_sessions (store)), ==, 0);
+}
+
+static void
 on_changed (CkTokenStore *store,
             GMainLoop    *loop)
 {
@@ -507,6 +585,7 @@ main (int argc, char *argv[])
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/token-store/api-key", test_api_key_round_trip);
   g_test_add_func ("/token-store/oauth-replace", test_oauth_replace);
+  g_test_add_func ("/token-store/gateway-sessions", test_gateway_sessions);
   g_test_add_func ("/token-store/external-change", test_external_change);
   g_test_add_func ("/token-store/vanished-items", test_vanished_items);
   g_test_add_func ("/token-store/stalled-loop", test_stalled_loop);

@@ -200,6 +200,31 @@ run_claude () {
   elapsed=$((SECONDS - start))
 }
 
+# start_claude COMMAND...: COMMAND (claude, or claude-keyring run …) under
+# claude_env in the background, stdin from /dev/null; sets $pid and returns
+# once claude's first request is open at the fake API (or COMMAND ended),
+# so that a test can look at claude meanwhile. finish_claude [TICKS] then
+# waits for it (TICKS × 0.05 s at most, then kills it) and sets rc.
+start_claude () {
+  local _
+  clear_api_log
+  claude_env_args
+  env "${CLAUDE_ENV_ARGS[@]}" "$@" </dev/null >"$out" 2>"$err" &
+  pid=$!
+  for _ in $(seq 600); do
+    [ -s "$API_LOG" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+}
+
+finish_claude () {
+  local _
+  for _ in $(seq "${1:-600}"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill "$pid" 2>/dev/null
+  wait "$pid"; rc=$?
+}
+
 store_api_key () { printf '%s' "$KEY" | "$CK_CLI" set-api-key >/dev/null 2>&1; }
 
 # A login file as claude writes it, with a far-future expiry so that no

@@ -1,6 +1,7 @@
 #!/bin/bash
-# The real claude with an OAuth login imported into the agent: `run` sends
-# it as Authorization: Bearer with the OAuth beta header; a helper, which
+# The real claude with an OAuth login imported into the agent: `run` (through
+# the gateway, and --direct) sends it as Authorization: Bearer with the
+# OAuth beta header; a helper, which
 # would beat the login in claude, is refused or reported.
 set -uo pipefail
 . "$(dirname "$0")/e2e-lib.sh"
@@ -14,6 +15,12 @@ run_claude -- "$CK_CLI" run -- "$CLAUDE" -p ping
 check "run: exit 0" test "$rc" = 0
 check "run: answered" grep -qx pong "$out"
 check "run: Bearer token with the OAuth beta, no x-api-key" \
+  all_requests_match '^POST /v1/messages 200 x-api-key=absent authorization=bearer-expected anthropic-beta=oauth$' \
+  --expect "$TOKEN"
+
+clear_api_log
+run_claude -- "$CK_CLI" run --direct -- "$CLAUDE" -p ping
+check "run --direct: Bearer token with the OAuth beta, no x-api-key" \
   all_requests_match '^POST /v1/messages 200 x-api-key=absent authorization=bearer-expected anthropic-beta=oauth$' \
   --expect "$TOKEN"
 

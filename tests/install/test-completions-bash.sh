@@ -93,6 +93,7 @@ for prelude in "${preludes[@]}"; do
   expect_all "$prelude" "bash" claude-keyring run bas
   expect_all "$prelude" "bash" claude-keyring run -- bas
   expect_all "$prelude" "--env" claude-keyring run --e
+  expect_all "$prelude" "--direct" claude-keyring run --d
   expect_exactly "$prelude" "--headless --help --replace --version" claude-keyring-agent --
 done
 

@@ -71,6 +71,7 @@ expect_all "claude-keyring setup-claude --settings $CK_TEST_ROOT/sett" "$CK_TEST
 expect_all "claude-keyring run bas" bash
 expect_all "claude-keyring run -- bas" bash
 expect_all "claude-keyring run --env -- claude-keyring-agent --hea" --headless
+expect_all "claude-keyring run --d" --direct
 # Once run has its command, run's own options are no longer offered.
 expect_none "claude-keyring run -- claude-keyring-agent --" --env
 expect_all "claude-keyring-agent --" --headless --replace --version --help

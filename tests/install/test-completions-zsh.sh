@@ -82,6 +82,7 @@ expect "claude-keyring setup-claude --settings=$CK_TEST_ROOT/sett"$'\t' \
   "--settings=$CK_TEST_ROOT/settings.json"
 expect $'claude-keyring run -- claude-keyring-agent --hea\t' 'claude-keyring-agent --headless'
 expect $'claude-keyring run --env claude-keyring-agent --hea\t' 'claude-keyring-agent --headless'
+expect $'claude-keyring run --dir\t' '--direct'
 expect $'claude-keyring-agent --\t' '--headless' '--replace' '--version'
 
 [ "$status" -eq 0 ] && echo "zsh completion offers every command and option"

@@ -24,11 +24,22 @@
  * "signals N" (tests/service/test-access.sh, test-oauth-loopback.sh);
  * SIGTERM ends the wait early.
  *
+ *   ck-test-caller --open-gateway OPTIONS TOKEN-FILE [--orphan]
+ *
+ * calls OpenGatewaySession with OPTIONS (an a{sv} in GVariant text),
+ * writes the session's token to TOKEN-FILE (mode 0600, never to stdout)
+ * and prints "session ID KIND URL PERSISTENT" (or "error NAME"), then
+ * keeps its connection until stdin closes. With --orphan the connection
+ * is kept by a child ("child PID") while this process exits at once: the
+ * session must end with the process that opened it, not only with its
+ * connection (tests/service/test-gateway-sessions.sh).
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <gio/gio.h>
 #include <glib-unix.h>
@@ -140,6 +151,75 @@ watch_status (GDBusConnection *bus,
   return 0;
 }
 
+static int
+open_gateway (GDBusConnection *bus,
+              const char      *options_text,
+              const char      *token_file,
+              gboolean         orphan)
+{
+  g_autoptr(GVariant) options = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) dict = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *token = "", *id = "?", *kind = "?", *url = "?";
+  gboolean persistent = FALSE;
+  char buffer[64];
+  pid_t child;
+
+  options = g_variant_parse (G_VARIANT_TYPE_VARDICT, options_text, NULL, NULL, &error);
+  if (options == NULL)
+    {
+      fprintf (stderr, "ck-test-caller: bad options: %s\n", error->message);
+      return 2;
+    }
+  reply = g_dbus_connection_call_sync (bus, "io.github.claudekeyring.ClaudeKeyring",
+                                       "/io/github/claudekeyring/ClaudeKeyring",
+                                       "io.github.claudekeyring.Credentials1", "OpenGatewaySession",
+                                       g_variant_new_tuple (&options, 1),
+                                       G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE,
+                                       30000, NULL, &error);
+  if (reply == NULL)
+    {
+      g_autofree char *name = g_dbus_error_get_remote_error (error);
+
+      printf ("error %s\n", name != NULL ? name : "local");
+      return 1;
+    }
+
+  g_variant_get (reply, "(@a{sv})", &dict);
+  g_variant_lookup (dict, "token", "&s", &token);
+  g_variant_lookup (dict, "id", "&s", &id);
+  g_variant_lookup (dict, "kind", "&s", &kind);
+  g_variant_lookup (dict, "url", "&s", &url);
+  g_variant_lookup (dict, "persistent", "b", &persistent);
+  if (!g_file_set_contents_full (token_file, token, -1, G_FILE_SET_CONTENTS_NONE, 0600, &error))
+    {
+      fprintf (stderr, "ck-test-caller: %s\n", error->message);
+      return 1;
+    }
+  printf ("session %s %s %s %s\n", id, kind, url, persistent ? "true" : "false");
+
+  if (orphan)
+    {
+      child = fork ();
+      if (child < 0)
+        return 1;
+      if (child > 0)
+        {
+          printf ("child %d\n", (int) child);
+          fflush (stdout);
+          _exit (0);
+        }
+      /* The child only holds the connection's socket, inherited. */
+      fclose (stdout);
+    }
+  while (read (STDIN_FILENO, buffer, sizeof buffer) > 0)
+    ;
+  if (orphan)
+    _exit (0);
+  return 0;
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -158,6 +238,8 @@ main (int   argc,
   setvbuf (stdout, NULL, _IOLBF, 0);
   if (argc == 3 && g_str_equal (argv[1], "--watch-status"))
     return watch_status (bus, (guint) g_ascii_strtoull (argv[2], NULL, 10));
+  if ((argc == 4 || argc == 5) && g_str_equal (argv[1], "--open-gateway"))
+    return open_gateway (bus, argv[2], argv[3], argc == 5 && g_str_equal (argv[4], "--orphan"));
 
   printf ("ready %s\n", g_dbus_connection_get_unique_name (bus));
 

@@ -13,6 +13,18 @@
 #   x-api-key or bearer token is not one of the accepted credentials gets
 #   401 authentication_error; without it every request is accepted.
 #
+#   With --oauth-server URL, a bearer token is also accepted when that
+#   OAuth server (tests/support/fake-oauth-server.py) answers its
+#   /api/oauth/profile with 200 for it: the access tokens it considers
+#   valid at that moment, so a token that has expired gets 401 here.
+#
+#   With --tool-sleep N, a request that offers claude's Bash tool and holds
+#   no tool_result yet is answered with a tool_use that runs
+#   `python3 -c 'import time; time.sleep(N)'` (allow it with --allowedTools
+#   "Bash(python3:*)"); the request that brings the tool_result back is
+#   answered "slept". So one `claude -p` session makes a request N seconds
+#   after the first.
+#
 #   Each request is appended to the log as one JSON line: method, path,
 #   status and the auth-relevant headers (x-api-key, authorization,
 #   anthropic-beta). The credentials in tests are fake, but the log still
@@ -34,6 +46,8 @@ import os
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 OAUTH_BETA = 'oauth-2025-04-20'
@@ -45,11 +59,14 @@ class FakeApi(ThreadingHTTPServer):
     # Many short-lived test servers in a row: let the port be reused.
     allow_reuse_address = True
 
-    def __init__(self, address, accept, log_path, delay):
+    def __init__(self, address, accept, log_path, delay, oauth_server=None,
+                 tool_sleep=None):
         super().__init__(address, Handler)
         self.accept = set(accept)
         self.log_path = log_path
         self.delay = delay
+        self.oauth_server = oauth_server
+        self.tool_sleep = tool_sleep
         self.log_lock = threading.Lock()
         self.counter = 0
 
@@ -116,12 +133,26 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(status, {'type': 'error',
                                 'error': {'type': kind, 'message': message}})
 
+    def oauth_valid(self, token):
+        """Whether the OAuth server takes @token as a valid access token now."""
+        if not self.server.oauth_server or not token:
+            return False
+        request = urllib.request.Request(
+            self.server.oauth_server + '/api/oauth/profile',
+            headers={'Authorization': 'Bearer ' + token})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                return reply.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
     def authorized(self):
-        if not self.server.accept:
+        if not self.server.accept and not self.server.oauth_server:
             return True
         key = self.headers.get('x-api-key')
         token = bearer_token(self.headers.get('authorization'))
-        return key in self.server.accept or token in self.server.accept
+        return (key in self.server.accept or token in self.server.accept
+                or self.oauth_valid(token))
 
     def handle_any(self):
         body = self.read_body()
@@ -141,6 +172,11 @@ class Handler(BaseHTTPRequestHandler):
             'user-agent': self.headers.get('user-agent'),
             'stream': bool(request.get('stream')),
             'model': request.get('model'),
+            'tool_result': any(
+                isinstance(m, dict) and isinstance(m.get('content'), list) and any(
+                    isinstance(b, dict) and b.get('type') == 'tool_result'
+                    for b in m['content'])
+                for m in request.get('messages') or []),
         }
 
         if path.startswith('/v1/') and not self.authorized():
@@ -169,35 +205,66 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(self.server.delay)
         answer()
 
+    def tool_to_run(self, request):
+        """The Bash tool_use to answer with (--tool-sleep), or None."""
+        if self.server.tool_sleep is None:
+            return None
+        tools = request.get('tools') or []
+        if not any(isinstance(t, dict) and t.get('name') == 'Bash' for t in tools):
+            return None
+        for message in request.get('messages') or []:
+            content = message.get('content') if isinstance(message, dict) else None
+            if isinstance(content, list) and any(
+                    isinstance(b, dict) and b.get('type') == 'tool_result' for b in content):
+                return None
+        return {'type': 'tool_use', 'id': 'toolu_fake_%d' % self.server.counter,
+                'name': 'Bash',
+                'input': {'command': "python3 -c 'import time; time.sleep(%g)'"
+                                     % self.server.tool_sleep,
+                          'description': 'Wait a while'}}
+
     def answer_messages(self, request):
         model = request.get('model') or 'claude-fake-1'
         message_id = 'msg_fake_%d' % self.server.counter
         usage = {'input_tokens': 3, 'output_tokens': 1,
                  'cache_creation_input_tokens': 0,
                  'cache_read_input_tokens': 0}
+        tool = self.tool_to_run(request)
+        text = 'pong'
+        if self.server.tool_sleep is not None and tool is None and request.get('tools'):
+            text = 'slept'
+        block = tool if tool is not None else {'type': 'text', 'text': text}
+        stop_reason = 'tool_use' if tool is not None else 'end_turn'
         if not request.get('stream'):
             self.send_json(200, {
                 'id': message_id, 'type': 'message', 'role': 'assistant',
                 'model': model,
-                'content': [{'type': 'text', 'text': 'pong'}],
-                'stop_reason': 'end_turn', 'stop_sequence': None,
+                'content': [block],
+                'stop_reason': stop_reason, 'stop_sequence': None,
                 'usage': usage,
             })
             return
 
+        if tool is not None:
+            start = dict(tool, input={})
+            delta = {'type': 'input_json_delta',
+                     'partial_json': json.dumps(tool['input'])}
+        else:
+            start = {'type': 'text', 'text': ''}
+            delta = {'type': 'text_delta', 'text': text}
         events = [
             ('message_start', {'type': 'message_start', 'message': {
                 'id': message_id, 'type': 'message', 'role': 'assistant',
                 'model': model, 'content': [], 'stop_reason': None,
                 'stop_sequence': None, 'usage': usage}}),
             ('content_block_start', {'type': 'content_block_start', 'index': 0,
-                                     'content_block': {'type': 'text', 'text': ''}}),
+                                     'content_block': start}),
             ('ping', {'type': 'ping'}),
             ('content_block_delta', {'type': 'content_block_delta', 'index': 0,
-                                     'delta': {'type': 'text_delta', 'text': 'pong'}}),
+                                     'delta': delta}),
             ('content_block_stop', {'type': 'content_block_stop', 'index': 0}),
             ('message_delta', {'type': 'message_delta',
-                               'delta': {'stop_reason': 'end_turn',
+                               'delta': {'stop_reason': stop_reason,
                                          'stop_sequence': None},
                                'usage': {'output_tokens': 1}}),
             ('message_stop', {'type': 'message_stop'}),
@@ -254,6 +321,12 @@ def main():
                         help='a credential to accept (repeatable)')
     parser.add_argument('--delay', type=float, default=0,
                         help='seconds to wait before each answer')
+    parser.add_argument('--oauth-server', metavar='URL',
+                        help='also accept the bearer tokens this OAuth server '
+                             'takes as valid now (its /api/oauth/profile)')
+    parser.add_argument('--tool-sleep', type=float, metavar='N',
+                        help='answer a first request with a Bash tool_use '
+                             'that sleeps N seconds')
     parser.add_argument('--report', metavar='LOG',
                         help='print a value-free summary of LOG and exit')
     parser.add_argument('--expect', action='append', default=[],
@@ -265,7 +338,8 @@ def main():
     if args.report:
         return report(args)
 
-    server = FakeApi(('127.0.0.1', 0), args.accept, args.log, args.delay)
+    server = FakeApi(('127.0.0.1', 0), args.accept, args.log, args.delay,
+                     args.oauth_server, args.tool_sleep)
     port = server.server_address[1]
     if args.port_file:
         # Written atomically so a poller never reads half a number.

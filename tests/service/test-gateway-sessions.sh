@@ -1,0 +1,207 @@
+#!/bin/bash
+# The gateway's sessions over D-Bus, against the real agent and a fake
+# upstream (tests/support/fake-messages-api.py) that accepts only the
+# stored API key: OpenGatewaySession, ListGatewaySessions (never the
+# token), CloseGatewaySession; a token refused (HTTP 401 from the gateway,
+# nothing upstream) within 1 s after the process that opened its session
+# exits, also when a child keeps that process's bus connection, and after
+# a close; a sandboxed caller refused; a persistent session that outlives
+# its caller and an agent restart, until it is closed.
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+. "$CK_SOURCE_ROOT/tests/support/ck-oauth-env.sh"
+. "$CK_SOURCE_ROOT/tests/support/ck-sandbox.sh"
+
+command -v curl >/dev/null || { echo "1..0 # SKIP curl is not installed"; exit 77; }
+
+KEY=test-api-key-gateway-0001
+FAKE_API=$CK_SUPPORT/fake-messages-api.py
+caller=$CK_BUILD_ROOT/tests/support/ck-test-caller
+# "Within 1 s"; a sanitizer build is several times slower (docs/HACKING.md).
+deadline_ticks=10
+[ -n "${CK_TEST_SLOW:-}" ] && deadline_ticks=30
+
+# --- the fake upstream -------------------------------------------------------
+
+api_log=$CK_TEST_ROOT/api.log
+"$PY" "$FAKE_API" --port-file "$CK_TEST_ROOT/api.port" --log "$api_log" --accept "$KEY" \
+  2>"$CK_TEST_ROOT/api.err" &
+ck_pids+=($!)
+ck_wait_for_port_file "$CK_TEST_ROOT/api.port" $! || bail "the fake API did not start"
+upstream=http://127.0.0.1:$(cat "$CK_TEST_ROOT/api.port")
+upstream_requests () { grep -c . "$api_log" 2>/dev/null || echo 0; }
+# Every request upstream carried the stored key, and only it.
+upstream_saw_only_the_key () {
+  local report
+  report=$("$PY" "$FAKE_API" --report "$api_log" --expect "$KEY")
+  [ -n "$report" ] && ! grep -vq ' 200 x-api-key=expected authorization=absent ' <<<"$report"
+}
+
+ck_call SetApiKey "$KEY" >/dev/null || bail "SetApiKey failed"
+
+# --- sessions ----------------------------------------------------------------
+
+# The callers read this FIFO until it closes: when this test ends.
+hold=$CK_TEST_ROOT/hold
+mkfifo "$hold"
+exec {hold_fd}<>"$hold"
+
+# open_session NAME OPTIONS [--orphan]: ck-test-caller opens a session and
+# keeps it; sets session_pid, id, kind, url, persistent (or answer to its
+# error line). The token is in $CK_TEST_ROOT/NAME.token, never printed.
+open_session () {
+  local name=$1 options=$2 _
+  shift 2
+  rm -f "$CK_TEST_ROOT/$name.out"
+  "$caller" --open-gateway "$options" "$CK_TEST_ROOT/$name.token" "$@" \
+    <"$hold" >"$CK_TEST_ROOT/$name.out" 2>"$CK_TEST_ROOT/$name.err" &
+  session_pid=$!
+  ck_pids+=("$session_pid")
+  for _ in $(seq 300); do
+    grep -q '^\(session\|error\) ' "$CK_TEST_ROOT/$name.out" 2>/dev/null && break
+    sleep 0.05
+  done
+  answer=$(head -n 1 "$CK_TEST_ROOT/$name.out")
+  read -r _ id kind url persistent <<<"$answer"
+  printf 'x-api-key: %s\n' "$(cat "$CK_TEST_ROOT/$name.token" 2>/dev/null)" >"$CK_TEST_ROOT/$name.headers"
+}
+
+# request NAME [URL]: one Messages request through the gateway with that
+# session's token; prints the HTTP status.
+request () {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H @"$CK_TEST_ROOT/$1.headers" \
+    -H 'content-type: application/json' \
+    -d '{"model":"claude-fake-1","max_tokens":8,"messages":[{"role":"user","content":"ping"}]}' \
+    "${2:-$url}/v1/messages"
+}
+
+# refused_soon NAME [URL]: the token gets 401 within the deadline, and
+# that request never reached upstream.
+refused_soon () {
+  local _ before
+  for _ in $(seq "$deadline_ticks"); do
+    before=$(upstream_requests)
+    [ "$(request "$@")" = 401 ] && [ "$(upstream_requests)" = "$before" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+list () { ck_call ListGatewaySessions; }
+status_json () { "$CK_CLI" status --json 2>/dev/null; }
+no_token_in () { ! grep -qF -f "$CK_TEST_ROOT/$1.token" <<<"$2"; }
+
+open_session one "{'upstream': <'$upstream'>, 'command': <'test-one --flag'>}"
+check "open: a session of the stored credential's kind on loopback ($kind $url)" \
+  eval '[ "$kind" = api-key ] && [[ $url == http://127.0.0.1:* ]] && [ "$persistent" = false ]'
+check "open: the token is 43 base64url characters" \
+  eval '[[ $(cat "$CK_TEST_ROOT/one.token") =~ ^[A-Za-z0-9_-]{43}$ ]]'
+one_pid=$session_pid
+one_url=$url
+one_id=$id
+
+check "the token is accepted and the stored key goes upstream in its place" \
+  eval '[ "$(request one)" = 200 ] && upstream_saw_only_the_key'
+
+sessions=$(list)
+check "ListGatewaySessions names the session, its command and opener" \
+  eval '[[ $sessions == *"'"'id'"': <'"'$one_id'"'>"* ]] && [[ $sessions == *"test-one --flag"* ]] &&
+        [[ $sessions == *"'"'pid'"': <uint32 $one_pid>"* ]] && [[ $sessions == *"ck-test-caller"* ]]'
+check "ListGatewaySessions counts its requests" \
+  eval '[[ $sessions == *"'"'requests'"': <uint64 1>"* ]]'
+check "ListGatewaySessions never holds the token" no_token_in one "$sessions"
+
+status=$(ck_call GetStatus)
+check "GetStatus: gateway-sessions and gateway-url" \
+  eval '[[ $status == *"'"'gateway-sessions'"': <uint32 1>"* ]] &&
+        [[ $status == *"'"'gateway-url'"': <'"'$one_url'"'>"* ]]'
+json=$(status_json)
+check "status --json shows the session: command, pid, since, requests, bytes" \
+  "$PY" -S -c '
+import json, sys, time
+s = json.loads(sys.argv[1])["sessions"]
+assert len(s) == 1, s
+s = s[0]
+assert s["command"] == "test-one --flag" and s["pid"] == int(sys.argv[2]), s
+assert abs(s["since"] - time.time()) < 120 and s["requests"] == 1 and s["bytes"] > 0, s' "$json" "$one_pid"
+check "status --json never holds the token" no_token_in one "$json"
+check "the read log records who opened it" \
+  grep -q "Credential (gateway) read by pid $one_pid " "$CK_TEST_ROOT/agent.log"
+
+kill "$one_pid"; wait "$one_pid" 2>/dev/null
+check "the token is refused within 1 s after the opening process exits" refused_soon one
+check "and the session is gone from the list" eval '[[ $(list) != *"$one_id"* ]]'
+
+# A child keeps the connection, the process that opened the session exits:
+# the pidfd ends the session, not the bus.
+open_session orphan "{'upstream': <'$upstream'>}" --orphan
+orphan_parent=$session_pid
+orphan_child=$(sed -n 's/^child //p' "$CK_TEST_ROOT/orphan.out")
+[ -n "$orphan_child" ] && ck_pids+=("$orphan_child")
+wait "$orphan_parent" 2>/dev/null
+check "orphan: the connection lives on in the child" kill -0 "${orphan_child:-0}"
+check "orphan: the token is refused within 1 s after the opener exits" refused_soon orphan
+
+# CloseGatewaySession.
+open_session two "{'upstream': <'$upstream'>, 'kind': <'oauth'>}"
+check "open with kind oauth: the client is told oauth" test "$kind" = oauth
+check "a second session works" eval '[ "$(request two)" = 200 ]'
+ck_call CloseGatewaySession "$id" >/dev/null
+check "the token is refused after CloseGatewaySession" refused_soon two
+out=$(ck_call CloseGatewaySession "$id" 2>&1)
+check "closing an unknown session: InvalidArgument" \
+  eval '[[ $out == *io.github.claudekeyring.Error.InvalidArgument* ]]'
+
+# Options that are refused.
+open_session bad "{'upstream': <'http://example.com'>}"
+check "an upstream over plain http to another host: InvalidArgument" \
+  eval '[[ $answer == "error io.github.claudekeyring.Error.InvalidArgument" ]]'
+open_session bad "{'kind': <'password'>}"
+check "an unknown kind: InvalidArgument" \
+  eval '[[ $answer == "error io.github.claudekeyring.Error.InvalidArgument" ]]'
+
+# A sandboxed caller gets no session.
+out=$(ck_sandbox flatpak "$caller" --open-gateway '{}' /tmp/token 2>&1 </dev/null)
+check "a sandboxed caller is refused with AccessDenied" \
+  eval '[ "$out" = "error io.github.claudekeyring.Error.AccessDenied" ]'
+out=$(ck_sandbox plain "$caller" --open-gateway '{}' /tmp/token 2>&1 </dev/null)
+check "a caller in another root directory is refused with AccessDenied" \
+  eval '[ "$out" = "error io.github.claudekeyring.Error.AccessDenied" ]'
+
+# --- persistent sessions -----------------------------------------------------
+
+open_session kept "{'upstream': <'$upstream'>, 'persistent': <true>, 'command': <'kept'>}"
+kept_id=$id
+check "open persistent: said so" test "$persistent" = true
+kill "$session_pid"; wait "$session_pid" 2>/dev/null
+sleep 0.5
+check "persistent: the token outlives its caller" eval '[ "$(request kept)" = 200 ]'
+check "persistent: in the keyring, under the secret schema" \
+  eval 'secret-tool search --all xdg:schema '"$CK_SCHEMA"'.Credential kind gateway 2>&1 | grep -q "account = $kept_id"'
+
+ck_call Logout >/dev/null
+check "persistent: a logout leaves it" eval '[[ $(list) == *"$kept_id"* ]]'
+ck_call SetApiKey "$KEY" >/dev/null
+
+ck_agent_stop
+status=$(ck_call GetStatus)
+url=$(sed -n "s/.*'gateway-url': <'\([^']*\)'>.*/\1/p" <<<"$status")
+check "restart: the gateway listens at start for the stored session" \
+  eval '[[ $url == http://127.0.0.1:* ]] && [[ $status == *"'"'gateway-sessions'"': <uint32 1>"* ]]'
+sessions=$(list)
+check "restart: the session is back, persistent, with its command" \
+  eval '[[ $sessions == *"$kept_id"* ]] && [[ $sessions == *"'"'persistent'"': <true>"* ]] && [[ $sessions == *"kept"* ]]'
+check "restart: the same token is accepted" eval '[ "$(request kept "$url")" = 200 ]'
+check "restart: never the token in the list" no_token_in kept "$sessions"
+
+ck_call CloseGatewaySession "$kept_id" >/dev/null
+check "persistent: refused after CloseGatewaySession" refused_soon kept "$url"
+check "persistent: its keyring item is gone" \
+  eval '! secret-tool search --all xdg:schema '"$CK_SCHEMA"'.Credential kind gateway 2>&1 | grep -q account'
+ck_agent_stop
+check "persistent: not back after another restart" eval '[[ $(list) != *"$kept_id"* ]]'
+
+check "no token in the agent's log" \
+  eval '! grep -qF -f <(cat "$CK_TEST_ROOT"/{one,orphan,two,kept}.token) "$CK_TEST_ROOT/agent.log"'
+
+ck_done
