@@ -121,6 +121,31 @@ not_in_proxy_log () { # not_in_proxy_log SECRET
   [ -n "$1" ] && ! grep -qF -- "$1" "$PROXY_LOG" "$PROXY_RAW"
 }
 
+# only_to_anthropic SECRET: every request head at the proxy that holds
+# SECRET is one inside a TLS tunnel to api.anthropic.com (never a CONNECT
+# or plain-HTTP head, never another host); prints those requests.
+only_to_anthropic () {
+  "$PY" - "$PROXY_RAW" "$1" <<'PY'
+import sys
+raw, secret = open(sys.argv[1], "rb").read().decode("utf-8", "replace"), sys.argv[2]
+bad = False
+for head in raw.replace("\r\n", "\n").split("\n\n"):
+    if not secret or secret not in head:
+        continue
+    lines = head.strip("\n").split("\n")
+    method, target = (lines[0].split(" ") + ["", ""])[:2]
+    host = next((l.split(":", 1)[1].strip() for l in lines[1:]
+                 if l.lower().startswith("host:")), "")
+    where = [l.split(":", 1)[0] for l in lines[1:] if secret in l]
+    ok = (method != "CONNECT" and target.startswith("/")
+          and host == "api.anthropic.com")
+    print("#   %s %s %s: in %s" % (method, host, target.split("?")[0],
+                                   ", ".join(where) or "the request line"))
+    bad |= not ok
+sys.exit(1 if bad else 0)
+PY
+}
+
 # outside RUN-OPTIONS...: one `claude -p ping` through `run`, with the
 # proxy and API logs fresh; keeps claude's environment in $environ.
 outside () {
@@ -177,7 +202,14 @@ check "oauth --env: answered (exit $rc)" eval '[ "$rc" = 0 ] && grep -qx pong "$
 check "oauth --env: claude held a session token" eval '[[ $token =~ ^[A-Za-z0-9_-]{43}$ ]]'
 report "oauth --env"
 check "oauth --env: no plain HTTP with a credential through the proxy" no_plain_http_with_credential
-check "oauth --env: the session token never reached the proxy" not_in_proxy_log "$token"
+# Measured with claude 2.1.332: in OAuth mode claude sends the token it
+# holds to api.anthropic.com itself (feature flags, bootstrap, event
+# logging), whatever ANTHROPIC_BASE_URL says; there it is only the
+# gateway's session token, worth nothing away from loopback. See
+# docs/claude-code-behaviour.md.
+echo "# oauth --env: requests that carried the session token:"
+check "oauth --env: the session token went nowhere but to api.anthropic.com, inside TLS" \
+  only_to_anthropic "$token"
 check "oauth --env: the stored token never reached the proxy" not_in_proxy_log "$TOKEN"
 unset token
 
