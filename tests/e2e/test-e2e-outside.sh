@@ -22,21 +22,13 @@ PROXY_LOG=$CK_TEST_ROOT/proxy.log
 PROXY_RAW=$CK_TEST_ROOT/proxy.raw
 
 start_proxy () {
-  local port_file=$CK_TEST_ROOT/proxy.port _
+  local port_file=$CK_TEST_ROOT/proxy.port
   : >"$PROXY_LOG"; : >"$PROXY_RAW"
   "$PY" "$PROXY" --port-file "$port_file" --log "$PROXY_LOG" --raw "$PROXY_RAW" \
     "${MITM[@]}" >"$CK_TEST_ROOT/proxy.out" 2>&1 &
   PROXY_PID=$!
-  for _ in $(seq 200); do
-    [ -s "$port_file" ] && break
-    kill -0 "$PROXY_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  PROXY_PORT=$(cat "$port_file" 2>/dev/null)
-  if [ -z "$PROXY_PORT" ]; then
-    echo "Bail out! the logging proxy did not start"; cat "$CK_TEST_ROOT/proxy.out"
-    exit 1
-  fi
+  PROXY_PORT=$(wait_port_file "$port_file" "$PROXY_PID" "the logging proxy" \
+                 "$CK_TEST_ROOT/proxy.out") || exit 1
 }
 
 stop_proxy () {
