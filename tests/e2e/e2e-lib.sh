@@ -129,16 +129,23 @@ start_api () {
   "$PY" "$FAKE_API" --port-file "$port_file" --log "$API_LOG" "$@" \
     >"$CK_TEST_ROOT/api.out" 2>&1 &
   API_PID=$!
+  API_PORT=$(wait_port_file "$port_file" "$API_PID" "the fake API" "$CK_TEST_ROOT/api.out") || exit 1
+}
+
+# wait_port_file FILE PID WHAT OUTPUT: prints the port a test server
+# started as PID wrote to FILE, or bails out showing its OUTPUT.
+wait_port_file () {
+  local _
   for _ in $(seq 200); do
-    [ -s "$port_file" ] && break
-    kill -0 "$API_PID" 2>/dev/null || break
+    [ -s "$1" ] && break
+    kill -0 "$2" 2>/dev/null || break
     sleep 0.05
   done
-  API_PORT=$(cat "$port_file" 2>/dev/null)
-  if [ -z "$API_PORT" ]; then
-    echo "Bail out! the fake API did not start"; cat "$CK_TEST_ROOT/api.out"
-    exit 1
+  if [ ! -s "$1" ]; then
+    echo "Bail out! $3 did not start" >&2; cat "$4" >&2
+    return 1
   fi
+  cat "$1"
 }
 
 stop_api () {
