@@ -11,18 +11,10 @@
 
 #include <gio/gio.h>
 
+#include "ck-claude-settings.h"
+
 G_BEGIN_DECLS
 
-/* One change to a settings file: the member @key of the top-level object
- * (@object NULL) or of the top-level member @object, an object such as
- * "env" (created when a value is set and it is missing), set to the
- * string @value or removed (@value NULL). */
-typedef struct
-{
-  const char *object;
-  const char *key;
-  const char *value;
-} CkClaudeSettingsEdit;
 
 /* The string @key in @contents (in the top-level object @object_name when
  * not NULL): *@value NULL when missing or null. Text that is not a JSON
