@@ -154,6 +154,18 @@ setup --gateway
 check "gateway again: nothing changed" bash -c "[ $rc = 0 ] && grep -q 'nothing changed' '$err'"
 check "gateway again: same token" test "$(env_get "$settings" CLAUDE_CODE_OAUTH_TOKEN)" = "$token"
 
+# doctor: the gateway listens where the settings say, the token is a live
+# session's, and what would bypass it.
+doctor_status () { # doctor_status ID: that check's status in doctor --json
+  "$CK_CLI" doctor --json 2>/dev/null | "$PY" -c 'import json,sys; print(" ".join(c["status"] for c in json.load(sys.stdin) if c["id"] == sys.argv[1]) or "<absent>")' "$1"
+}
+check "doctor: gateway ok" test "$(doctor_status gateway)" = ok
+check "doctor: token ok" test "$(doctor_status gateway-token)" = ok
+check "doctor: no bypass" test "$(doctor_status gateway-bypass)" = "<absent>"
+check "doctor: says Remote Control is off" test "$(doctor_status gateway-remote-control)" = ok
+check "doctor: ANTHROPIC_AUTH_TOKEN bypasses" test "$(ANTHROPIC_AUTH_TOKEN=x doctor_status gateway-bypass)" = fail
+check "doctor: never prints the token" bash -c "! '$CK_CLI' doctor --json 2>&1 | grep -qF -- '$token'"
+
 # Something that would make claude bypass the gateway: refused, untouched.
 cp "$settings" "$CK_TEST_ROOT/settings.keep"
 "$PY" - "$settings" <<'PY'
@@ -182,6 +194,10 @@ check "gateway remove: base URL gone" test "$(env_get "$settings" ANTHROPIC_BASE
 check "gateway remove: token gone" test "$(env_get "$settings" CLAUDE_CODE_OAUTH_TOKEN)" = "<absent>"
 check "gateway remove: other env kept" test "$(env_get "$settings" GREETING)" = hi
 check "gateway remove: the old token is refused" test "$(gateway_status "$url" "$token")" = 401
+CLAUDE_CONFIG_DIR=$CK_TEST_ROOT/revoked-dir
+mkdir -p "$CLAUDE_CONFIG_DIR" && cp "$CK_TEST_ROOT/settings.keep" "$CLAUDE_CONFIG_DIR/settings.json"
+check "doctor: a revoked token fails" test "$(CLAUDE_CONFIG_DIR=$CLAUDE_CONFIG_DIR doctor_status gateway-token)" = fail
+unset CLAUDE_CONFIG_DIR
 setup --gateway --remove
 check "gateway remove again: nothing changed" bash -c "[ $rc = 0 ] && grep -q 'nothing changed' '$err'"
 
