@@ -300,6 +300,10 @@ setup_gateway (const char *path)
   g_variant_builder_add (&options, "{sv}", "persistent", g_variant_new_boolean (TRUE));
   g_variant_builder_add (&options, "{sv}", "kind", g_variant_new_string (kind));
   g_variant_builder_add (&options, "{sv}", "command", g_variant_new_string (command));
+  /* As with run: a base URL the caller uses is where the session goes
+   * (the agent ignores its own URL here). */
+  if (g_getenv ("ANTHROPIC_BASE_URL") != NULL && g_getenv ("ANTHROPIC_BASE_URL")[0] != '\0')
+    g_variant_builder_add (&options, "{sv}", "upstream", g_variant_new_string (g_getenv ("ANTHROPIC_BASE_URL")));
   reply = ck_cli_call ("OpenGatewaySession", g_variant_new ("(a{sv})", &options),
                        G_VARIANT_TYPE ("(a{sv})"), SETUP_TIMEOUT_MS, &error);
   if (reply == NULL)
