@@ -104,30 +104,7 @@ ck_claude_settings_get_api_key_helper (const char  *path,
                                        char       **helper,
                                        GError     **error)
 {
-  g_autofree char *default_path = NULL;
-  g_autofree char *contents = NULL;
-  gsize length = 0;
-
-  g_return_val_if_fail (helper != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  *helper = NULL;
-
-  if (path == NULL)
-    path = default_path = ck_claude_settings_get_default_path ();
-
-  if (!read_settings (path, &contents, &length, NULL, error))
-    return FALSE;
-  if (contents == NULL)
-    return TRUE;
-
-  if (!ck_claude_settings_parse_api_key_helper (contents, length, helper, error))
-    {
-      g_prefix_error (error, "%s: ", path);
-      return FALSE;
-    }
-
-  return TRUE;
+  return ck_claude_settings_get_string (path, NULL, CK_CLAUDE_SETTINGS_API_KEY_HELPER, helper, error);
 }
 
 gboolean

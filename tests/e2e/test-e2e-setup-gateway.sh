@@ -9,19 +9,7 @@
 # and settings.json no longer has the entries.
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -uo pipefail
-. "$CK_SOURCE_ROOT/tests/support/ck-oauth-env.sh"
-. "$(dirname "$0")/e2e-lib.sh"
-
-LIFETIME=4   # seconds an access token lives
-SLEEP=9      # seconds claude's tool takes: more than two tokens' lives
-ISSUED='fake-(access|refresh)-[0-9]+-[0-9a-f]+'
-
-ck_oauth_start_fake --expires-in "$LIFETIME"
-ck_oauth_export_env
-ck_set refresh-margin 1
-e2e_setup
-trap 'stop_api; ck_oauth_cleanup' EXIT
-ck_login_loopback
+. "$(dirname "$0")/e2e-gateway-lib.sh"
 
 settings=$HOME/.claude/settings.json
 env_get () { # env_get NAME: env.NAME of settings.json, or <absent>
@@ -45,29 +33,7 @@ start_claude env -u ANTHROPIC_BASE_URL "$CLAUDE" -p "Wait a while, then say so."
 finish_claude 1800
 check "plain claude: the session outlived its access token and finished (exit $rc)" test "$rc" = 0
 check "plain claude: answered" grep -qx slept "$out"
-check "plain claude: every request reached the API with a token valid then" \
-  "$PY" - "$API_LOG" "$LIFETIME" <<'PY'
-import json, sys
-entries = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-entries = [e for e in entries if e["path"].split("?")[0] == "/v1/messages"]
-problems = []
-if len(entries) < 2:
-    problems.append("%d requests" % len(entries))
-for e in entries:
-    h = e["headers"]
-    if e["status"] != 200:
-        problems.append("request %d answered %d" % (e["n"], e["status"]))
-    if h["x-api-key"] is not None or "oauth-2025-04-20" not in (h["anthropic-beta"] or ""):
-        problems.append("request %d: not a bearer token with the OAuth beta" % e["n"])
-results = [e for e in entries if e["tool_result"]]
-if not results or results[-1]["time"] - entries[0]["time"] < float(sys.argv[2]):
-    problems.append("the session did not outlive a token")
-if len({e["headers"]["authorization"] for e in entries}) < 2:
-    problems.append("one access token served the whole session")
-for p in problems:
-    print("# " + p)
-sys.exit(1 if problems else 0)
-PY
+check "plain claude: every request reached the API with a token valid then" requests_ok oauth
 check "the agent refreshed meanwhile" test "$(ck_oauth_stat 'd["refresh_ok"]')" -gt "$refreshes"
 check "no issued token in any file under HOME" bash -c '! grep -rEqs "$1" "$HOME"' _ "$ISSUED"
 
