@@ -81,7 +81,7 @@ _claude_keyring ()
         compopt -o filenames 2>/dev/null
         return 0
       fi
-      _claude_keyring_reply "--remove --settings --help"
+      _claude_keyring_reply "--gateway --remove --settings --help"
       ;;
     run)
       # Options end at "--" or at the first word that is not an option;

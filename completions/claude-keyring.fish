@@ -72,7 +72,8 @@ complete -c claude-keyring -n '__claude_keyring_using status doctor' -l json -d 
 complete -c claude-keyring -n '__claude_keyring_using set-api-key' -l clear -d 'Remove the stored API key'
 complete -c claude-keyring -n '__claude_keyring_using import' -l keep -d 'Keep the plain text file'
 
-complete -c claude-keyring -n '__claude_keyring_using setup-claude' -l remove -d 'Remove apiKeyHelper instead of setting it'
+complete -c claude-keyring -n '__claude_keyring_using setup-claude' -l gateway -d 'Send plain claude through the gateway'
+complete -c claude-keyring -n '__claude_keyring_using setup-claude' -l remove -d 'Remove what setup-claude set, revoking the gateway token'
 complete -c claude-keyring -n '__claude_keyring_using setup-claude' -l settings -r -F -d "Claude Code's settings file"
 
 # run: its own options, then a command line completed as if typed alone.

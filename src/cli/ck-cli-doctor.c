@@ -313,6 +313,75 @@ add_settings_checks (GArray     *checks,
     }
 }
 
+/* Plain claude through the gateway (setup-claude --gateway): it listens
+ * where the settings say, the token there is a live session's, and
+ * nothing makes claude send something else instead. The token is only
+ * compared (by SHA-256, in ck_cli_gateway_setup_read), never shown. */
+static void
+add_gateway_checks (GArray *checks)
+{
+  g_auto(CkCliGatewaySetup) setup = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = ck_claude_settings_get_default_path ();
+  g_autofree char *helper = NULL;
+  g_autofree char *helper_path = NULL;
+  g_autoptr(GString) bypass = g_string_new (NULL);
+
+  /* An unreadable file is the claude-settings-file check's. */
+  if (!ck_cli_gateway_setup_read (path, &setup, &error))
+    return;
+
+  if (setup.token == NULL && setup.base_url == NULL)
+    {
+      add_check (checks, "gateway", STATUS_OK,
+                 "'claude-keyring run' uses the gateway; 'claude-keyring setup-claude --gateway' sends plain claude through it.",
+                 "Plain claude does not use the gateway (no ANTHROPIC_BASE_URL in %s).", path);
+      return;
+    }
+  if (!ck_cli_gateway_setup_is_ours (&setup))
+    {
+      add_check (checks, "gateway", STATUS_OK, NULL,
+                 "%s sends claude to a server of its own (env.ANTHROPIC_BASE_URL), not the gateway.", path);
+      return;
+    }
+
+  if (setup.gateway_url == NULL)
+    add_check (checks, "gateway", STATUS_FAIL,
+               "Check the agent's log and the gateway-port setting, then run 'claude-keyring setup-claude --gateway' again.",
+               "%s sends claude to the gateway at %s, but the gateway does not listen.", path, setup.base_url);
+  else if (g_strcmp0 (setup.base_url, setup.gateway_url) != 0)
+    add_check (checks, "gateway", STATUS_FAIL,
+               "Run 'claude-keyring setup-claude --gateway' again to write the gateway's URL.",
+               "%s sends claude to %s, but the gateway listens at %s.", path,
+               setup.base_url != NULL ? setup.base_url : "no URL", setup.gateway_url);
+  else
+    add_check (checks, "gateway", STATUS_OK, NULL,
+               "The gateway listens at %s, where %s sends claude.", setup.gateway_url, path);
+
+  if (setup.token == NULL || setup.session_id == NULL || !setup.session_persistent)
+    add_check (checks, "gateway-token", STATUS_FAIL,
+               "Run 'claude-keyring setup-claude --gateway' again for a new one.",
+               "The gateway token in %s is not a persistent session's (it was revoked): claude gets 401.", path);
+  else
+    add_check (checks, "gateway-token", STATUS_OK, NULL,
+               "The gateway token in %s belongs to persistent session %s.", path, setup.session_id);
+
+  if (env_is_set ("ANTHROPIC_API_KEY"))
+    g_string_append (bypass, ", ANTHROPIC_API_KEY in the environment");
+  if (env_is_set ("ANTHROPIC_AUTH_TOKEN"))
+    g_string_append (bypass, ", ANTHROPIC_AUTH_TOKEN in the environment");
+  if (ck_claude_settings_find_api_key_helper (&helper, &helper_path))
+    g_string_append_printf (bypass, ", the apiKeyHelper in %s", helper_path);
+  if (bypass->len > 0)
+    add_check (checks, "gateway-bypass", STATUS_FAIL,
+               "claude sends that instead of the gateway's token and fails at the gateway: remove it.",
+               "claude would bypass the gateway's token: %s.", bypass->str + 2);
+
+  add_check (checks, "gateway-remote-control", STATUS_OK,
+             "Start claude with 'claude-keyring run --direct' when you need it.",
+             "Claude Code turns Remote Control off with a base URL that is not Anthropic's, as the gateway's is.");
+}
+
 static void
 add_plaintext_check (GArray *checks)
 {
@@ -453,6 +522,7 @@ ck_cli_doctor (int    argc,
   get_status (&state, &source);
   add_environment_checks (checks);
   add_settings_checks (checks, state, source);
+  add_gateway_checks (checks);
   add_plaintext_check (checks);
 
   for (guint i = 0; i < checks->len; i++)

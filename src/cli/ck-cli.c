@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ck-claude-settings.h"
 #include "ck-cli.h"
 #include "ck-error.h"
 
@@ -346,4 +347,85 @@ ck_cli_get_credential (guint        min_validity,
     return NULL;
 
   return g_variant_get_child_value (reply, 0);
+}
+
+/* The gateway entries in Claude Code's settings */
+
+void
+ck_cli_gateway_setup_clear (CkCliGatewaySetup *setup)
+{
+  g_clear_pointer (&setup->base_url, g_free);
+  if (setup->token != NULL)
+    explicit_bzero (setup->token, strlen (setup->token));
+  g_clear_pointer (&setup->token, g_free);
+  g_clear_pointer (&setup->session_id, g_free);
+  g_clear_pointer (&setup->gateway_url, g_free);
+  setup->token_is_oauth = FALSE;
+  setup->session_persistent = FALSE;
+}
+
+gboolean
+ck_cli_gateway_setup_read (const char         *path,
+                           CkCliGatewaySetup  *setup,
+                           GError            **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) sessions = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autofree char *digest = NULL;
+  GVariantIter iter;
+  GVariant *session;
+
+  memset (setup, 0, sizeof *setup);
+
+  if (!ck_claude_settings_get_string (path, CK_CLAUDE_SETTINGS_ENV, CK_CLAUDE_SETTINGS_BASE_URL,
+                                      &setup->base_url, error) ||
+      !ck_claude_settings_get_string (path, CK_CLAUDE_SETTINGS_ENV, CK_CLAUDE_SETTINGS_OAUTH_TOKEN,
+                                      &setup->token, error))
+    return FALSE;
+  setup->token_is_oauth = setup->token != NULL;
+  if (setup->token == NULL &&
+      !ck_claude_settings_get_string (path, CK_CLAUDE_SETTINGS_ENV, CK_CLAUDE_SETTINGS_API_KEY,
+                                      &setup->token, error))
+    return FALSE;
+
+  if (setup->token == NULL && setup->base_url == NULL)
+    return TRUE;
+
+  if (!(reply = ck_cli_call ("GetStatus", NULL, G_VARIANT_TYPE ("(a{sv})"), 15000, error)))
+    return FALSE;
+  status = g_variant_get_child_value (reply, 0);
+  g_variant_lookup (status, "gateway-url", "s", &setup->gateway_url);
+  g_clear_pointer (&reply, g_variant_unref);
+
+  if (setup->token == NULL)
+    return TRUE;
+
+  if (!(reply = ck_cli_call ("ListGatewaySessions", NULL, G_VARIANT_TYPE ("(aa{sv})"), 15000, error)))
+    return FALSE;
+  digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, setup->token, -1);
+  sessions = g_variant_get_child_value (reply, 0);
+  g_variant_iter_init (&iter, sessions);
+  while ((session = g_variant_iter_next_value (&iter)))
+    {
+      g_autoptr(GVariant) owned = session;
+      const char *hash = NULL;
+
+      if (g_variant_lookup (session, "token-sha256", "&s", &hash) && g_str_equal (hash, digest))
+        {
+          g_variant_lookup (session, "id", "s", &setup->session_id);
+          g_variant_lookup (session, "persistent", "b", &setup->session_persistent);
+          break;
+        }
+    }
+  explicit_bzero (digest, strlen (digest));
+  return TRUE;
+}
+
+gboolean
+ck_cli_gateway_setup_is_ours (const CkCliGatewaySetup *setup)
+{
+  return setup->session_id != NULL ||
+         (setup->base_url != NULL && setup->gateway_url != NULL &&
+          g_str_equal (setup->base_url, setup->gateway_url));
 }

@@ -76,6 +76,32 @@ gboolean         ck_cli_parse_options  (GOptionContext  *context,
                                         int             *argc,
                                         char          ***argv);
 
+/* The gateway entries of Claude Code's settings file @path (NULL: the
+ * default), as setup-claude --gateway writes them. */
+typedef struct
+{
+  char     *base_url;     /* env.ANTHROPIC_BASE_URL */
+  char     *token;        /* env.CLAUDE_CODE_OAUTH_TOKEN, else env.ANTHROPIC_API_KEY: a secret */
+  gboolean  token_is_oauth;
+  char     *session_id;   /* the gateway session that token belongs to, or NULL */
+  gboolean  session_persistent;
+  char     *gateway_url;  /* where the agent's gateway listens, or NULL */
+} CkCliGatewaySetup;
+
+void             ck_cli_gateway_setup_clear (CkCliGatewaySetup *setup);
+/* Reads the entries and asks the agent which session the token belongs
+ * to (by SHA-256: the token itself never leaves this process); the agent
+ * is only asked when a token is there. FALSE with @error when the file
+ * cannot be read or the agent not asked. */
+gboolean         ck_cli_gateway_setup_read  (const char         *path,
+                                             CkCliGatewaySetup  *setup,
+                                             GError            **error);
+/* Whether the entries are claude-keyring's: the token is a gateway
+ * session's, or the base URL is the gateway's own. */
+gboolean         ck_cli_gateway_setup_is_ours (const CkCliGatewaySetup *setup);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CkCliGatewaySetup, ck_cli_gateway_setup_clear)
+
 /* Commands, one file each (ck-cli-NAME.c). */
 int ck_cli_login        (int argc, char **argv);
 int ck_cli_logout       (int argc, char **argv);

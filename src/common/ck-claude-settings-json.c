@@ -51,14 +51,34 @@ append_json_string (GString    *out,
   g_string_append_c (out, '"');
 }
 
-/* One edit on @text: removes the duplicate helper members after the first
- * (JSON.parse keeps the last value, so leaving them would change nothing),
- * then sets or removes the first. Returns NULL when nothing is left to do. */
+/* The whitespace that starts the line holding @text[@at]. */
 static char *
-edit_once (const char  *text,
-           gsize        len,
-           const char  *helper,
-           GError     **error)
+line_indent (const char *text,
+             gsize       at)
+{
+  gsize start = at;
+  gsize end;
+
+  while (start > 0 && text[start - 1] != '\n' && text[start - 1] != '\r')
+    start--;
+  for (end = start; end < at && (text[end] == ' ' || text[end] == '\t'); end++)
+    ;
+  return g_strndup (text + start, end - start);
+}
+
+/* One edit on the object at @text[@start, @end): removes the duplicate
+ * @key members after the first (JSON.parse keeps the last value, so
+ * leaving them would change nothing), then sets the first to @value (JSON
+ * text) or removes it (@value NULL). Returns NULL when nothing is left to
+ * do. */
+static char *
+edit_member (const char  *text,
+             gsize        len,
+             gsize        start,
+             gsize        end,
+             const char  *key,
+             const char  *value,
+             GError     **error)
 {
   g_autoptr(GArray) members = NULL;
   g_autoptr(GString) out = NULL;
@@ -69,14 +89,22 @@ edit_once (const char  *text,
   guint target;
   guint n;
 
-  if (!(members = ck_json_scanner_scan_object (text, len, &open_brace, &close_brace, error)))
+  if (!(members = ck_json_scanner_scan_object (text + start, end - start,
+                                               &open_brace, &close_brace, error)))
     return NULL;
+  open_brace += start;
+  close_brace += start;
   n = members->len;
 
   for (guint i = 0; i < n; i++)
     {
-      if (ck_json_scanner_key_equals (text, &g_array_index (members, CkJsonMember, i),
-                                      CK_CLAUDE_SETTINGS_API_KEY_HELPER))
+      CkJsonMember *m = &g_array_index (members, CkJsonMember, i);
+
+      m->key_start += start;
+      m->key_end += start;
+      m->value_start += start;
+      m->value_end += start;
+      if (ck_json_scanner_key_equals (text, m, key))
         {
           if (first == G_MAXUINT)
             first = i;
@@ -86,7 +114,7 @@ edit_once (const char  *text,
 
   out = g_string_sized_new (len + 64);
 
-  if (first != last || (first != G_MAXUINT && helper == NULL))
+  if (first != last || (first != G_MAXUINT && value == NULL))
     {
       /* Delete one member, leaving the separators around it tidy. */
       const CkJsonMember *m;
@@ -117,32 +145,35 @@ edit_once (const char  *text,
       return g_string_free (g_steal_pointer (&out), FALSE);
     }
 
-  if (helper == NULL)
+  if (value == NULL)
     return NULL;
 
   if (first != G_MAXUINT)
     {
       const CkJsonMember *m = &g_array_index (members, CkJsonMember, first);
-      g_autofree char *current = g_strndup (text + m->value_start,
-                                            m->value_end - m->value_start);
-      g_autoptr(GString) wanted = g_string_new (NULL);
 
-      append_json_string (wanted, helper);
-      if (g_str_equal (current, wanted->str))
+      if (m->value_end - m->value_start == strlen (value) &&
+          memcmp (text + m->value_start, value, strlen (value)) == 0)
         return NULL;
 
       g_string_append_len (out, text, m->value_start);
-      g_string_append_len (out, wanted->str, wanted->len);
+      g_string_append (out, value);
       g_string_append_len (out, text + m->value_end, len - m->value_end);
       return g_string_free (g_steal_pointer (&out), FALSE);
     }
 
   if (n == 0)
     {
+      /* A nested object's member is indented one step more than the line
+       * the object starts on; the top level's by one step. */
+      g_autofree char *indent = start > 0 ? line_indent (text, open_brace) : g_strdup ("");
+
       g_string_append_len (out, text, open_brace + 1);
-      g_string_append (out, "\n  \"" CK_CLAUDE_SETTINGS_API_KEY_HELPER "\": ");
-      append_json_string (out, helper);
-      g_string_append_c (out, '\n');
+      g_string_append_printf (out, "\n%s  ", indent);
+      append_json_string (out, key);
+      g_string_append (out, ": ");
+      g_string_append (out, value);
+      g_string_append_printf (out, "\n%s", indent);
       g_string_append_len (out, text + close_brace, len - close_brace);
       return g_string_free (g_steal_pointer (&out), FALSE);
     }
@@ -159,12 +190,56 @@ edit_once (const char  *text,
       g_string_append_len (out, text, m->value_end);
       g_string_append_c (out, ',');
       g_string_append_len (out, text + indent_start, m->key_start - indent_start);
-      g_string_append (out, "\"" CK_CLAUDE_SETTINGS_API_KEY_HELPER "\"");
+      append_json_string (out, key);
       g_string_append_len (out, text + m->key_end, m->value_start - m->key_end);
-      append_json_string (out, helper);
+      g_string_append (out, value);
       g_string_append_len (out, text + m->value_end, len - m->value_end);
       return g_string_free (g_steal_pointer (&out), FALSE);
     }
+}
+
+/* One edit on @text for @edit: a top-level member, or a member of the
+ * top-level object @edit->object (created when missing; the last one of
+ * that name counts, as JSON.parse reads it). */
+static char *
+edit_once (const char                 *text,
+           gsize                       len,
+           const CkClaudeSettingsEdit *edit,
+           GError                    **error)
+{
+  g_autoptr(GArray) members = NULL;
+  g_autoptr(GString) value = NULL;
+  const CkJsonMember *holder = NULL;
+  gsize open_brace = 0;
+  gsize close_brace = 0;
+
+  if (edit->value != NULL)
+    {
+      value = g_string_new (NULL);
+      append_json_string (value, edit->value);
+    }
+
+  if (edit->object == NULL)
+    return edit_member (text, len, 0, len, edit->key, value != NULL ? value->str : NULL, error);
+
+  if (!(members = ck_json_scanner_scan_object (text, len, &open_brace, &close_brace, error)))
+    return NULL;
+  for (guint i = 0; i < members->len; i++)
+    if (ck_json_scanner_key_equals (text, &g_array_index (members, CkJsonMember, i), edit->object))
+      holder = &g_array_index (members, CkJsonMember, i);
+
+  if (holder == NULL)
+    return value != NULL ? edit_member (text, len, 0, len, edit->object, "{}", error) : NULL;
+
+  if (text[holder->value_start] != '{')
+    {
+      g_set_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                   "%s is not a JSON object", edit->object);
+      return NULL;
+    }
+
+  return edit_member (text, len, holder->value_start, holder->value_end,
+                      edit->key, value != NULL ? value->str : NULL, error);
 }
 
 static JsonNode *
@@ -203,13 +278,14 @@ same_member_order (JsonObject *a,
 }
 
 /* The belt to the scanner's braces: the output must parse to the input
- * with only apiKeyHelper changed, in the same order. */
+ * with only the edited members changed, in the same order. */
 static gboolean
-check_rewrite (const char  *before,
-               gsize        before_len,
-               const char  *after,
-               const char  *helper,
-               GError     **error)
+check_rewrite (const char                 *before,
+               gsize                       before_len,
+               const char                 *after,
+               const CkClaudeSettingsEdit *edits,
+               guint                       n_edits,
+               GError                    **error)
 {
   g_autoptr(JsonNode) expected = NULL;
   g_autoptr(JsonNode) actual = NULL;
@@ -230,10 +306,35 @@ check_rewrite (const char  *before,
     }
 
   object = json_node_get_object (expected);
-  if (helper != NULL)
-    json_object_set_string_member (object, CK_CLAUDE_SETTINGS_API_KEY_HELPER, helper);
-  else if (json_object_has_member (object, CK_CLAUDE_SETTINGS_API_KEY_HELPER))
-    json_object_remove_member (object, CK_CLAUDE_SETTINGS_API_KEY_HELPER);
+  for (guint i = 0; i < n_edits; i++)
+    {
+      JsonObject *target = object;
+
+      if (edits[i].object != NULL)
+        {
+          JsonNode *node = json_object_get_member (object, edits[i].object);
+
+          if (node == NULL && edits[i].value == NULL)
+            continue;
+          if (node == NULL)
+            {
+              json_object_set_object_member (object, edits[i].object, json_object_new ());
+              node = json_object_get_member (object, edits[i].object);
+            }
+          if (!JSON_NODE_HOLDS_OBJECT (node))
+            {
+              g_set_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                           "%s is not a JSON object", edits[i].object);
+              return FALSE;
+            }
+          target = json_node_get_object (node);
+        }
+
+      if (edits[i].value != NULL)
+        json_object_set_string_member (target, edits[i].key, edits[i].value);
+      else if (json_object_has_member (target, edits[i].key))
+        json_object_remove_member (target, edits[i].key);
+    }
 
   if (!(actual = parse_json (after, -1, NULL)) ||
       !JSON_NODE_HOLDS_OBJECT (actual) ||
@@ -249,15 +350,17 @@ check_rewrite (const char  *before,
 }
 
 char *
-ck_claude_settings_rewrite (const char  *contents,
-                            gssize       length,
-                            const char  *helper,
-                            GError     **error)
+ck_claude_settings_rewrite_edits (const char                 *contents,
+                                  gssize                      length,
+                                  const CkClaudeSettingsEdit *edits,
+                                  guint                       n_edits,
+                                  GError                    **error)
 {
   g_autofree char *text = NULL;
   gsize len;
 
   g_return_val_if_fail (contents != NULL || length == 0, NULL);
+  g_return_val_if_fail (edits != NULL || n_edits == 0, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (contents == NULL)
@@ -272,35 +375,37 @@ ck_claude_settings_rewrite (const char  *contents,
       return NULL;
     }
 
-  if (helper != NULL && !g_utf8_validate (helper, -1, NULL))
+  for (guint i = 0; i < n_edits; i++)
     {
-      g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
-                           "the apiKeyHelper command is not valid UTF-8");
-      return NULL;
+      if (edits[i].value != NULL && !g_utf8_validate (edits[i].value, -1, NULL))
+        {
+          g_set_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                       "the value for %s is not valid UTF-8", edits[i].key);
+          return NULL;
+        }
     }
 
+  text = g_strndup (contents, len);
   if (ck_json_scanner_is_blank (contents, len))
     {
-      g_autoptr(GString) out = NULL;
+      gboolean sets = FALSE;
 
-      if (helper == NULL)
-        return g_strndup (contents, len);
-
-      out = g_string_new ("{\n  \"" CK_CLAUDE_SETTINGS_API_KEY_HELPER "\": ");
-      append_json_string (out, helper);
-      g_string_append (out, "\n}\n");
-      text = g_string_free (g_steal_pointer (&out), FALSE);
+      for (guint i = 0; i < n_edits; i++)
+        sets |= edits[i].value != NULL;
+      if (!sets)
+        return g_steal_pointer (&text);
+      g_free (text);
+      text = g_strdup ("{}\n");
     }
-  else
-    {
-      text = g_strndup (contents, len);
 
-      /* Each pass removes a duplicate or makes the one edit; a file has
-       * few enough members that rescanning is cheap. */
+  /* Each pass removes a duplicate or makes one edit; a file has few
+   * enough members that rescanning is cheap. */
+  for (guint i = 0; i < n_edits; i++)
+    {
       for (;;)
         {
           g_autoptr(GError) local_error = NULL;
-          char *next = edit_once (text, strlen (text), helper, &local_error);
+          char *next = edit_once (text, strlen (text), &edits[i], &local_error);
 
           if (local_error != NULL)
             {
@@ -314,17 +419,37 @@ ck_claude_settings_rewrite (const char  *contents,
         }
     }
 
-  if (!check_rewrite (contents, len, text, helper, error))
+  if (!check_rewrite (contents, len, text, edits, n_edits, error))
     return NULL;
 
   return g_steal_pointer (&text);
 }
 
+char *
+ck_claude_settings_rewrite (const char  *contents,
+                            gssize       length,
+                            const char  *helper,
+                            GError     **error)
+{
+  const CkClaudeSettingsEdit edit = { NULL, CK_CLAUDE_SETTINGS_API_KEY_HELPER, helper };
+
+  if (helper != NULL && !g_utf8_validate (helper, -1, NULL))
+    {
+      g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                           "the apiKeyHelper command is not valid UTF-8");
+      return NULL;
+    }
+
+  return ck_claude_settings_rewrite_edits (contents, length, &edit, 1, error);
+}
+
 gboolean
-ck_claude_settings_parse_api_key_helper (const char  *contents,
-                                         gsize        length,
-                                         char       **helper,
-                                         GError     **error)
+ck_claude_settings_parse_string (const char  *contents,
+                                 gsize        length,
+                                 const char  *object_name,
+                                 const char  *key,
+                                 char       **value,
+                                 GError     **error)
 {
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(GError) local_error = NULL;
@@ -332,10 +457,11 @@ ck_claude_settings_parse_api_key_helper (const char  *contents,
   JsonNode *node;
 
   g_return_val_if_fail (contents != NULL || length == 0, FALSE);
-  g_return_val_if_fail (helper != NULL, FALSE);
+  g_return_val_if_fail (key != NULL, FALSE);
+  g_return_val_if_fail (value != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  *helper = NULL;
+  *value = NULL;
 
   if (ck_json_scanner_is_blank (contents, length))
     return TRUE;
@@ -362,17 +488,41 @@ ck_claude_settings_parse_api_key_helper (const char  *contents,
     }
 
   object = json_node_get_object (root);
-  node = json_object_get_member (object, CK_CLAUDE_SETTINGS_API_KEY_HELPER);
+  if (object_name != NULL)
+    {
+      node = json_object_get_member (object, object_name);
+      if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+        return TRUE;
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        {
+          g_set_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                       "%s is not a JSON object", object_name);
+          return FALSE;
+        }
+      object = json_node_get_object (node);
+    }
+
+  node = json_object_get_member (object, key);
   if (node == NULL || JSON_NODE_HOLDS_NULL (node))
     return TRUE;
 
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
     {
-      g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
-                           "apiKeyHelper is not a string");
+      g_set_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                   "%s is not a string", key);
       return FALSE;
     }
 
-  *helper = g_strdup (json_node_get_string (node));
+  *value = g_strdup (json_node_get_string (node));
   return TRUE;
+}
+
+gboolean
+ck_claude_settings_parse_api_key_helper (const char  *contents,
+                                         gsize        length,
+                                         char       **helper,
+                                         GError     **error)
+{
+  return ck_claude_settings_parse_string (contents, length, NULL,
+                                          CK_CLAUDE_SETTINGS_API_KEY_HELPER, helper, error);
 }

@@ -11,7 +11,21 @@
 
 #include <gio/gio.h>
 
+#include "ck-claude-settings.h"
+
 G_BEGIN_DECLS
+
+
+/* The string @key in @contents (in the top-level object @object_name when
+ * not NULL): *@value NULL when missing or null. Text that is not a JSON
+ * object, or a value that is not a string, gives
+ * CK_ERROR_INVALID_ARGUMENT. */
+gboolean  ck_claude_settings_parse_string         (const char  *contents,
+                                                   gsize        length,
+                                                   const char  *object_name,
+                                                   const char  *key,
+                                                   char       **value,
+                                                   GError     **error);
 
 /* The apiKeyHelper in @contents (@length bytes): *@helper NULL when the
  * key is missing or null, or @contents blank. Text that is not a JSON
@@ -32,5 +46,12 @@ char     *ck_claude_settings_rewrite              (const char  *contents,
                                                    gssize       length,
                                                    const char  *helper,
                                                    GError     **error);
+
+/* ck_claude_settings_rewrite() for any number of edits, made in order. */
+char     *ck_claude_settings_rewrite_edits        (const char                 *contents,
+                                                   gssize                      length,
+                                                   const CkClaudeSettingsEdit *edits,
+                                                   guint                       n_edits,
+                                                   GError                    **error);
 
 G_END_DECLS

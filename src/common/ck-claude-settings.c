@@ -104,30 +104,7 @@ ck_claude_settings_get_api_key_helper (const char  *path,
                                        char       **helper,
                                        GError     **error)
 {
-  g_autofree char *default_path = NULL;
-  g_autofree char *contents = NULL;
-  gsize length = 0;
-
-  g_return_val_if_fail (helper != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  *helper = NULL;
-
-  if (path == NULL)
-    path = default_path = ck_claude_settings_get_default_path ();
-
-  if (!read_settings (path, &contents, &length, NULL, error))
-    return FALSE;
-  if (contents == NULL)
-    return TRUE;
-
-  if (!ck_claude_settings_parse_api_key_helper (contents, length, helper, error))
-    {
-      g_prefix_error (error, "%s: ", path);
-      return FALSE;
-    }
-
-  return TRUE;
+  return ck_claude_settings_get_string (path, NULL, CK_CLAUDE_SETTINGS_API_KEY_HELPER, helper, error);
 }
 
 gboolean
@@ -204,25 +181,59 @@ write_settings (const char  *path,
 }
 
 gboolean
-ck_claude_settings_set_api_key_helper (const char  *path,
-                                       const char  *helper,
-                                       char       **previous,
-                                       gboolean    *changed,
-                                       GError     **error)
+ck_claude_settings_get_string (const char  *path,
+                               const char  *object,
+                               const char  *key,
+                               char       **value,
+                               GError     **error)
+{
+  g_autofree char *default_path = NULL;
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+
+  g_return_val_if_fail (value != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  *value = NULL;
+
+  if (path == NULL)
+    path = default_path = ck_claude_settings_get_default_path ();
+
+  if (!read_settings (path, &contents, &length, NULL, error))
+    return FALSE;
+  if (contents == NULL)
+    return TRUE;
+
+  if (!ck_claude_settings_parse_string (contents, length, object, key, value, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+gboolean
+ck_claude_settings_edit (const char                 *path,
+                         const CkClaudeSettingsEdit *edits,
+                         guint                       n_edits,
+                         gboolean                    owner_only,
+                         gboolean                   *narrowed,
+                         gboolean                   *changed,
+                         GError                    **error)
 {
   g_autofree char *default_path = NULL;
   g_autofree char *real_path = NULL;
   g_autofree char *contents = NULL;
-  g_autofree char *old_helper = NULL;
   g_autofree char *rewritten = NULL;
-  g_autoptr(GError) local_error = NULL;
   gsize length = 0;
   mode_t mode = 0600;
+  gboolean sets = FALSE;
 
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (previous != NULL)
-    *previous = NULL;
+  if (narrowed != NULL)
+    *narrowed = FALSE;
   if (changed != NULL)
     *changed = FALSE;
 
@@ -242,43 +253,77 @@ ck_claude_settings_set_api_key_helper (const char  *path,
   if (!read_settings (real_path, &contents, &length, &mode, error))
     return FALSE;
 
-  if (contents == NULL)
-    {
-      if (helper == NULL)
-        return TRUE;
-    }
-  else
-    {
-      /* A non-string value is replaced all the same. */
-      if (!ck_claude_settings_parse_api_key_helper (contents, length, &old_helper, &local_error) &&
-          !g_error_matches (local_error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT))
-        {
-          g_propagate_error (error, g_steal_pointer (&local_error));
-          return FALSE;
-        }
-    }
+  for (guint i = 0; i < n_edits; i++)
+    sets |= edits[i].value != NULL;
+  if (contents == NULL && !sets)
+    return TRUE;
 
-  if (!(rewritten = ck_claude_settings_rewrite (contents, (gssize) length, helper, error)))
+  if (!(rewritten = ck_claude_settings_rewrite_edits (contents, (gssize) length, edits, n_edits, error)))
     {
       g_prefix_error (error, "%s: ", path);
       return FALSE;
     }
 
-  if (contents != NULL && strlen (rewritten) == length && memcmp (rewritten, contents, length) == 0)
+  if (owner_only && (mode & 077) != 0)
     {
-      if (previous != NULL)
-        *previous = g_steal_pointer (&old_helper);
+      mode &= ~(mode_t) 077;
+      if (narrowed != NULL)
+        *narrowed = TRUE;
+    }
+  else if (contents != NULL && strlen (rewritten) == length && memcmp (rewritten, contents, length) == 0)
+    {
       return TRUE;
     }
 
   if (!write_settings (real_path, rewritten, strlen (rewritten), mode, error))
     return FALSE;
 
-  if (previous != NULL)
-    *previous = g_steal_pointer (&old_helper);
   if (changed != NULL)
     *changed = TRUE;
 
+  return TRUE;
+}
+
+gboolean
+ck_claude_settings_set_api_key_helper (const char  *path,
+                                       const char  *helper,
+                                       char       **previous,
+                                       gboolean    *changed,
+                                       GError     **error)
+{
+  const CkClaudeSettingsEdit edit = { NULL, CK_CLAUDE_SETTINGS_API_KEY_HELPER, helper };
+  g_autofree char *default_path = NULL;
+  g_autofree char *old_helper = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (previous != NULL)
+    *previous = NULL;
+
+  if (path == NULL)
+    path = default_path = ck_claude_settings_get_default_path ();
+
+  /* A non-string value is replaced all the same. */
+  if (!ck_claude_settings_get_api_key_helper (path, &old_helper, &local_error) &&
+      !g_error_matches (local_error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT))
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+
+  if (helper != NULL && !g_utf8_validate (helper, -1, NULL))
+    {
+      g_set_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                   "%s: the apiKeyHelper command is not valid UTF-8", path);
+      return FALSE;
+    }
+
+  if (!ck_claude_settings_edit (path, &edit, 1, FALSE, NULL, changed, error))
+    return FALSE;
+
+  if (previous != NULL)
+    *previous = g_steal_pointer (&old_helper);
   return TRUE;
 }
 

@@ -15,6 +15,23 @@ G_BEGIN_DECLS
 /* The settings key Claude Code runs to get an API key. */
 #define CK_CLAUDE_SETTINGS_API_KEY_HELPER "apiKeyHelper"
 
+/* One change to a settings file: the member @key of the top-level object
+ * (@object NULL) or of the top-level member @object, an object such as
+ * "env" (created when a value is set and it is missing), set to the
+ * string @value or removed (@value NULL). */
+typedef struct
+{
+  const char *object;
+  const char *key;
+  const char *value;
+} CkClaudeSettingsEdit;
+
+/* The env members setup-claude --gateway writes. */
+#define CK_CLAUDE_SETTINGS_ENV "env"
+#define CK_CLAUDE_SETTINGS_BASE_URL "ANTHROPIC_BASE_URL"
+#define CK_CLAUDE_SETTINGS_OAUTH_TOKEN "CLAUDE_CODE_OAUTH_TOKEN"
+#define CK_CLAUDE_SETTINGS_API_KEY "ANTHROPIC_API_KEY"
+
 /* $CLAUDE_CONFIG_DIR when set, else ~/.claude: where claude keeps
  * settings.json and .credentials.json. */
 char     *ck_claude_settings_get_config_dir       (void);
@@ -51,6 +68,28 @@ gboolean  ck_claude_settings_set_api_key_helper   (const char  *path,
                                                    char       **previous,
                                                    gboolean    *changed,
                                                    GError     **error);
+
+/* The string @key of the settings file at @path (NULL: the default), in
+ * its top-level object @object when not NULL; a missing file or key gives
+ * TRUE with *@value NULL. */
+gboolean  ck_claude_settings_get_string           (const char  *path,
+                                                   const char  *object,
+                                                   const char  *key,
+                                                   char       **value,
+                                                   GError     **error);
+
+/* Makes @edits in the settings file at @path (NULL: the default), keeping
+ * every other byte and the file's mode as ck_claude_settings_set_api_key_helper
+ * does; with @owner_only (a secret goes in) a mode that lets anyone else
+ * read or write the file is narrowed to the owner's bits, and *@narrowed
+ * says so. Edits that only remove do not create a missing file. */
+gboolean  ck_claude_settings_edit                 (const char                 *path,
+                                                   const CkClaudeSettingsEdit *edits,
+                                                   guint                       n_edits,
+                                                   gboolean                    owner_only,
+                                                   gboolean                   *narrowed,
+                                                   gboolean                   *changed,
+                                                   GError                    **error);
 
 /* Whether @command (an apiKeyHelper value) runs this project's
  * `claude-keyring helper`. */

@@ -183,6 +183,13 @@ ck_gateway_session_get_bytes (CkGatewaySession *self)
   return __atomic_load_n (&self->bytes, __ATOMIC_RELAXED);
 }
 
+const char *
+ck_gateway_session_get_digest (CkGatewaySession *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return self->digest;
+}
+
 /* The gateway */
 
 struct _CkGateway

@@ -44,6 +44,9 @@ const char       *ck_gateway_session_get_upstream (CkGatewaySession *self);
 gint64            ck_gateway_session_get_created  (CkGatewaySession *self); /* unix s */
 guint64           ck_gateway_session_get_requests (CkGatewaySession *self);
 guint64           ck_gateway_session_get_bytes    (CkGatewaySession *self); /* response bytes */
+/* SHA-256 of the token, lowercase hex: lets a client that holds a token
+ * find its session without the token being shown. */
+const char       *ck_gateway_session_get_digest   (CkGatewaySession *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CkGatewaySession, ck_gateway_session_unref)
 

@@ -425,6 +425,19 @@ open_session (Opening *opening)
       return;
     }
 
+  /* A persistent session's URL is written into files (setup-claude
+   * --gateway) and must still hold after the agent restarts: the first
+   * one fixes the port the gateway listens on now. */
+  if (opening->persistent && g_settings_get_uint (self->settings, "gateway-port") == 0)
+    {
+      guint port = ck_gateway_get_port (self->gateway);
+
+      if (g_settings_set_uint (self->settings, "gateway-port", port))
+        g_message ("gateway-port set to %u, where the gateway listens, for its persistent sessions", port);
+      else
+        g_warning ("Could not set gateway-port to %u: the gateway's port may change at the next start", port);
+    }
+
   upstream = dup_upstream (self, opening->upstream);
   opening->session = ck_gateway_session_new (opening->kind, upstream);
   id = ck_gateway_session_get_id (opening->session);
@@ -700,6 +713,8 @@ list_gateway_sessions (CkService             *self,
       g_variant_builder_add (&list, "{sv}", "bytes", g_variant_new_uint64 (ck_gateway_session_get_bytes (session)));
       g_variant_builder_add (&list, "{sv}", "persistent",
                              g_variant_new_boolean (opened != NULL && opened->persistent));
+      g_variant_builder_add (&list, "{sv}", "token-sha256",
+                             g_variant_new_string (ck_gateway_session_get_digest (session)));
       g_variant_builder_close (&list);
     }
   g_dbus_method_invocation_return_value (invocation, g_variant_new ("(aa{sv})", &list));

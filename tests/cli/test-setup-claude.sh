@@ -116,4 +116,100 @@ printf '{"apiKeyHelper": "x", "model": "opus"}\n' >"$settings"
 setup --remove
 check "oauth only, --remove: works" test "$(cat "$settings")" = '{"model": "opus"}'
 
+# --gateway: plain claude goes through the gateway. An unreachable upstream
+# answers 502 at once, which shows the token was accepted.
+gsettings set io.github.claudekeyring.ClaudeKeyring api-base-url http://127.0.0.1:9
+env_get () { # env_get FILE NAME: env.NAME (or <absent>), never printed by a check
+  "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("env", {}).get(sys.argv[2], "<absent>"))' "$@"
+}
+gateway_status () { # gateway_status URL TOKEN: the HTTP status of a request with that token
+  curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $2" "$1/v1/models"
+}
+printf '{\n  "model": "opus",\n  "env": { "GREETING": "hi" }\n}\n' >"$settings"
+chmod 0644 "$settings"
+setup --gateway
+check "gateway: exit 0" test "$rc" = 0
+check "gateway: nothing on stdout" test ! -s "$out"
+check "gateway: says the mode was narrowed" grep -q "0600" "$err"
+check "gateway: says Remote Control is off" grep -q "Remote Control" "$err"
+url=$(env_get "$settings" ANTHROPIC_BASE_URL)
+token=$(env_get "$settings" CLAUDE_CODE_OAUTH_TOKEN)
+check "gateway: base URL is the loopback gateway" grep -qE '^http://127\.0\.0\.1:[0-9]+$' <<<"$url"
+check "gateway: a token is set" test "${#token}" -ge 40
+check "gateway: no API key entry for OAuth" test "$(env_get "$settings" ANTHROPIC_API_KEY)" = "<absent>"
+check "gateway: other keys kept" test "$(json_get "$settings" model)" = opus
+check "gateway: other env kept" test "$(env_get "$settings" GREETING)" = hi
+check "gateway: mode 0600" test "$(stat -c %a "$settings")" = 600
+check "gateway: the token is not printed" bash -c "! grep -qF -- '$token' '$out' '$err'"
+port=${url##*:}
+for _ in $(seq 50); do [ "$(gsettings get io.github.claudekeyring.ClaudeKeyring gateway-port)" = "uint32 $port" ] && break; sleep 0.1; done
+check "gateway: the agent fixed gateway-port" test "$(gsettings get io.github.claudekeyring.ClaudeKeyring gateway-port)" = "uint32 $port"
+check "gateway: the token is accepted" test "$(gateway_status "$url" "$token")" = 502
+check "gateway: another token is refused" test "$(gateway_status "$url" not-a-session-token-0000)" = 401
+sessions=$(gdbus call --session --dest io.github.claudekeyring.ClaudeKeyring \
+  --object-path /io/github/claudekeyring/ClaudeKeyring --method io.github.claudekeyring.Credentials1.ListGatewaySessions)
+check "gateway: one persistent session" test "$(grep -o "'persistent': <true>" <<<"$sessions" | wc -l)" = 1
+
+setup --gateway
+check "gateway again: nothing changed" bash -c "[ $rc = 0 ] && grep -q 'nothing changed' '$err'"
+check "gateway again: same token" test "$(env_get "$settings" CLAUDE_CODE_OAUTH_TOKEN)" = "$token"
+
+# doctor: the gateway listens where the settings say, the token is a live
+# session's, and what would bypass it.
+doctor_status () { # doctor_status ID: that check's status in doctor --json
+  "$CK_CLI" doctor --json 2>/dev/null | "$PY" -c 'import json,sys; print(" ".join(c["status"] for c in json.load(sys.stdin) if c["id"] == sys.argv[1]) or "<absent>")' "$1"
+}
+check "doctor: gateway ok" test "$(doctor_status gateway)" = ok
+check "doctor: token ok" test "$(doctor_status gateway-token)" = ok
+check "doctor: no bypass" test "$(doctor_status gateway-bypass)" = "<absent>"
+check "doctor: says Remote Control is off" test "$(doctor_status gateway-remote-control)" = ok
+check "doctor: ANTHROPIC_AUTH_TOKEN bypasses" test "$(ANTHROPIC_AUTH_TOKEN=x doctor_status gateway-bypass)" = fail
+check "doctor: never prints the token" bash -c "! '$CK_CLI' doctor --json 2>&1 | grep -qF -- '$token'"
+
+# Something that would make claude bypass the gateway: refused, untouched.
+cp "$settings" "$CK_TEST_ROOT/settings.keep"
+"$PY" - "$settings" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); d["apiKeyHelper"] = "echo x"; json.dump(d, open(sys.argv[1], "w"))
+PY
+before=$(sha256sum <"$settings")
+setup --gateway
+check "helper set: exit 1" test "$rc" = 1
+check "helper set: one line naming apiKeyHelper" bash -c "[ $(lines "$err") = 1 ] && grep -q apiKeyHelper '$err'"
+check "helper set: untouched" test "$before" = "$(sha256sum <"$settings")"
+cp "$CK_TEST_ROOT/settings.keep" "$settings"
+other_gw=$CK_TEST_ROOT/other-gateway.json
+printf '{"env": {"ANTHROPIC_BASE_URL": "https://llm.example.com"}}\n' >"$other_gw"
+"$CK_CLI" setup-claude --gateway --settings "$other_gw" >"$out" 2>"$err"; rc=$?
+check "foreign base URL: exit 1, one line" bash -c "[ $rc = 1 ] && [ $(lines "$err") = 1 ]"
+check "foreign base URL: untouched" test "$(env_get "$other_gw" ANTHROPIC_BASE_URL)" = https://llm.example.com
+"$CK_CLI" setup-claude --remove --settings "$other_gw" >"$out" 2>"$err"; rc=$?
+check "foreign base URL, --remove: left as it is" bash -c "[ $rc = 0 ] && [ \"\$(grep -c llm.example.com '$other_gw')\" = 1 ]"
+
+# --remove: the entries go, the token is revoked.
+setup --remove
+check "gateway remove: exit 0" test "$rc" = 0
+check "gateway remove: says so" grep -q "revoked" "$err"
+check "gateway remove: base URL gone" test "$(env_get "$settings" ANTHROPIC_BASE_URL)" = "<absent>"
+check "gateway remove: token gone" test "$(env_get "$settings" CLAUDE_CODE_OAUTH_TOKEN)" = "<absent>"
+check "gateway remove: other env kept" test "$(env_get "$settings" GREETING)" = hi
+check "gateway remove: the old token is refused" test "$(gateway_status "$url" "$token")" = 401
+CLAUDE_CONFIG_DIR=$CK_TEST_ROOT/revoked-dir
+mkdir -p "$CLAUDE_CONFIG_DIR" && cp "$CK_TEST_ROOT/settings.keep" "$CLAUDE_CONFIG_DIR/settings.json"
+check "doctor: a revoked token fails" test "$(CLAUDE_CONFIG_DIR=$CLAUDE_CONFIG_DIR doctor_status gateway-token)" = fail
+unset CLAUDE_CONFIG_DIR
+setup --gateway --remove
+check "gateway remove again: nothing changed" bash -c "[ $rc = 0 ] && grep -q 'nothing changed' '$err'"
+
+# An API key: claude is told it holds one.
+printf '%s' test-api-key-0002 | "$CK_CLI" set-api-key >/dev/null 2>&1
+setup --gateway
+check "gateway, API key: exit 0" test "$rc" = 0
+check "gateway, API key: ANTHROPIC_API_KEY is a gateway token" \
+  test "$(gateway_status "$(env_get "$settings" ANTHROPIC_BASE_URL)" "$(env_get "$settings" ANTHROPIC_API_KEY)")" = 502
+check "gateway, API key: not the key itself" bash -c "! grep -q test-api-key-0002 '$settings'"
+check "gateway, API key: same port" test "$(env_get "$settings" ANTHROPIC_BASE_URL)" = "$url"
+setup --remove
+check "gateway, API key, remove: gone" test "$(env_get "$settings" ANTHROPIC_API_KEY)" = "<absent>"
+
 exit $fail

@@ -587,6 +587,60 @@ test_is_our_helper (void)
   g_assert_false (ck_claude_settings_is_our_helper (NULL));
 }
 
+static char *
+rewrite_env (const char *in,
+             const char *url,
+             const char *token)
+{
+  const CkClaudeSettingsEdit edits[] = {
+    { "env", "ANTHROPIC_BASE_URL", url },
+    { "env", "CLAUDE_CODE_OAUTH_TOKEN", token },
+  };
+  g_autoptr(GError) error = NULL;
+  char *out = ck_claude_settings_rewrite_edits (in, -1, edits, G_N_ELEMENTS (edits), &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (out);
+  return out;
+}
+
+/* setup-claude --gateway: members of the env object, which is created
+ * when missing and otherwise edited in place. */
+static void
+test_rewrite_env (void)
+{
+  const CkClaudeSettingsEdit bad[] = { { "env", "ANTHROPIC_BASE_URL", "u" } };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *none = rewrite_env ("", "http://127.0.0.1:9", "fake-token");
+  g_autofree char *added = rewrite_env ("{\n  \"model\": \"opus\"\n}\n", "http://127.0.0.1:9", "fake-token");
+  g_autofree char *empty = rewrite_env ("{\n  \"env\": {}\n}\n", "u", "t");
+  g_autofree char *kept = rewrite_env ("{\n  \"env\": { \"A\": \"1\",\n           \"CLAUDE_CODE_OAUTH_TOKEN\": \"old\" },\n  \"x\": 1\n}\n", "u", "t");
+  g_autofree char *removed = rewrite_env (kept, NULL, NULL);
+  g_autofree char *value = NULL;
+  g_autofree char *refused = NULL;
+
+  g_assert_cmpstr (none, ==,
+                   "{\n  \"env\": {\n    \"ANTHROPIC_BASE_URL\": \"http://127.0.0.1:9\",\n"
+                   "    \"CLAUDE_CODE_OAUTH_TOKEN\": \"fake-token\"\n  }\n}\n");
+  g_assert_cmpstr (added, ==,
+                   "{\n  \"model\": \"opus\",\n  \"env\": {\n    \"ANTHROPIC_BASE_URL\": \"http://127.0.0.1:9\",\n"
+                   "    \"CLAUDE_CODE_OAUTH_TOKEN\": \"fake-token\"\n  }\n}\n");
+  g_assert_cmpstr (empty, ==,
+                   "{\n  \"env\": {\n    \"ANTHROPIC_BASE_URL\": \"u\",\n    \"CLAUDE_CODE_OAUTH_TOKEN\": \"t\"\n  }\n}\n");
+  g_assert_cmpstr (kept, ==,
+                   "{\n  \"env\": { \"A\": \"1\",\n           \"CLAUDE_CODE_OAUTH_TOKEN\": \"t\",\n"
+                   "           \"ANTHROPIC_BASE_URL\": \"u\" },\n  \"x\": 1\n}\n");
+  g_assert_cmpstr (removed, ==, "{\n  \"env\": { \"A\": \"1\" },\n  \"x\": 1\n}\n");
+
+  g_assert_true (ck_claude_settings_parse_string (kept, strlen (kept), "env", "ANTHROPIC_BASE_URL", &value, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (value, ==, "u");
+
+  refused = ck_claude_settings_rewrite_edits ("{\"env\": [1]}", -1, bad, 1, &error);
+  g_assert_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT);
+  g_assert_null (refused);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -601,6 +655,7 @@ main (int   argc,
   g_test_add_func ("/claude-settings/rewrite/duplicates", test_rewrite_duplicates);
   g_test_add_func ("/claude-settings/rewrite/refuses", test_rewrite_refuses);
   g_test_add_func ("/claude-settings/rewrite/mutations", test_rewrite_mutations);
+  g_test_add_func ("/claude-settings/rewrite/env", test_rewrite_env);
 
 #define ADD_FILE_TEST(path, func) \
   g_test_add (path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
