@@ -8,6 +8,7 @@
 # A persistent session is marked so. Screenshot: status-window-gateway.png.
 # SPDX-License-Identifier: GPL-3.0-or-later
 . "$(dirname "$0")/ui-lib.sh"
+. "$support/ck-gateway-request.sh"
 
 command -v curl >/dev/null || { echo "1..0 # SKIP curl is not installed"; exit 77; }
 
@@ -49,12 +50,7 @@ open_session () {
 }
 
 # request NAME: one Messages request with that session's token; prints the HTTP status.
-request () {
-  curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H @"$CK_TEST_ROOT/$1.headers" \
-    -H 'content-type: application/json' \
-    -d '{"model":"claude-fake-1","max_tokens":8,"messages":[{"role":"user","content":"ping"}]}' \
-    "$url/v1/messages"
-}
+request () { ck_gateway_request "$CK_TEST_ROOT/$1.headers" "$url"; }
 
 tooltip () { item_property ToolTip; }
 
@@ -117,7 +113,6 @@ fi
 agent_action_with () {
   gdbus call "${dest[@]}" --method org.gtk.Actions.Activate "$1" "$2" '{}' >/dev/null
 }
-url=$(sed -n 's/^session [^ ]* [^ ]* \([^ ]*\) .*/\1/p' "$CK_TEST_ROOT/one.out")
 agent_action_with test-click "[<('claude -p ui-test', 'End')>]"
 wait_no_dump 10 '^row\tclaude -p ui-test\t' && pass "End: the row goes" ||
   { fail "End: the row goes"; show_dump; }
@@ -130,7 +125,6 @@ dump_has "^row\tkept-for-claude\t" && pass "End: the other session stays" || fai
 wait_for 10 eval '[[ $(tooltip) == *"1 gateway session open"* ]]' &&
   pass "End: the tooltip counts one again" || fail "after End: ToolTip: $(tooltip)"
 
-url=$(sed -n 's/^session [^ ]* [^ ]* \([^ ]*\) .*/\1/p' "$CK_TEST_ROOT/kept.out")
 agent_action_with test-click "[<('kept-for-claude', 'End')>]"
 wait_dump 10 '^row\tNo program uses the gateway now' && pass "End persistent: the list is empty" ||
   { fail "End persistent: the list is empty"; show_dump; }
