@@ -407,6 +407,21 @@ set_api_key_action (GSimpleAction *action,
   ck_ui_show_api_key (user_data);
 }
 
+/* A command of the tray or a window that failed: nobody waits for its
+ * answer, so a notification says why. */
+static void
+notify_failure (CkUi       *self,
+                GError     *error,
+                const char *id,
+                const char *title)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  g_dbus_error_strip_remote_error (error);
+  send_notification (self, id, title, error->message, NULL, NULL, G_NOTIFICATION_PRIORITY_HIGH);
+}
+
 static void
 on_logged_out (GObject      *object,
                GAsyncResult *result,
@@ -415,14 +430,8 @@ on_logged_out (GObject      *object,
   g_autoptr(CkUi) self = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (ck_dbus_credentials1_call_logout_finish (CK_DBUS_CREDENTIALS1 (object), result, &error))
-    return;
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-
-  g_dbus_error_strip_remote_error (error);
-  send_notification (self, "logout", _("Could Not Log Out"), error->message, NULL, NULL,
-                     G_NOTIFICATION_PRIORITY_HIGH);
+  if (!ck_dbus_credentials1_call_logout_finish (CK_DBUS_CREDENTIALS1 (object), result, &error))
+    notify_failure (self, error, "logout", _("Could Not Log Out"));
 }
 
 static void
@@ -443,14 +452,8 @@ on_gateway_session_closed (GObject      *object,
   g_autoptr(CkUi) self = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (ck_dbus_credentials1_call_close_gateway_session_finish (CK_DBUS_CREDENTIALS1 (object), result, &error))
-    return;
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-
-  g_dbus_error_strip_remote_error (error);
-  send_notification (self, "gateway-session", _("Could Not End the Gateway Session"), error->message,
-                     NULL, NULL, G_NOTIFICATION_PRIORITY_HIGH);
+  if (!ck_dbus_credentials1_call_close_gateway_session_finish (CK_DBUS_CREDENTIALS1 (object), result, &error))
+    notify_failure (self, error, "gateway-session", _("Could Not End the Gateway Session"));
 }
 
 /* The status window's End buttons: the session's token is refused from
