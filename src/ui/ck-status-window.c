@@ -6,7 +6,11 @@
  * the rows follow StatusChanged, the expiry counts down every second and
  * the recent reads are looked at every second while the window is shown
  * (the service has no signal for them, and a read costs nothing to list).
- * Never a secret: the status carries none, and reads are who and when.
+ * The gateway's sessions are listed again when StatusChanged says their
+ * number changed, and every few seconds while the window is shown for
+ * their counters (which have no signal either).
+ * Never a secret: the status carries none, reads are who and when, and
+ * a session is its command and counters, never its token.
  */
 
 #define G_LOG_DOMAIN "ck-status-window"
@@ -19,6 +23,9 @@
 #include "ck-status-window.h"
 
 #define MAX_READ_ROWS 10
+/* Seconds between listings of the gateway sessions while shown: their
+ * counters move with every request, and nobody reads them faster. */
+#define GATEWAY_REFRESH_SECONDS 3
 
 struct _CkStatusWindow
 {
@@ -33,8 +40,11 @@ struct _CkStatusWindow
   char            *last_state;
   guint            tick_source;
   guint            rerun_source;
+  guint            gateway_source;
   guint            last_read_count;
   gboolean         checks_running;
+  gboolean         gateway_listing;
+  gboolean         gateway_again;
 
   /* Template widgets */
   AdwToastOverlay *toast_overlay;
@@ -54,6 +64,7 @@ struct _CkStatusWindow
   AdwActionRow    *refresh_row;
   AdwPreferencesGroup *reads_group;
   GtkListBox      *reads_list;
+  GtkListBox      *gateway_list;
   AdwPreferencesGroup *checks_group;
   GtkSpinner      *checks_spinner;
   GtkListBox      *checks_list;
@@ -184,6 +195,203 @@ tick_cb (gpointer user_data)
   update_expiry (self);
   if (ck_read_log_get_count (get_read_log (self)) != self->last_read_count)
     update_reads (self);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Gateway sessions */
+
+static char *
+dup_session_subtitle (GVariant *session)
+{
+  g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *size = NULL;
+  g_autofree char *when = NULL;
+  gboolean persistent = FALSE;
+  guint64 requests = 0, bytes = 0;
+  gint64 since = 0;
+  guint32 pid = 0;
+
+  g_variant_lookup (session, "persistent", "b", &persistent);
+  g_variant_lookup (session, "pid", "u", &pid);
+  g_variant_lookup (session, "since", "x", &since);
+  g_variant_lookup (session, "requests", "t", &requests);
+  g_variant_lookup (session, "bytes", "t", &bytes);
+
+  if (persistent)
+    g_ptr_array_add (parts, g_strdup (_("persistent")));
+  if (pid != 0)
+    /* Translators: a process ID */
+    g_ptr_array_add (parts, g_strdup_printf (_("PID %u"), pid));
+  if (since > 0)
+    {
+      when = ck_format_time (since);
+      /* Translators: a time such as 14:05 */
+      g_ptr_array_add (parts, g_strdup_printf (_("since %s"), when));
+    }
+  /* A plain %u, for xgettext; no session makes 4 billion requests. */
+  requests = MIN (requests, G_MAXUINT);
+  g_ptr_array_add (parts, g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u request", "%u requests",
+                                                        (gulong) requests),
+                                           (guint) requests));
+  size = g_format_size (bytes);
+  /* Translators: response bytes sent to the program, such as "1.2 kB" */
+  g_ptr_array_add (parts, g_strdup_printf (_("%s received"), size));
+  g_ptr_array_add (parts, NULL);
+
+  return g_strjoinv (" · ", (char **) parts->pdata);
+}
+
+static char *
+dup_session_title (GVariant *session)
+{
+  const char *command = "", *exe = "";
+
+  g_variant_lookup (session, "command", "&s", &command);
+  g_variant_lookup (session, "exe", "&s", &exe);
+  if (command[0] != '\0')
+    return g_strdup (command);
+  if (exe[0] != '\0')
+    return g_path_get_basename (exe);
+  return g_strdup (_("Unknown program"));
+}
+
+static GtkWidget *
+session_row_new (const char *id)
+{
+  GtkWidget *row = info_row_new ("", NULL);
+  GtkWidget *button = gtk_button_new_with_mnemonic (_("_End"));
+
+  gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
+  gtk_widget_set_tooltip_text (button, _("End the session: its token is refused from now on"));
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (button), "app.end-gateway-session");
+  gtk_actionable_set_action_target_value (GTK_ACTIONABLE (button), g_variant_new_string (id));
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row), button);
+  g_object_set_data_full (G_OBJECT (row), "ck-gateway-session", g_strdup (id), g_free);
+  return row;
+}
+
+/* Rows are updated in place, so that the counters' refresh neither
+ * scrolls nor takes the focus from an End button. */
+static void
+update_gateway (CkStatusWindow *self,
+                GVariant       *sessions,
+                const char     *error_message)
+{
+  g_autoptr(GHashTable) listed = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                                        (GDestroyNotify) g_variant_unref);
+  g_autoptr(GHashTable) rows = g_hash_table_new (g_str_hash, g_str_equal);
+  GtkWidget *child, *next;
+  GVariantIter iter;
+  GVariant *session;
+
+  if (sessions != NULL)
+    {
+      g_variant_iter_init (&iter, sessions);
+      while ((session = g_variant_iter_next_value (&iter)) != NULL)
+        {
+          const char *id = NULL;
+
+          if (g_variant_lookup (session, "id", "&s", &id))
+            g_hash_table_insert (listed, (gpointer) id, session);
+          else
+            g_variant_unref (session);
+        }
+    }
+
+  for (child = gtk_widget_get_first_child (GTK_WIDGET (self->gateway_list)); child != NULL; child = next)
+    {
+      const char *id = g_object_get_data (G_OBJECT (child), "ck-gateway-session");
+
+      next = gtk_widget_get_next_sibling (child);
+      if (id != NULL && g_hash_table_contains (listed, id))
+        g_hash_table_insert (rows, (gpointer) id, child);
+      else
+        gtk_list_box_remove (self->gateway_list, child);
+    }
+
+  if (sessions != NULL)
+    {
+      /* In the list's order: oldest first. */
+      g_variant_iter_init (&iter, sessions);
+      while ((session = g_variant_iter_next_value (&iter)) != NULL)
+        {
+          g_autoptr(GVariant) owned = session;
+          g_autofree char *title = NULL;
+          g_autofree char *subtitle = NULL;
+          const char *id = NULL;
+          GtkWidget *row;
+
+          if (!g_variant_lookup (session, "id", "&s", &id))
+            continue;
+          row = g_hash_table_lookup (rows, id);
+          if (row == NULL)
+            {
+              row = session_row_new (id);
+              gtk_list_box_append (self->gateway_list, row);
+            }
+          title = dup_session_title (session);
+          subtitle = dup_session_subtitle (session);
+          adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
+          adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+        }
+    }
+
+  if (error_message != NULL)
+    gtk_list_box_append (self->gateway_list,
+                         info_row_new (_("The gateway sessions could not be listed"), error_message));
+  else if (g_hash_table_size (listed) == 0)
+    gtk_list_box_append (self->gateway_list,
+                         info_row_new (_("No program uses the gateway now"), NULL));
+}
+
+static void list_gateway (CkStatusWindow *self);
+
+static void
+on_gateway_listed (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(CkStatusWindow) self = user_data;
+  g_autoptr(GVariant) sessions = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!ck_dbus_credentials1_call_list_gateway_sessions_finish (CK_DBUS_CREDENTIALS1 (object), &sessions,
+                                                               result, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      g_dbus_error_strip_remote_error (error);
+    }
+
+  self->gateway_listing = FALSE;
+  update_gateway (self, sessions, error != NULL ? error->message : NULL);
+  if (self->gateway_again)
+    list_gateway (self);
+}
+
+static void
+list_gateway (CkStatusWindow *self)
+{
+  /* One call at a time; a change meanwhile asks once more after it. */
+  if (self->gateway_listing)
+    {
+      self->gateway_again = TRUE;
+      return;
+    }
+  self->gateway_listing = TRUE;
+  self->gateway_again = FALSE;
+  ck_dbus_credentials1_call_list_gateway_sessions (ck_ui_get_proxy (self->ui), self->cancellable,
+                                                   on_gateway_listed, g_object_ref (self));
+}
+
+static gboolean
+gateway_tick_cb (gpointer user_data)
+{
+  CkStatusWindow *self = user_data;
+
+  /* Nothing to count without a session; StatusChanged tells of a new one. */
+  if (ck_status_get_gateway_sessions (self->status) > 0)
+    list_gateway (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -319,6 +527,8 @@ on_status_changed (CkStatusWindow *self)
   const char *state = ck_status_get_state_name (self->status);
 
   update_status (self);
+  if (gtk_widget_get_mapped (GTK_WIDGET (self)))
+    list_gateway (self);
 
   /* A new state makes the last checks stale (say, "No credentials are
    * stored" after a login): run them again, once things settle. */
@@ -505,6 +715,7 @@ ck_status_window_dup_diagnostics (CkStatusWindow *self)
     }
   g_string_append_printf (text, "credential reads: %u\n",
                           ck_read_log_get_count (get_read_log (self)));
+  g_string_append_printf (text, "gateway sessions: %u\n", ck_status_get_gateway_sessions (status));
 
   if (self->checks != NULL)
     {
@@ -561,10 +772,13 @@ ck_status_window_map (GtkWidget *widget)
 
   update_status (self);
   update_reads (self);
+  list_gateway (self);
   find_provider (self);
   ck_status_window_run_checks (self);
   if (self->tick_source == 0)
     self->tick_source = g_timeout_add_seconds (1, tick_cb, self);
+  if (self->gateway_source == 0)
+    self->gateway_source = g_timeout_add_seconds (GATEWAY_REFRESH_SECONDS, gateway_tick_cb, self);
 }
 
 static void
@@ -574,6 +788,7 @@ ck_status_window_unmap (GtkWidget *widget)
 
   g_clear_handle_id (&self->tick_source, g_source_remove);
   g_clear_handle_id (&self->rerun_source, g_source_remove);
+  g_clear_handle_id (&self->gateway_source, g_source_remove);
 
   GTK_WIDGET_CLASS (ck_status_window_parent_class)->unmap (widget);
 }
@@ -586,6 +801,7 @@ ck_status_window_dispose (GObject *object)
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->tick_source, g_source_remove);
   g_clear_handle_id (&self->rerun_source, g_source_remove);
+  g_clear_handle_id (&self->gateway_source, g_source_remove);
   if (self->status != NULL)
     g_signal_handlers_disconnect_by_data (self->status, self);
   g_clear_object (&self->status);
@@ -640,6 +856,7 @@ ck_status_window_class_init (CkStatusWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, refresh_row);
   gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, reads_group);
   gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, reads_list);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, gateway_list);
   gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, checks_group);
   gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, checks_spinner);
   gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, checks_list);
@@ -684,5 +901,6 @@ ck_status_window_new (CkUi *ui)
 
   update_status (self);
   update_checks (self);
+  update_gateway (self, NULL, NULL);
   return self;
 }

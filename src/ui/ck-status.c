@@ -32,6 +32,7 @@ struct _CkStatus
   char     *last_refresh_error;
   gint64    expires_at;
   gint64    last_refresh;
+  guint32   gateway_sessions;
 };
 
 G_DEFINE_FINAL_TYPE (CkStatus, ck_status, G_TYPE_OBJECT)
@@ -120,6 +121,8 @@ ck_status_update (CkStatus *self,
   self->last_refresh_error = lookup_string (&parsed, "last-refresh-error");
   self->expires_at = lookup_int64 (&parsed, "expires-at");
   self->last_refresh = lookup_int64 (&parsed, "last-refresh");
+  if (!g_variant_dict_lookup (&parsed, "gateway-sessions", "u", &self->gateway_sessions))
+    self->gateway_sessions = 0;
 
   g_clear_pointer (&self->scopes, g_strfreev);
   if (!g_variant_dict_lookup (&parsed, "scopes", "^as", &self->scopes))
@@ -211,6 +214,29 @@ ck_status_get_last_refresh_error (CkStatus *self)
 {
   g_return_val_if_fail (CK_IS_STATUS (self), NULL);
   return self->last_refresh_error;
+}
+
+/* The number of open gateway sessions (ListGatewaySessions has them). */
+guint
+ck_status_get_gateway_sessions (CkStatus *self)
+{
+  g_return_val_if_fail (CK_IS_STATUS (self), 0);
+  return self->gateway_sessions;
+}
+
+/* "2 gateway sessions open", or NULL when there are none. */
+char *
+ck_status_dup_gateway_summary (CkStatus *self)
+{
+  g_return_val_if_fail (CK_IS_STATUS (self), NULL);
+
+  if (self->gateway_sessions == 0)
+    return NULL;
+  return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                       "%u gateway session open",
+                                       "%u gateway sessions open",
+                                       self->gateway_sessions),
+                          self->gateway_sessions);
 }
 
 /* Whether something is stored that Log Out would remove. */

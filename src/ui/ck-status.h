@@ -40,6 +40,8 @@ const char         *ck_status_get_keyring            (CkStatus   *self);
 const char         *ck_status_get_detail             (CkStatus   *self);
 gint64              ck_status_get_last_refresh       (CkStatus   *self);
 const char         *ck_status_get_last_refresh_error (CkStatus   *self);
+guint               ck_status_get_gateway_sessions   (CkStatus   *self);
+char               *ck_status_dup_gateway_summary    (CkStatus   *self);
 gboolean            ck_status_has_credentials        (CkStatus   *self);
 gboolean            ck_status_needs_login            (CkStatus   *self);
 gboolean            ck_status_offers_login           (CkStatus   *self);

@@ -6,7 +6,10 @@
  * hidden action app.test-dump writes what a person would see right now:
  * every shown window, and in it every mapped row, label, entry and button
  * (a password entry only says that it is there). One line each, fields
- * separated by tabs, for grep.
+ * separated by tabs, for grep. A row's buttons follow its text as
+ * "[Label]" fields. The hidden action app.test-click then presses a
+ * row's button as a click would (xdotool cannot find it in a scrolled
+ * page without a window manager).
  */
 
 #define G_LOG_DOMAIN "ck-ui-test"
@@ -45,6 +48,39 @@ append_row_title (GString    *out,
   append_field (out, plain);
 }
 
+/* A button's label as shown: without its mnemonic underscore. */
+static char *
+dup_button_label (GtkWidget *button)
+{
+  const char *label = gtk_button_get_label (GTK_BUTTON (button));
+  g_auto(GStrv) parts = NULL;
+
+  if (label == NULL)
+    label = gtk_widget_get_tooltip_text (button);
+  if (label == NULL || !gtk_button_get_use_underline (GTK_BUTTON (button)))
+    return g_strdup (label);
+  parts = g_strsplit (label, "_", -1);
+  return g_strjoinv ("", parts);
+}
+
+/* The mapped buttons under @widget, in order. */
+static void
+collect_buttons (GtkWidget *widget,
+                 GPtrArray *buttons)
+{
+  if (!gtk_widget_get_mapped (widget))
+    return;
+  if (GTK_IS_BUTTON (widget))
+    {
+      g_ptr_array_add (buttons, widget);
+      return;
+    }
+  for (GtkWidget *child = gtk_widget_get_first_child (widget);
+       child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    collect_buttons (child, buttons);
+}
+
 static void
 dump_widget (GString   *out,
              GtkWidget *widget)
@@ -59,8 +95,18 @@ dump_widget (GString   *out,
       g_string_append (out, "row");
       append_row_title (out, widget);
       append_field (out, adw_action_row_get_subtitle (ADW_ACTION_ROW (widget)));
+      g_autoptr(GPtrArray) buttons = g_ptr_array_new ();
+
       if (check != NULL)
         append_field (out, check);
+      collect_buttons (widget, buttons);
+      for (guint i = 0; i < buttons->len; i++)
+        {
+          g_autofree char *label = dup_button_label (g_ptr_array_index (buttons, i));
+          g_autofree char *field = g_strdup_printf ("[%s]", label != NULL ? label : "");
+
+          append_field (out, field);
+        }
       g_string_append_c (out, '\n');
       return;
     }
@@ -85,18 +131,8 @@ dump_widget (GString   *out,
 
   if (GTK_IS_BUTTON (widget))
     {
-      const char *label = gtk_button_get_label (GTK_BUTTON (widget));
-      g_autofree char *plain = NULL;
+      g_autofree char *label = dup_button_label (widget);
 
-      if (label == NULL)
-        label = gtk_widget_get_tooltip_text (widget);
-      if (label != NULL && gtk_button_get_use_underline (GTK_BUTTON (widget)))
-        {
-          g_auto(GStrv) parts = g_strsplit (label, "_", -1);
-
-          plain = g_strjoinv ("", parts);
-          label = plain;
-        }
       g_string_append (out, "button");
       append_field (out, label);
       if (!gtk_widget_is_sensitive (widget))
@@ -172,4 +208,61 @@ ck_ui_test_dump (CkUi           *ui,
 
   if (!g_file_set_contents (path, out->str, out->len, &error))
     g_warning ("Could not write %s: %s", path, error->message);
+}
+
+static gboolean
+click_in (GtkWidget  *widget,
+          const char *row_title,
+          const char *button_label)
+{
+  if (!gtk_widget_get_mapped (widget))
+    return FALSE;
+
+  if (ADW_IS_ACTION_ROW (widget))
+    {
+      g_autoptr(GPtrArray) buttons = g_ptr_array_new ();
+
+      if (g_strcmp0 (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget)), row_title) != 0)
+        return FALSE;
+      collect_buttons (widget, buttons);
+      for (guint i = 0; i < buttons->len; i++)
+        {
+          GtkWidget *button = g_ptr_array_index (buttons, i);
+          g_autofree char *label = dup_button_label (button);
+
+          if (g_strcmp0 (label, button_label) == 0 && gtk_widget_is_sensitive (button))
+            {
+              /* What a click emits: "clicked", then the button's action. */
+              gtk_widget_activate (button);
+              return TRUE;
+            }
+        }
+      return FALSE;
+    }
+
+  for (GtkWidget *child = gtk_widget_get_first_child (widget);
+       child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    if (click_in (child, row_title, button_label))
+      return TRUE;
+  return FALSE;
+}
+
+/* Presses the button labelled @button_label in the first shown row titled
+ * @row_title; FALSE (and a message) when there is none. */
+gboolean
+ck_ui_test_click (const char *row_title,
+                  const char *button_label)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWidget) window = g_list_model_get_item (toplevels, i);
+
+      if (click_in (window, row_title, button_label))
+        return TRUE;
+    }
+  g_message ("test-click: no row “%s” with a button “%s”", row_title, button_label);
+  return FALSE;
 }

@@ -17,4 +17,7 @@ void ck_ui_test_dump (CkUi           *ui,
                       CkStatusWindow *status_window,
                       CkTray         *tray);
 
+gboolean ck_ui_test_click (const char     *row_title,
+                           const char     *button_label);
+
 G_END_DECLS

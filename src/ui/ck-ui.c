@@ -239,13 +239,17 @@ static void
 update_tray (CkUi *self)
 {
   g_autofree char *summary = ck_status_dup_summary (self->status);
+  g_autofree char *sessions = ck_status_dup_gateway_summary (self->status);
   g_autofree char *title = NULL;
+  g_autofree char *description = NULL;
 
   /* Translators: the tray icon's tooltip title, e.g. "Claude Keyring: Logged In" */
   title = g_strdup_printf (_("Claude Keyring: %s"), ck_status_get_title (self->status));
+  if (sessions != NULL)
+    description = g_strdup_printf ("%s\n%s", summary, sessions);
   ck_tray_set_icon (self->tray, ck_status_get_icon_name (self->status),
                     ck_status_needs_attention (self->status));
-  ck_tray_set_tooltip (self->tray, title, summary);
+  ck_tray_set_tooltip (self->tray, title, description != NULL ? description : summary);
 }
 
 static void
@@ -403,6 +407,21 @@ set_api_key_action (GSimpleAction *action,
   ck_ui_show_api_key (user_data);
 }
 
+/* A command of the tray or a window that failed: nobody waits for its
+ * answer, so a notification says why. */
+static void
+notify_failure (CkUi       *self,
+                GError     *error,
+                const char *id,
+                const char *title)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  g_dbus_error_strip_remote_error (error);
+  send_notification (self, id, title, error->message, NULL, NULL, G_NOTIFICATION_PRIORITY_HIGH);
+}
+
 static void
 on_logged_out (GObject      *object,
                GAsyncResult *result,
@@ -411,14 +430,8 @@ on_logged_out (GObject      *object,
   g_autoptr(CkUi) self = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (ck_dbus_credentials1_call_logout_finish (CK_DBUS_CREDENTIALS1 (object), result, &error))
-    return;
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-
-  g_dbus_error_strip_remote_error (error);
-  send_notification (self, "logout", _("Could Not Log Out"), error->message, NULL, NULL,
-                     G_NOTIFICATION_PRIORITY_HIGH);
+  if (!ck_dbus_credentials1_call_logout_finish (CK_DBUS_CREDENTIALS1 (object), result, &error))
+    notify_failure (self, error, "logout", _("Could Not Log Out"));
 }
 
 static void
@@ -429,6 +442,33 @@ logout_action (GSimpleAction *action,
   CkUi *self = user_data;
 
   ck_dbus_credentials1_call_logout (self->proxy, self->cancellable, on_logged_out, g_object_ref (self));
+}
+
+static void
+on_gateway_session_closed (GObject      *object,
+                           GAsyncResult *result,
+                           gpointer      user_data)
+{
+  g_autoptr(CkUi) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!ck_dbus_credentials1_call_close_gateway_session_finish (CK_DBUS_CREDENTIALS1 (object), result, &error))
+    notify_failure (self, error, "gateway-session", _("Could Not End the Gateway Session"));
+}
+
+/* The status window's End buttons: the session's token is refused from
+ * its next request on. Like Log Out, never on the bus. */
+static void
+end_gateway_session_action (GSimpleAction *action,
+                            GVariant      *parameter,
+                            gpointer       user_data)
+{
+  CkUi *self = user_data;
+
+  g_debug ("Ending gateway session %s", g_variant_get_string (parameter, NULL));
+  ck_dbus_credentials1_call_close_gateway_session (self->proxy, g_variant_get_string (parameter, NULL),
+                                                   self->cancellable, on_gateway_session_closed,
+                                                   g_object_ref (self));
 }
 
 static void
@@ -452,11 +492,25 @@ test_dump_action (GSimpleAction *action,
   ck_ui_test_dump (self, g_getenv ("CK_UI_TEST_DUMP"), self->gtk_ready, self->status_window, self->tray);
 }
 
+static void
+test_click_action (GSimpleAction *action,
+                   GVariant      *parameter,
+                   gpointer       user_data)
+{
+  CkUi *self = user_data;
+  const char *row_title, *button_label;
+
+  g_variant_get (parameter, "(&s&s)", &row_title, &button_label);
+  if (self->gtk_ready)
+    ck_ui_test_click (row_title, button_label);
+}
+
 static const GActionEntry actions[] = {
   { "status", status_action },
   { "login", login_action },
   { "logout", logout_action },
   { "set-api-key", set_api_key_action },
+  { "end-gateway-session", end_gateway_session_action, "s" },
   { "quit", quit_action },
 };
 
@@ -616,9 +670,13 @@ ck_ui_new (GApplication  *application,
                                    G_N_ELEMENTS (notification_actions), self);
   if (g_getenv ("CK_UI_TEST_DUMP") != NULL)
     {
-      static const GActionEntry test_actions[] = { { "test-dump", test_dump_action } };
+      static const GActionEntry test_actions[] = {
+        { "test-dump", test_dump_action },
+        { "test-click", test_click_action, "(ss)" },
+      };
 
-      g_action_map_add_action_entries (G_ACTION_MAP (application), test_actions, 1, self);
+      g_action_map_add_action_entries (G_ACTION_MAP (application), test_actions,
+                                       G_N_ELEMENTS (test_actions), self);
     }
   update_actions (self);
 

@@ -11,6 +11,7 @@
 
 . "$CK_SOURCE_ROOT/tests/support/ck-oauth-env.sh"
 . "$CK_SOURCE_ROOT/tests/support/ck-sandbox.sh"
+. "$CK_SOURCE_ROOT/tests/support/ck-gateway-request.sh"
 
 command -v curl >/dev/null || { echo "1..0 # SKIP curl is not installed"; exit 77; }
 
@@ -68,12 +69,7 @@ open_session () {
 
 # request NAME [URL]: one Messages request through the gateway with that
 # session's token; prints the HTTP status.
-request () {
-  curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H @"$CK_TEST_ROOT/$1.headers" \
-    -H 'content-type: application/json' \
-    -d '{"model":"claude-fake-1","max_tokens":8,"messages":[{"role":"user","content":"ping"}]}' \
-    "${2:-$url}/v1/messages"
-}
+request () { ck_gateway_request "$CK_TEST_ROOT/$1.headers" "${2:-$url}"; }
 
 # refused_soon NAME [URL]: the token gets 401 within the deadline, and
 # that request never reached upstream.
