@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <locale.h>
+#include <sys/resource.h>
 
 #include <glib/gi18n.h>
 
@@ -16,6 +17,20 @@ main (int   argc,
       char *argv[])
 {
   g_autoptr(CkAgent) agent = NULL;
+
+  /* Every client of the gateway holds a descriptor here, and libsoup 3.2
+   * stops accepting on a listener after one failed accept (EMFILE): use
+   * all the descriptors the session allows, as systemd advises services
+   * to do, so that running out takes far more than a burst of clients. */
+  {
+    struct rlimit limit;
+
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max)
+      {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &limit);
+      }
+  }
 
   setlocale (LC_ALL, "");
   /* CK_LOCALEDIR lets the build tree's tests use its own translations. */

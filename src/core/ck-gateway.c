@@ -192,9 +192,14 @@ ck_gateway_session_get_digest (CkGatewaySession *self)
 
 /* The gateway */
 
+/* How often an upstream 401 may force a refresh of the OAuth login. */
+#define FORCED_REFRESH_INTERVAL_USEC (60 * G_USEC_PER_SEC)
+
 struct _CkGateway
 {
   GObject      parent_instance;
+
+  gint64       last_forced_refresh;  /* monotonic µs, 0 = never */
 
   GSettings   *settings;
   CkResolver  *resolver;
@@ -591,9 +596,21 @@ on_sent (GObject      *object,
     {
       /* The token looked valid to us: revoked, or expired early. One
        * refresh and one more try, the client none the wiser. */
-      g_debug ("The API refused the access token; refreshing and sending again");
+      CkGateway *gateway = request->gateway;
+      gint64 now = g_get_monotonic_time ();
+
       request->retried = TRUE;
-      ck_resolver_invalidate (request->gateway->resolver, request->sent_token);
+      /* A path the API always answers 401 would otherwise cost a refresh
+       * per request: at most one forced refresh a minute. Requests that
+       * meet a refresh already forced get its token on their retry; the
+       * rest pass the 401 on. */
+      if (gateway->last_forced_refresh == 0 ||
+          now - gateway->last_forced_refresh >= FORCED_REFRESH_INTERVAL_USEC)
+        {
+          g_debug ("The API refused the access token; refreshing and sending again");
+          gateway->last_forced_refresh = now;
+          ck_resolver_invalidate (gateway->resolver, request->sent_token);
+        }
       g_input_stream_close_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
       fetch_credential (request);
       return;

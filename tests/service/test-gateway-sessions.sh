@@ -107,6 +107,12 @@ check "ListGatewaySessions counts its requests" \
   eval '[[ $sessions == *"'"'requests'"': <uint64 1>"* ]]'
 check "ListGatewaySessions never holds the token" no_token_in one "$sessions"
 
+# Each gateway client holds a descriptor in the agent: it uses all that
+# the session allows (soft limit raised to the hard one).
+limits=$(grep '^Max open files' "/proc/$(ck_agent_pid)/limits")
+check "the agent's descriptor limit is raised to the hard one ($limits)" \
+  eval '[ "$(echo "$limits" | awk "{print \$4}")" = "$(echo "$limits" | awk "{print \$5}")" ]'
+
 status=$(ck_call GetStatus)
 check "GetStatus: gateway-sessions and gateway-url" \
   eval '[[ $status == *"'"'gateway-sessions'"': <uint32 1>"* ]] &&
