@@ -73,11 +73,11 @@ try_all () {
   ready; refused "$kind" "$fdo.Activate" "${dest[@]}" --method $fdo.Activate '{}'
   ready; refused "$kind" "org.gtk.Application.Activate" "${dest[@]}" --method org.gtk.Application.Activate '{}'
   ready; refused "$kind" "a click on Log Out in the tray menu" "${menu[@]}" \
-    --method com.canonical.dbusmenu.Event "$logout_id" clicked '<@s "">' 0
+    --method com.canonical.dbusmenu.Event "$logout_id" clicked '<@s "">' 'uint32 0'
   ready; refused "$kind" "a click on Quit in the tray menu" "${menu[@]}" \
-    --method com.canonical.dbusmenu.Event "$quit_id" clicked '<@s "">' 0
+    --method com.canonical.dbusmenu.Event "$quit_id" clicked '<@s "">' 'uint32 0'
   ready; refused "$kind" "a group of clicks on Log Out" "${menu[@]}" \
-    --method com.canonical.dbusmenu.EventGroup "[($logout_id, 'clicked', <''>, 0)]"
+    --method com.canonical.dbusmenu.EventGroup "[($logout_id, 'clicked', <''>, uint32 0)]"
   ready; refused "$kind" "reading the menu (it names the account)" "${menu[@]}" \
     --method com.canonical.dbusmenu.GetLayout 0 -- -1 '[]'
   ready; refused "$kind" "a click on the tray icon" "${item[@]}" \

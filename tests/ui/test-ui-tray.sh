@@ -57,7 +57,7 @@ wait_for 10 eval '[[ $(menu_layout) == *"Using an API key from the keyring"* ]]'
 [ "$(menu_id "_Status…")" = "$status_id" ] && pass "an item keeps its id when the menu changes" ||
   fail "Status… had id $status_id, now $(menu_id "_Status…"): $(menu_layout)"
 if gdbus call --session --dest "$(item_name)" --object-path /StatusNotifierItem/Menu \
-     --method com.canonical.dbusmenu.Event "$login_id" clicked '<@s "">' 0 >/dev/null 2>&1; then
+     --method com.canonical.dbusmenu.Event "$login_id" clicked '<@s "">' 'uint32 0' >/dev/null 2>&1; then
   fail "a click on the id of the gone Log In… item was accepted"
 else
   pass "a click on the id of a gone item is refused"

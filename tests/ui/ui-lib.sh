@@ -178,7 +178,7 @@ click_menu () {
   wait_for 10 menu_id "$1" >/dev/null || die "the menu has no item “$1”: $(menu_layout)"
   id=$(menu_id "$1")
   gdbus call --session --dest "$(item_name)" --object-path /StatusNotifierItem/Menu \
-    --method com.canonical.dbusmenu.Event "$id" clicked '<@s "">' 0 >/dev/null
+    --method com.canonical.dbusmenu.Event "$id" clicked '<@s "">' 'uint32 0' >/dev/null
 }
 
 agent_action () {
