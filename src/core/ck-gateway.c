@@ -31,6 +31,7 @@
 #include "ck-error.h"
 #include "ck-gateway.h"
 #include "ck-gateway-head.h"
+#include "ck-loopback-server.h"
 #include "ck-oauth-tokens.h"
 #include "ck-pkce.h"
 
@@ -204,6 +205,7 @@ struct _CkGateway
   GSettings   *settings;
   CkResolver  *resolver;
   SoupServer  *server;
+  gboolean     logged_other_user;
   SoupSession *session;
   guint16      port;
   gboolean     listening;
@@ -801,6 +803,35 @@ find_session (CkGateway   *self,
 /* Runs once the head is read, before the body: a request that will be
  * refused is refused now, and its body (if the client sends it anyway) is
  * read and dropped. */
+#define PEER_KEY "ck-gateway-peer"
+
+/* Another user of the machine may connect but is answered 403 before
+ * the token is looked at, so no token guess of theirs is ever checked.
+ * Decided once per connection (the answer is kept on its socket). */
+static gboolean
+peer_is_us (CkGateway         *self,
+            SoupServerMessage *msg)
+{
+  GSocket *socket = soup_server_message_get_socket (msg);
+  gpointer known;
+  uid_t uid;
+  gboolean us;
+
+  if (socket != NULL && (known = g_object_get_data (G_OBJECT (socket), PEER_KEY)) != NULL)
+    return GPOINTER_TO_INT (known) == 1;
+
+  us = ck_loopback_peer_is_us (soup_server_message_get_local_address (msg),
+                               soup_server_message_get_remote_address (msg), &uid);
+  if (!us && !self->logged_other_user)
+    {
+      self->logged_other_user = TRUE;
+      g_message ("Refusing requests to the gateway from another user (uid %d)", (int) uid);
+    }
+  if (socket != NULL)
+    g_object_set_data (G_OBJECT (socket), PEER_KEY, GINT_TO_POINTER (us ? 1 : 2));
+  return us;
+}
+
 static void
 early_handler (SoupServer        *server,
                SoupServerMessage *msg,
@@ -818,6 +849,13 @@ early_handler (SoupServer        *server,
   Request *request;
 
   soup_message_body_set_accumulate (body, FALSE);
+
+  if (!peer_is_us (self, msg))
+    {
+      set_error (msg, SOUP_STATUS_FORBIDDEN, "permission_error",
+                 "The claude-keyring gateway serves only the user who runs it.");
+      return;
+    }
 
   head = ck_gateway_check_head (soup_server_message_get_method (msg), headers, self->port,
                                 tokens, &message);

@@ -423,10 +423,10 @@ peer_uid_from_sock_diag (GInetSocketAddress *local,
  * (a container that cannot load its module). When neither knows the
  * peer, it is not us.
  */
-static gboolean
-peer_is_us (GSocketAddress *local,
-            GSocketAddress *remote,
-            uid_t          *uid)
+gboolean
+ck_loopback_peer_is_us (GSocketAddress *local,
+                        GSocketAddress *remote,
+                        uid_t          *uid)
 {
   g_autofree char *table = NULL;
   gboolean ipv6;
@@ -590,8 +590,8 @@ got_headers_cb (SoupServerMessage *msg,
   /* With this login's state, another user could hand us the code of a
    * login to their own account, redeemed with our verifier.
    */
-  if (!peer_is_us (soup_server_message_get_local_address (msg),
-                   soup_server_message_get_remote_address (msg), &uid))
+  if (!ck_loopback_peer_is_us (soup_server_message_get_local_address (msg),
+                               soup_server_message_get_remote_address (msg), &uid))
     {
       g_debug ("Refused a request of another user (uid %d)", (int) uid);
       respond_page (msg, SOUP_STATUS_FORBIDDEN, "Not your login",
@@ -630,7 +630,7 @@ incoming_cb (GSocketService    *service,
       return TRUE;
     }
 
-  own = peer_is_us (local, remote, &uid);
+  own = ck_loopback_peer_is_us (local, remote, &uid);
   if (!own && !self->logged_other_user)
     {
       self->logged_other_user = TRUE;

@@ -42,6 +42,11 @@ gboolean          ck_loopback_parse_callback           (const char           *pa
                                                         char                **code,
                                                         GError              **error);
 char             *ck_loopback_dup_start_uri            (const char           *authorize_url);
+/* Whether the peer of a loopback TCP connection runs as this process's
+ * user (its uid in @uid, -1 when unknown). */
+gboolean          ck_loopback_peer_is_us               (GSocketAddress       *local,
+                                                        GSocketAddress       *remote,
+                                                        uid_t                *uid);
 gboolean          ck_loopback_peer_uid_from_proc_net   (const char           *table,
                                                         GInetSocketAddress   *local,
                                                         GInetSocketAddress   *remote,

@@ -99,6 +99,21 @@ one_id=$id
 check "the token is accepted and the stored key goes upstream in its place" \
   eval '[ "$(request one)" = 200 ] && upstream_saw_only_the_key'
 
+# Another user of the machine, even one who has the token, is refused
+# before the token is checked (the headers file is readable to them here
+# only so that the token is the right one).
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+  cp "$CK_TEST_ROOT/one.headers" /tmp/ck-other-user-headers.$$ && chmod 644 /tmp/ck-other-user-headers.$$
+  before=$(upstream_requests)
+  other=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
+            bash -c ". '$CK_SOURCE_ROOT/tests/support/ck-gateway-request.sh'; ck_gateway_request /tmp/ck-other-user-headers.$$ '$url'")
+  rm -f /tmp/ck-other-user-headers.$$
+  check "another user with the right token gets 403, nothing upstream ($other)" \
+    eval '[ "$other" = 403 ] && [ "$(upstream_requests)" = "$before" ]'
+else
+  echo "ok - another user with the right token gets 403 # SKIP needs root and setpriv"
+fi
+
 sessions=$(list)
 check "ListGatewaySessions names the session, its command and opener" \
   eval '[[ $sessions == *"'"'id'"': <'"'$one_id'"'>"* ]] && [[ $sessions == *"test-one --flag"* ]] &&
