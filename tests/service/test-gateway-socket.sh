@@ -15,16 +15,9 @@ command -v systemd-socket-activate >/dev/null ||
   { echo "1..0 # SKIP systemd-socket-activate is not installed"; exit 77; }
 
 KEY=test-api-key-gateway-socket-0001
-FAKE_API=$CK_SUPPORT/fake-messages-api.py
 caller=$CK_BUILD_ROOT/tests/support/ck-test-caller
 
-api_log=$CK_TEST_ROOT/api.log
-"$PY" "$FAKE_API" --port-file "$CK_TEST_ROOT/api.port" --log "$api_log" --accept "$KEY" \
-  2>"$CK_TEST_ROOT/api.err" &
-ck_pids+=($!)
-ck_wait_for_port_file "$CK_TEST_ROOT/api.port" $! || bail "the fake API did not start"
-upstream=http://127.0.0.1:$(cat "$CK_TEST_ROOT/api.port")
-upstream_requests () { grep -c . "$api_log" 2>/dev/null || echo 0; }
+ck_gateway_start_fake_api "$KEY"
 
 ck_call SetApiKey "$KEY" >/dev/null || bail "SetApiKey failed"
 
