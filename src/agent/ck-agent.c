@@ -19,6 +19,12 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <glib-unix.h>
 #include <gmodule.h>
 
@@ -34,9 +40,83 @@ struct _CkAgent
   CkService    *service;
   CkBusGuard   *guard;
   gboolean      headless;
+  int           listener_fd;  /* from systemd, -1 if none */
 };
 
 G_DEFINE_FINAL_TYPE (CkAgent, ck_agent, G_TYPE_APPLICATION)
+
+/* SD_LISTEN_FDS_START: the first socket systemd hands over. */
+#define LISTEN_FDS_START 3
+
+/* TRUE when @fd is a listening stream socket bound to a loopback address:
+ * the gateway serves on nothing else. */
+static gboolean
+is_loopback_listener (int fd)
+{
+  struct sockaddr_storage address = { 0 };
+  socklen_t length = sizeof address;
+  int type = 0;
+  int accepting = 0;
+  socklen_t size = sizeof type;
+
+  if (getsockopt (fd, SOL_SOCKET, SO_TYPE, &type, &size) < 0 || type != SOCK_STREAM)
+    return FALSE;
+  size = sizeof accepting;
+  if (getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &size) < 0 || !accepting)
+    return FALSE;
+  if (getsockname (fd, (struct sockaddr *) &address, &length) < 0)
+    return FALSE;
+
+  if (address.ss_family == AF_INET)
+    return (ntohl (((struct sockaddr_in *) &address)->sin_addr.s_addr) >> 24) == 127;
+  if (address.ss_family == AF_INET6)
+    {
+      const struct in6_addr *in6 = &((struct sockaddr_in6 *) &address)->sin6_addr;
+
+      return IN6_IS_ADDR_LOOPBACK (in6) || (IN6_IS_ADDR_V4MAPPED (in6) && in6->s6_addr[12] == 127);
+    }
+  return FALSE;
+}
+
+/* The gateway's listening socket when systemd handed one over
+ * (claude-keyring-gateway.socket), else -1. The sd_listen_fds() protocol,
+ * by hand: LISTEN_PID must be ours, and the variables go so that nothing
+ * we start believes the sockets are its own. */
+static int
+take_listen_fd (void)
+{
+  const char *pid_string = g_getenv ("LISTEN_PID");
+  const char *fds_string = g_getenv ("LISTEN_FDS");
+  guint64 pid = 0;
+  guint64 fds = 0;
+  int fd = -1;
+
+  if (pid_string == NULL || fds_string == NULL)
+    return -1;
+
+  if (g_ascii_string_to_unsigned (pid_string, 10, 1, G_MAXINT, &pid, NULL) &&
+      pid == (guint64) getpid () &&
+      g_ascii_string_to_unsigned (fds_string, 10, 1, 64, &fds, NULL))
+    {
+      for (int i = LISTEN_FDS_START; i < LISTEN_FDS_START + (int) fds; i++)
+        fcntl (i, F_SETFD, FD_CLOEXEC);
+
+      if (is_loopback_listener (LISTEN_FDS_START))
+        fd = LISTEN_FDS_START;
+      else
+        {
+          g_warning ("The socket systemd handed over is not a listening TCP socket on the loopback "
+                     "interface; the gateway does not serve it (check ListenStream= in "
+                     "claude-keyring-gateway.socket)");
+          close (LISTEN_FDS_START);
+        }
+    }
+
+  g_unsetenv ("LISTEN_PID");
+  g_unsetenv ("LISTEN_FDS");
+  g_unsetenv ("LISTEN_FDNAMES");
+  return fd;
+}
 
 /* The entry point of the UI module (src/ui/ck-ui-module.c). */
 typedef gboolean (*CkUiModuleInit) (GApplication  *application,
@@ -162,6 +242,15 @@ ck_agent_startup (GApplication *application)
   g_unix_signal_add (SIGTERM, on_quit_signal, application);
   g_unix_signal_add (SIGINT, on_quit_signal, application);
 
+  if (self->listener_fd >= 0)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (!ck_service_start_gateway_on (self->service, self->listener_fd, &error))
+        g_warning ("The gateway cannot serve the socket from systemd: %s", error->message);
+      self->listener_fd = -1;
+    }
+
   if (!self->headless)
     load_ui (self);
 
@@ -283,6 +372,8 @@ ck_agent_init (CkAgent *self)
   };
 
   g_application_add_main_option_entries (G_APPLICATION (self), entries);
+  /* Before any thread runs: it changes the environment. */
+  self->listener_fd = take_listen_fd ();
 }
 
 CkAgent *

@@ -10,7 +10,9 @@
  * env.ANTHROPIC_BASE_URL and a persistent session's token (as
  * env.CLAUDE_CODE_OAUTH_TOKEN, or env.ANTHROPIC_API_KEY for an API key)
  * in the settings. That token is useless anywhere but the gateway, and
- * --remove revokes it.
+ * --remove revokes it. Where a user systemd runs, a socket unit on the
+ * gateway's port (claude-keyring-gateway.socket) starts the agent on
+ * claude's first connection; elsewhere the agent starts with the session.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -19,13 +21,95 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
+
+#include <glib/gstdio.h>
 
 #include "ck-claude-settings.h"
 #include "ck-cli.h"
 #include "ck-error.h"
 
 #define SETUP_TIMEOUT_MS (15 * 1000)
+#define GATEWAY_SOCKET_UNIT "claude-keyring-gateway.socket"
+
+static char *
+gateway_socket_path (void)
+{
+  return g_build_filename (g_get_user_config_dir (), "systemd", "user", GATEWAY_SOCKET_UNIT, NULL);
+}
+
+/* `systemctl --user --quiet ARGS…`, silent; FALSE, without trying, where no
+ * user systemd runs (its private socket is not there). */
+static gboolean
+user_systemctl (const char *verb,
+                const char *unit)
+{
+  g_autofree char *manager = g_build_filename (g_get_user_runtime_dir (), "systemd", "private", NULL);
+  const char *argv[] = { "systemctl", "--user", "--quiet", verb, unit, NULL };
+  int status = 1;
+
+  if (!g_file_test (manager, G_FILE_TEST_EXISTS))
+    return FALSE;
+  if (!g_spawn_sync (NULL, (char **) argv, NULL,
+                     G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                     NULL, NULL, NULL, NULL, &status, NULL))
+    return FALSE;
+  return g_spawn_check_wait_status (status, NULL);
+}
+
+/* The socket unit on the gateway's fixed port (the port of @url), enabled
+ * for the next login where a user systemd runs: not started now, as the
+ * running agent holds that port. A failure is only a note: the agent still
+ * starts with the session. */
+static void
+write_gateway_socket (const char *url)
+{
+  g_autoptr(GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+  g_autofree char *path = gateway_socket_path ();
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *unit = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (uri == NULL || g_uri_get_port (uri) <= 0)
+    return;
+  unit = g_strdup_printf ("# Written by 'claude-keyring setup-claude --gateway'; --remove removes it.\n"
+                          "[Unit]\n"
+                          "Description=Claude Keyring gateway socket (starts the agent for claude)\n"
+                          "\n"
+                          "[Socket]\n"
+                          "ListenStream=127.0.0.1:%d\n"
+                          "Accept=no\n"
+                          "Service=claude-keyring-agent.service\n"
+                          "\n"
+                          "[Install]\n"
+                          "WantedBy=sockets.target\n", g_uri_get_port (uri));
+  if (g_mkdir_with_parents (dir, 0700) < 0 ||
+      !g_file_set_contents (path, unit, -1, &error))
+    {
+      ck_cli_error ("note: could not write %s (%s); the agent starts with the session only",
+                    path, error != NULL ? error->message : g_strerror (errno));
+      return;
+    }
+  if (user_systemctl ("daemon-reload", NULL) && user_systemctl ("enable", GATEWAY_SOCKET_UNIT))
+    ck_cli_error ("enabled %s: from the next login, claude's first connection starts the agent",
+                  GATEWAY_SOCKET_UNIT);
+}
+
+static void
+remove_gateway_socket (void)
+{
+  g_autofree char *path = gateway_socket_path ();
+
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    return;
+  user_systemctl ("disable", GATEWAY_SOCKET_UNIT);
+  user_systemctl ("stop", GATEWAY_SOCKET_UNIT);
+  if (g_unlink (path) < 0)
+    ck_cli_error ("note: could not remove %s: %s", path, g_strerror (errno));
+  else
+    user_systemctl ("daemon-reload", NULL);
+}
 
 /* Names what a helper command runs without printing the command itself,
  * which may hold a key (`echo sk-…` is a common helper). */
@@ -291,6 +375,7 @@ setup_gateway (const char *path)
   if (setup.session_id != NULL && setup.session_persistent && setup.token_is_oauth == is_oauth &&
       g_strcmp0 (setup.base_url, setup.gateway_url) == 0)
     {
+      write_gateway_socket (setup.base_url);
       ck_cli_error ("%s already sends claude through the gateway (%s); nothing changed", path, setup.base_url);
       return CK_EXIT_OK;
     }
@@ -329,6 +414,7 @@ setup_gateway (const char *path)
   /* The token it replaced is revoked: nothing should hold it any more. */
   if (setup.session_id != NULL && setup.session_persistent && !g_str_equal (setup.session_id, id))
     close_session (setup.session_id);
+  write_gateway_socket (url);
 
   ck_cli_error ("set env.%s and env.%s in %s: claude now goes through the gateway (%s); "
                 "Remote Control is off with a base URL that is not Anthropic's (use claude-keyring run --direct for it)",
@@ -377,6 +463,7 @@ remove_gateway (const char *path,
       ck_cli_error ("%s; the session is revoked, but its entries are still there", error->message);
       return FALSE;
     }
+  remove_gateway_socket ();
   ck_cli_error ("removed the gateway's entries from %s and revoked its token", path);
   *removed = TRUE;
   return TRUE;
@@ -415,7 +502,9 @@ ck_cli_setup_claude (int    argc,
                                        "With --gateway, plain claude (OAuth or API key) goes through the agent's\n"
                                        "gateway instead: env.ANTHROPIC_BASE_URL and a gateway token that is\n"
                                        "useless anywhere else. Claude Code turns Remote Control off with a base\n"
-                                       "URL that is not Anthropic's.",
+                                       "URL that is not Anthropic's. Where a user systemd runs, it also enables\n"
+                                       "claude-keyring-gateway.socket, so that claude's first connection starts\n"
+                                       "the agent; elsewhere the agent starts with the session.",
                                        entries);
   if (!ck_cli_parse_options (context, &argc, &argv))
     return CK_EXIT_USAGE;

@@ -150,11 +150,12 @@ watch_caller (Opened          *opened,
   return TRUE;
 }
 
-/* The gateway, created and listening; NULL with @error when it cannot
- * listen. */
+/* The gateway, created and listening (on @listener_fd when >= 0, a socket
+ * handed over by systemd); NULL with @error when it cannot listen. */
 static CkGateway *
-ensure_gateway (CkService  *self,
-                GError    **error)
+start_gateway (CkService  *self,
+               int         listener_fd,
+               GError    **error)
 {
   g_autoptr(GError) local_error = NULL;
 
@@ -163,7 +164,7 @@ ensure_gateway (CkService  *self,
   if (self->gateway_listening)
     return self->gateway;
 
-  if (!ck_gateway_start (self->gateway, -1, &local_error))
+  if (!ck_gateway_start (self->gateway, listener_fd, &local_error))
     {
       g_warning ("The gateway cannot listen: %s", local_error->message);
       g_set_error (error, CK_ERROR, CK_ERROR_NETWORK,
@@ -172,8 +173,39 @@ ensure_gateway (CkService  *self,
       return NULL;
     }
   self->gateway_listening = TRUE;
-  g_message ("Gateway listening on port %u", ck_gateway_get_port (self->gateway));
+  g_message ("Gateway listening on port %u%s", ck_gateway_get_port (self->gateway),
+             listener_fd >= 0 ? " (socket from systemd)" : "");
   return self->gateway;
+}
+
+static CkGateway *
+ensure_gateway (CkService  *self,
+                GError    **error)
+{
+  return start_gateway (self, -1, error);
+}
+
+gboolean
+ck_service_start_gateway_on (CkService  *self,
+                             int         listener_fd,
+                             GError    **error)
+{
+  g_return_val_if_fail (CK_IS_SERVICE (self), FALSE);
+  g_return_val_if_fail (listener_fd >= 0, FALSE);
+
+  if (self->gateway_listening || self->gateway_listener_fd >= 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_EXISTS, "The gateway listens already");
+      return FALSE;
+    }
+  /* Not before the persistent sessions are read: the connection that
+   * started us waits in the socket's backlog rather than get a 401. */
+  if (ck_token_store_get_state (self->store) == CK_KEYRING_STATE_UNKNOWN)
+    {
+      self->gateway_listener_fd = listener_fd;
+      return TRUE;
+    }
+  return start_gateway (self, listener_fd, error) != NULL;
 }
 
 /* Persistent sessions in the keyring */
@@ -273,8 +305,21 @@ _ck_service_gateway_sync (CkService *self)
 
   /* After dispose (the store may outlive us), or while the keyring is
    * locked. */
-  if (self->gateway_opened == NULL ||
-      ck_token_store_get_state (self->store) != CK_KEYRING_STATE_READY)
+  if (self->gateway_opened == NULL)
+    return;
+  if (self->gateway_listener_fd >= 0 &&
+      ck_token_store_get_state (self->store) != CK_KEYRING_STATE_UNKNOWN)
+    {
+      int fd = g_steal_fd (&self->gateway_listener_fd);
+
+      if (start_gateway (self, fd, &error) == NULL)
+        {
+          g_warning ("The gateway cannot serve the socket from systemd: %s", error->message);
+          g_clear_error (&error);
+          close (fd);
+        }
+    }
+  if (ck_token_store_get_state (self->store) != CK_KEYRING_STATE_READY)
     return;
 
   /* A revoked session stays refused until its item is gone. */
@@ -753,6 +798,7 @@ _ck_service_gateway_init (CkService *self)
   self->gateway_opened = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                                 (GDestroyNotify) opened_free);
   self->gateway_revoked = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->gateway_listener_fd = -1;
 
   g_signal_connect_object (self->store, "changed", G_CALLBACK (_ck_service_gateway_sync),
                            self, G_CONNECT_SWAPPED);
@@ -770,6 +816,8 @@ _ck_service_gateway_clear (CkService *self)
 {
   g_clear_pointer (&self->gateway_opened, g_hash_table_unref);
   g_clear_pointer (&self->gateway_revoked, g_hash_table_unref);
+  if (self->gateway_listener_fd >= 0)
+    close (g_steal_fd (&self->gateway_listener_fd));
   if (self->gateway != NULL)
     ck_gateway_stop (self->gateway);
   self->gateway_listening = FALSE;

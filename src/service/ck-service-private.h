@@ -43,6 +43,7 @@ struct _CkService
   /* ck-service-gateway.c */
   CkGateway          *gateway;            /* created on first use */
   gboolean            gateway_listening;
+  int                 gateway_listener_fd; /* from systemd, until the store is read */
   GHashTable         *gateway_opened;     /* session id → what opened it */
   GHashTable         *gateway_revoked;    /* ids of closed persistent sessions
                                            * whose keyring item is not gone yet */

@@ -27,6 +27,12 @@ void          ck_service_unexport     (CkService        *self);
 CkTokenStore *ck_service_get_store    (CkService        *self);
 CkReadLog    *ck_service_get_read_log (CkService        *self);
 GVariant     *ck_service_dup_status   (CkService        *self);
+/* Starts the gateway at once on @listener_fd, a listening socket on the
+ * loopback interface handed over by systemd (claude-keyring-gateway.socket),
+ * which it then owns. */
+gboolean      ck_service_start_gateway_on (CkService  *self,
+                                           int         listener_fd,
+                                           GError    **error);
 /* Who may call; only while the service is exported. */
 CkAccessControl *ck_service_get_access_control (CkService *self);
 

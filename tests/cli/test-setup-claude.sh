@@ -150,6 +150,22 @@ sessions=$(gdbus call --session --dest io.github.claudekeyring.ClaudeKeyring \
   --object-path /io/github/claudekeyring/ClaudeKeyring --method io.github.claudekeyring.Credentials1.ListGatewaySessions)
 check "gateway: one persistent session" test "$(grep -o "'persistent': <true>" <<<"$sessions" | wc -l)" = 1
 
+# The socket unit on the fixed port (no user systemd here: written, not
+# enabled), and systemd-analyze accepts it next to the agent's unit.
+unit=$XDG_CONFIG_HOME/systemd/user/claude-keyring-gateway.socket
+check "gateway: socket unit on the gateway's port" \
+  bash -c "grep -qx 'ListenStream=127.0.0.1:$port' '$unit' && grep -qx 'Accept=no' '$unit' &&
+           grep -qx 'Service=claude-keyring-agent.service' '$unit' && grep -qx 'WantedBy=sockets.target' '$unit'"
+if command -v systemd-analyze >/dev/null; then
+  units=$CK_TEST_ROOT/units
+  mkdir -p "$units"
+  cp "$unit" "$units/"
+  sed "s|^ExecStart=.*|ExecStart=$CK_AGENT|" "$CK_BUILD_ROOT/data/claude-keyring-agent.service" \
+    >"$units/claude-keyring-agent.service"
+  systemd-analyze verify --user "$units/claude-keyring-gateway.socket" >"$out" 2>"$err"; rc=$?
+  check "gateway: systemd-analyze verifies the socket unit" bash -c "[ $rc = 0 ] && [ ! -s '$err' ]"
+fi
+
 setup --gateway
 check "gateway again: nothing changed" bash -c "[ $rc = 0 ] && grep -q 'nothing changed' '$err'"
 check "gateway again: same token" test "$(env_get "$settings" CLAUDE_CODE_OAUTH_TOKEN)" = "$token"
@@ -193,6 +209,7 @@ check "gateway remove: says so" grep -q "revoked" "$err"
 check "gateway remove: base URL gone" test "$(env_get "$settings" ANTHROPIC_BASE_URL)" = "<absent>"
 check "gateway remove: token gone" test "$(env_get "$settings" CLAUDE_CODE_OAUTH_TOKEN)" = "<absent>"
 check "gateway remove: other env kept" test "$(env_get "$settings" GREETING)" = hi
+check "gateway remove: socket unit gone" test ! -e "$unit"
 check "gateway remove: the old token is refused" test "$(gateway_status "$url" "$token")" = 401
 CLAUDE_CONFIG_DIR=$CK_TEST_ROOT/revoked-dir
 mkdir -p "$CLAUDE_CONFIG_DIR" && cp "$CK_TEST_ROOT/settings.keep" "$CLAUDE_CONFIG_DIR/settings.json"

@@ -24,13 +24,7 @@ deadline_ticks=10
 
 # --- the fake upstream -------------------------------------------------------
 
-api_log=$CK_TEST_ROOT/api.log
-"$PY" "$FAKE_API" --port-file "$CK_TEST_ROOT/api.port" --log "$api_log" --accept "$KEY" \
-  2>"$CK_TEST_ROOT/api.err" &
-ck_pids+=($!)
-ck_wait_for_port_file "$CK_TEST_ROOT/api.port" $! || bail "the fake API did not start"
-upstream=http://127.0.0.1:$(cat "$CK_TEST_ROOT/api.port")
-upstream_requests () { grep -c . "$api_log" 2>/dev/null || echo 0; }
+ck_gateway_start_fake_api "$KEY"
 # Every request upstream carried the stored key, and only it.
 upstream_saw_only_the_key () {
   local report

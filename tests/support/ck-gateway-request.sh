@@ -11,3 +11,16 @@ ck_gateway_request () {
     -d '{"model":"claude-fake-1","max_tokens":8,"messages":[{"role":"user","content":"ping"}]}' \
     "$2/v1/messages"
 }
+
+# ck_gateway_start_fake_api KEY: a fake Messages API on 127.0.0.1 that
+# accepts only KEY (needs ck-oauth-env.sh); sets upstream (its URL) and
+# api_log, and defines upstream_requests (how many reached it).
+ck_gateway_start_fake_api () {
+  api_log=$CK_TEST_ROOT/api.log
+  "$PY" "$CK_SOURCE_ROOT/tests/support/fake-messages-api.py" --port-file "$CK_TEST_ROOT/api.port" \
+    --log "$api_log" --accept "$1" 2>"$CK_TEST_ROOT/api.err" &
+  ck_pids+=($!)
+  ck_wait_for_port_file "$CK_TEST_ROOT/api.port" $! || bail "the fake API did not start"
+  upstream=http://127.0.0.1:$(cat "$CK_TEST_ROOT/api.port")
+}
+upstream_requests () { grep -c . "$api_log" 2>/dev/null || echo 0; }
