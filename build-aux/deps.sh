@@ -14,6 +14,7 @@ test_packages=(
   python3 util-linux procps strace nodejs
   man-db groff-base bash-completion zsh fish flatpak-builder
   xdotool imagemagick haskell-gtk-sni-tray-utils
+  openssh-server openssh-client tmux
 )
 
 ck_missing_packages () {
