@@ -99,6 +99,15 @@ no_window 2 && pass "autostart with an agent running: no window opens" ||
   fail "autostart with an agent running: a window opened"
 stop_agent
 
+# 1b. A copy of an older autostart entry (session settings tools keep one in
+# ~/.config/autostart) has no flag: DESKTOP_AUTOSTART_ID still says that the
+# session started it.
+DESKTOP_AUTOSTART_ID=ck-test-autostart-id G_MESSAGES_DEBUG=all "$CK_AGENT" \
+  >>"$agent_log" 2>&1 &
+pids+=($!)
+started_for_session "older autostart entry without the flag"
+stop_agent
+
 # 2. D-Bus activation on the test's bus, with the built activation file's
 # Exec arguments (its program is the installed path: a wrapper stands in,
 # for the agent of this tree and a log). The activated agent gets the
