@@ -439,12 +439,24 @@ ck_oauth_manager_invalidate_token (CkOAuthSource *source,
   self->rejected = g_strdup (access_token);
 }
 
+static CkOAuthSource *
+ck_oauth_manager_for_account (CkOAuthSource *source,
+                              const char    *id)
+{
+  CkOAuthManager *self = CK_OAUTH_MANAGER (source);
+
+  if (self->account != NULL)
+    return g_str_equal (self->account, id) ? source : NULL;
+  return CK_OAUTH_SOURCE (child_for (self, id));
+}
+
 static void
 ck_oauth_manager_source_init (CkOAuthSourceInterface *iface)
 {
   iface->get_tokens_async = ck_oauth_manager_get_tokens_async;
   iface->get_tokens_finish = ck_oauth_manager_get_tokens_finish;
   iface->invalidate_token = ck_oauth_manager_invalidate_token;
+  iface->for_account = ck_oauth_manager_for_account;
 }
 
 /* Background refresh, so a long-running claude is not the one to find the
@@ -1016,16 +1028,6 @@ ck_oauth_manager_get_account_refresh_count (CkOAuthManager *self,
   CkOAuthManager *child = g_hash_table_lookup (self->children, id);
 
   return child != NULL ? child->refresh_count : 0;
-}
-
-/* A CkOAuthSource serving account @id alone. */
-CkOAuthSource *
-ck_oauth_manager_get_source (CkOAuthManager *self,
-                             const char     *id)
-{
-  g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), NULL);
-
-  return id == NULL ? CK_OAUTH_SOURCE (self) : CK_OAUTH_SOURCE (child_for (self, id));
 }
 
 /* Accessors */

@@ -74,7 +74,5 @@ const char     *ck_oauth_manager_get_account_refresh_error (CkOAuthManager *self
                                                             const char     *id);
 guint           ck_oauth_manager_get_account_refresh_count (CkOAuthManager *self,
                                                             const char     *id);
-CkOAuthSource  *ck_oauth_manager_get_source                (CkOAuthManager *self,
-                                                            const char     *id);
 
 G_END_DECLS

@@ -130,6 +130,8 @@ ck_token_store_get_schema (void)
 }
 
 static void run_next (CkTokenStore *self);
+static char *dup_api_key_id (CkTokenStore *self,
+                             const char   *name);
 static void step_final_load (GTask *task);
 
 static void
@@ -831,11 +833,17 @@ on_searched_for_delete (GObject      *object,
       SecretItem *item = l->data;
       g_autoptr(GHashTable) attributes = secret_item_get_attributes (item);
 
-      /* A write keeps the item just written (the same name) and drops the
-       * account's older ones; clearing every kind (a logout) leaves the
-       * gateway's sessions. */
+      const char *account = g_hash_table_lookup (attributes, "account");
+      gboolean same_name = g_strcmp0 (g_hash_table_lookup (attributes, "name"), op->name) == 0;
+
+      /* A write keeps the item just written and drops the account's older
+       * ones, and for a key, the items of another id under its name (a
+       * write that seemed to time out, then landed); clearing every kind
+       * (a logout) leaves the gateway's sessions. */
       if ((op->kind != OP_CLEAR &&
-           g_strcmp0 (g_hash_table_lookup (attributes, "name"), op->name) == 0) ||
+           !(g_strcmp0 (account, op->account) == 0 ? !same_name
+             : same_name && op->kind == OP_SET_API_KEY)) ||
+          (op->kind == OP_CLEAR && op->account != NULL && g_strcmp0 (account, op->account) != 0) ||
           (op->clear_kind == NULL && g_strcmp0 (g_hash_table_lookup (attributes, "kind"), "gateway") == 0))
         g_object_unref (item);
       else
@@ -852,8 +860,8 @@ step_delete (GTask      *task,
 {
   CkTokenStore *self = g_task_get_source_object (task);
   Op *op = g_task_get_task_data (task);
-  /* A write replaces its own account's items only. */
-  g_autoptr(GHashTable) attributes = attributes_new (kind, op->account);
+  /* A write replaces items of its own kind only (see on_searched_for_delete). */
+  g_autoptr(GHashTable) attributes = attributes_new (kind, op->kind == OP_CLEAR ? op->account : NULL);
 
   secret_service_search (self->service, ck_token_store_get_schema (), attributes,
                          SECRET_SEARCH_ALL, g_task_get_cancellable (task),
@@ -941,6 +949,10 @@ on_default_collection (GObject      *object,
       op->label = op->kind == OP_SET_OAUTH ? g_strdup_printf ("Claude Code login (%s)", op->name)
                                            : g_strdup_printf ("Claude Code API key (%s)", op->name);
     }
+
+  /* Chosen now, from what the last operation read. */
+  if (op->kind == OP_SET_API_KEY && op->account == NULL)
+    op->account = dup_api_key_id (self, op->name);
 
   switch (op->kind)
     {
@@ -1245,7 +1257,6 @@ ck_token_store_set_api_key_async (CkTokenStore        *self,
   op->kind = OP_SET_API_KEY;
   op->secret = g_strdup (api_key);
   op->name = g_strdup ("api-key");
-  op->account = dup_api_key_id (self, op->name);
   op->clear_kind = g_strdup ("api-key");
   op->label = g_strdup ("Claude Code API key");
   queue_op (self, op, ck_token_store_set_api_key_async, cancellable, callback, user_data);
@@ -1545,7 +1556,6 @@ ck_token_store_set_api_key_as_async (CkTokenStore        *self,
   op->kind = OP_SET_API_KEY;
   op->secret = g_strdup (api_key);
   op->name = g_strdup (name != NULL && name[0] != '\0' ? name : "api-key");
-  op->account = dup_api_key_id (self, op->name);
   op->clear_kind = g_strdup ("api-key");
   op->label = g_strdup_printf ("Claude Code API key (%s)", op->name);
   queue_op (self, op, ck_token_store_set_api_key_as_async, cancellable, callback, user_data);
