@@ -118,8 +118,7 @@ _ck_service_dup_accounts (CkService *self)
       if (tokens != NULL)
         state = self->oauth != NULL && ck_oauth_manager_get_account_refreshing (self->oauth, account->id)
                 ? "refreshing"
-                : !ck_oauth_tokens_valid_for (tokens, now_ms, 0) ? "expired"
-                : refresh_error != NULL ? "error" : "logged-in";
+                : !ck_oauth_tokens_valid_for (tokens, now_ms, 0) ? "expired" : "logged-in";
 
       g_variant_builder_init (&dirs, G_VARIANT_TYPE_STRING_ARRAY);
       g_variant_iter_init (&iter, rules);

@@ -712,12 +712,35 @@ retarget_settings (CkService  *self,
 }
 
 static void
+on_loaded_for_accounts (GObject      *object,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  Call *call = user_data;
+  g_autoptr(GVariant) rows = NULL;
+
+  /* A failed read shows as no accounts; GetStatus says why. */
+  ck_token_store_load_finish (CK_TOKEN_STORE (object), result, NULL);
+  rows = _ck_service_dup_accounts (call->self);
+  ck_dbus_credentials1_complete_list_accounts (call->self->skeleton, call->invocation, rows);
+  call_free (call);
+}
+
+static void
 list_accounts (CkService             *self,
                GDBusMethodInvocation *invocation,
                CkCaller              *caller)
 {
-  g_autoptr(GVariant) rows = _ck_service_dup_accounts (self);
+  g_autoptr(GVariant) rows = NULL;
 
+  /* Right after start the keyring may not have been read yet. */
+  if (!ck_token_store_is_loaded (self->store))
+    {
+      ck_token_store_load_async (self->store, NULL, on_loaded_for_accounts,
+                                 call_new (self, invocation, NULL));
+      return;
+    }
+  rows = _ck_service_dup_accounts (self);
   ck_dbus_credentials1_complete_list_accounts (self->skeleton, invocation, rows);
 }
 
@@ -727,6 +750,28 @@ handle_list_accounts (CkDBusCredentials1    *skeleton,
                       CkService             *self)
 {
   return with_caller (self, invocation, list_accounts);
+}
+
+static void resolve_account (CkService             *self,
+                             GDBusMethodInvocation *invocation,
+                             CkCaller              *caller);
+
+static void
+on_loaded_for_resolve (GObject      *object,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  Call *call = user_data;
+
+  ck_token_store_load_finish (CK_TOKEN_STORE (object), result, NULL);
+  /* Loaded now, or failed: either way it answers this time. */
+  if (!ck_token_store_is_loaded (call->self->store))
+    return_error (call->invocation, ck_token_store_dup_state_error (call->self->store)
+                                    ?: g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_UNAVAILABLE,
+                                                            "The keyring could not be read."));
+  else
+    resolve_account (call->self, call->invocation, call->caller);
+  call_free (call);
 }
 
 static void
@@ -742,6 +787,12 @@ resolve_account (CkService             *self,
   CkAccount *account;
   GVariantBuilder builder;
 
+  if (!ck_token_store_is_loaded (self->store))
+    {
+      ck_token_store_load_async (self->store, NULL, on_loaded_for_resolve,
+                                 call_new (self, invocation, caller));
+      return;
+    }
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &options);
   if (!ck_credential_options_parse_account (options, &named, &cwd, &error))
     {
