@@ -77,8 +77,10 @@ ck_cli_accounts (int    argc,
   g_autoptr(GVariant) rows = NULL;
   g_autoptr(GError) error = NULL;
   gboolean json = FALSE;
+  gboolean names = FALSE;
   const GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the accounts as a JSON array", NULL },
+    { "names", 0, 0, G_OPTION_ARG_NONE, &names, "Print only the names, one a line (for shell completion)", NULL },
     { NULL }
   };
 
@@ -110,6 +112,17 @@ ck_cli_accounts (int    argc,
       printf ("%s\n", text);
       return CK_EXIT_OK;
     }
+
+  for (gsize i = 0; names && i < g_variant_n_children (rows); i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (rows, i);
+      const char *name = "";
+
+      g_variant_lookup (row, "name", "&s", &name);
+      printf ("%s\n", name);
+    }
+  if (names)
+    return CK_EXIT_OK;
 
   if (g_variant_n_children (rows) == 0)
     {

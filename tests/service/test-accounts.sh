@@ -135,6 +135,19 @@ print(" ".join("%s:%s" % (r["name"], "error" if r.get("last-refresh-error") else
 check "only work shows the refresh error ($states)" [ "$states" = "ci-key:ok personal:ok work:error" ]
 ck_oauth_mode '{"refresh_fail_user": null}'
 
+# Doctor: one line per account, this directory's account and why, rules
+# that name no account.
+ck_set account-rules "{'$root/work': 'work', '$root/ci': 'ci-key', '$root/ghost': 'ghost'}"
+mkdir -p "$root/ghost"
+out=$(cd "$root/work/sub" && "$CK_CLI" doctor 2>&1)
+check "doctor says which account this directory uses and why" \
+  eval 'grep -qF "$root/work/sub uses the account work (bound to $root/work)" <<<"$out"'
+check "doctor has one line per account ($(grep -c "Account " <<<"$out"))" [ "$(grep -c "Account " <<<"$out")" = 3 ]
+check "doctor reports the rule naming no account" eval 'grep -qF "$root/ghost names “ghost”, which is not an account" <<<"$out"'
+(cd "$root/ghost" && "$CK_CLI" token >/dev/null 2>"$CK_TEST_ROOT/ghost.err")
+check "a call there fails naming the account ($(cat "$CK_TEST_ROOT/ghost.err"))" grep -q ghost "$CK_TEST_ROOT/ghost.err"
+ck_set account-rules "{'$root/work': 'work', '$root/ci': 'ci-key'}"
+
 # Status names the accounts; logout without a name is the directory's account.
 check "status --account work" eval '"$CK_CLI" status --account work | grep -q "$USER2"'
 check "GetStatus carries the accounts" eval '[[ $(ck_call GetStatus) == *"'"'"'accounts'"'"'"* ]]'
