@@ -111,6 +111,18 @@ check "run elsewhere passes the default's" [ "$(who "$out")" = "$USER1" ]
 out=$(cd "$root/elsewhere" && "$CK_CLI" run --account ci-key --direct --env -- sh -c 'printf %s "$ANTHROPIC_API_KEY"' 2>/dev/null)
 check "run --account ci-key passes the key" [ "$out" = test-api-key-accounts ]
 
+# Through the gateway (run's default): the session serves the account it
+# was opened for. The fake server's profile endpoint, as the upstream,
+# says whose credential the gateway put on the request.
+gateway_who () {
+  (cd "$1" && shift && ANTHROPIC_BASE_URL=$CK_OAUTH_BASE "$CK_CLI" run "$@" --env -- sh -c \
+    'curl -fsS -H "Authorization: Bearer ${CLAUDE_CODE_OAUTH_TOKEN:-$ANTHROPIC_API_KEY}" "$ANTHROPIC_BASE_URL/api/oauth/profile"' 2>/dev/null) |
+    "$PY" -S -c 'import json, sys; print(json.load(sys.stdin)["account"]["email"])' 2>/dev/null || echo failed
+}
+check "a gateway session opened in a bound directory serves its account" [ "$(gateway_who "$root/work")" = "$USER2" ]
+check "one opened elsewhere the default" [ "$(gateway_who "$root/elsewhere")" = "$USER1" ]
+check "and one with --account that account" [ "$(gateway_who "$root/elsewhere" --account work)" = "$USER2" ]
+
 (cd "$root/elsewhere" && "$CK_CLI" token --account nope >/dev/null 2>"$CK_TEST_ROOT/nope.err")
 status=$?
 check "an unknown account fails" [ "$status" -ne 0 ]
