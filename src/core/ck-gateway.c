@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <libsoup/soup.h>
 
@@ -50,6 +51,23 @@
 #define LISTEN_ATTEMPTS 8
 
 #define REQUEST_KEY "ck-gateway-request"
+
+/* Connections open at once, idle kept-alive ones included: plenty for our
+ * user's clients; few for everyone else together, whose requests are
+ * only refused, so that they cannot use up the agent's descriptors. */
+#define MAX_OWN_CONNECTIONS   256
+#define MAX_OTHER_CONNECTIONS 4
+
+/* After a failed accept (out of descriptors, most likely) the next try
+ * waits this long; the connection waits in the backlog meanwhile. */
+#define ACCEPT_RETRY_MS 100
+
+/* Marks an accepted connection as one of our own user's. */
+#define OWN_KEY "ck-gateway-own"
+
+/* What the accept path learnt of a connection (a Peer), kept on the
+ * remote address libsoup holds for it. */
+#define PEER_KEY "ck-gateway-peer"
 
 typedef char CkSecretString;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CkSecretString, ck_secret_free)
@@ -205,7 +223,11 @@ struct _CkGateway
   GSettings   *settings;
   CkResolver  *resolver;
   SoupServer  *server;
+  GPtrArray   *listeners;    /* Listener */
+  GPtrArray   *connections;  /* GSocketConnection, until seen closed */
+  GSocket     *anchor_peer;  /* see add_keep_alive_anchor() */
   gboolean     logged_other_user;
+  gboolean     logged_accept_error;
   SoupSession *session;
   guint16      port;
   gboolean     listening;
@@ -223,6 +245,39 @@ enum {
 };
 
 static guint signals[N_SIGNALS];
+
+/* A connection as the gateway accepted it. libsoup has no socket for a
+ * connection handed to soup_server_accept_iostream() (its
+ * soup_server_message_get_socket() is NULL), but keeps the addresses
+ * given with it: this rides on the remote one. */
+typedef struct
+{
+  GSocket  *socket;
+  gboolean  own;         /* our user's */
+} Peer;
+
+static void
+peer_free (Peer *peer)
+{
+  g_clear_object (&peer->socket);
+  g_free (peer);
+}
+
+static Peer *
+get_peer (SoupServerMessage *msg)
+{
+  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
+
+  return remote != NULL ? g_object_get_data (G_OBJECT (remote), PEER_KEY) : NULL;
+}
+
+static GSocket *
+get_socket (SoupServerMessage *msg)
+{
+  Peer *peer = get_peer (msg);
+
+  return peer != NULL ? peer->socket : NULL;
+}
 
 /* One request, from its head to its last byte. Held by the server
  * message (until it finishes) and by every callback in flight. */
@@ -377,7 +432,7 @@ drop_connection (Request *request)
 
   /* Shut first: libsoup, letting go of the stream, would otherwise end
    * the chunked body properly, and the client take it as complete. */
-  if ((socket = soup_server_message_get_socket (request->msg)) != NULL)
+  if ((socket = get_socket (request->msg)) != NULL)
     g_socket_shutdown (socket, FALSE, TRUE, NULL);
   stream = soup_server_message_steal_connection (request->msg);
   if (stream != NULL)
@@ -427,18 +482,10 @@ on_client_readable (GSocket      *socket,
 static void
 watch_client (Request *request)
 {
-  GSocket *socket = soup_server_message_get_socket (request->msg);
+  GSocket *socket = get_socket (request->msg);
 
   if (socket == NULL)
     return;
-
-  /* Stealing the connection (drop_connection) asks for both addresses;
-   * once the peer is gone, the kernel no longer knows the remote one. */
-  soup_server_message_get_local_address (request->msg);
-  soup_server_message_get_remote_address (request->msg);
-
-  /* The answer goes out in pieces as they come: none waits for an ACK. */
-  g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
   request->watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
   g_source_set_callback (request->watch, G_SOURCE_FUNC (on_client_readable), request, NULL);
@@ -454,7 +501,7 @@ static void
 set_cork (Request *request,
           gboolean corked)
 {
-  GSocket *socket = soup_server_message_get_socket (request->msg);
+  GSocket *socket = get_socket (request->msg);
 
   if (socket != NULL)
     g_socket_set_option (socket, IPPROTO_TCP, TCP_CORK, corked, NULL);
@@ -803,35 +850,6 @@ find_session (CkGateway   *self,
 /* Runs once the head is read, before the body: a request that will be
  * refused is refused now, and its body (if the client sends it anyway) is
  * read and dropped. */
-#define PEER_KEY "ck-gateway-peer"
-
-/* Another user of the machine may connect but is answered 403 before
- * the token is looked at, so no token guess of theirs is ever checked.
- * Decided once per connection (the answer is kept on its socket). */
-static gboolean
-peer_is_us (CkGateway         *self,
-            SoupServerMessage *msg)
-{
-  GSocket *socket = soup_server_message_get_socket (msg);
-  gpointer known;
-  uid_t uid;
-  gboolean us;
-
-  if (socket != NULL && (known = g_object_get_data (G_OBJECT (socket), PEER_KEY)) != NULL)
-    return GPOINTER_TO_INT (known) == 1;
-
-  us = ck_loopback_peer_is_us (soup_server_message_get_local_address (msg),
-                               soup_server_message_get_remote_address (msg), &uid);
-  if (!us && !self->logged_other_user)
-    {
-      self->logged_other_user = TRUE;
-      g_message ("Refusing requests to the gateway from another user (uid %d)", (int) uid);
-    }
-  if (socket != NULL)
-    g_object_set_data (G_OBJECT (socket), PEER_KEY, GINT_TO_POINTER (us ? 1 : 2));
-  return us;
-}
-
 static void
 early_handler (SoupServer        *server,
                SoupServerMessage *msg,
@@ -842,6 +860,7 @@ early_handler (SoupServer        *server,
   CkGateway *self = user_data;
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  Peer *peer = get_peer (msg);
   const char *tokens[2];
   const char *message;
   CkGatewayHead head;
@@ -850,8 +869,12 @@ early_handler (SoupServer        *server,
 
   soup_message_body_set_accumulate (body, FALSE);
 
-  if (!peer_is_us (self, msg))
+  /* Another user of the machine is refused before the token is looked
+   * at, so that no token guess of theirs is ever checked. */
+  if (peer == NULL || !peer->own)
     {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "Connection", "close");
       set_error (msg, SOUP_STATUS_FORBIDDEN, "permission_error",
                  "The claude-keyring gateway serves only the user who runs it.");
       return;
@@ -938,6 +961,215 @@ handler (SoupServer        *server,
   fetch_credential (request);
 }
 
+/* Accepting */
+
+/* Every connection is accepted here, not by libsoup: counted and, when
+ * too many are open, closed before a byte of it is read; and a failed
+ * accept is tried again, where libsoup 3.2's listener stops for good. */
+typedef struct
+{
+  CkGateway *gateway;    /* not a reference: the gateway owns this */
+  GSocket   *socket;
+  GSource   *source;     /* NULL while waiting to try again */
+  guint      retry_id;
+} Listener;
+
+static void
+listener_free (Listener *listener)
+{
+  if (listener->source != NULL)
+    {
+      g_source_destroy (listener->source);
+      g_clear_pointer (&listener->source, g_source_unref);
+    }
+  g_clear_handle_id (&listener->retry_id, g_source_remove);
+  g_socket_close (listener->socket, NULL);
+  g_object_unref (listener->socket);
+  g_free (listener);
+}
+
+/* Whether the peer runs as this process's user (its uid in @uid, -1 when
+ * unknown). */
+static gboolean
+peer_is_us (GSocket        *socket,
+            GSocketAddress *local,
+            GSocketAddress *remote,
+            uid_t          *uid)
+{
+  g_autoptr(GCredentials) credentials = NULL;
+
+  if (g_socket_get_family (socket) != G_SOCKET_FAMILY_UNIX)
+    return ck_loopback_peer_is_us (local, remote, uid);
+
+  credentials = g_socket_get_credentials (socket, NULL);
+  *uid = credentials != NULL ? g_credentials_get_unix_user (credentials, NULL) : (uid_t) -1;
+  return *uid != (uid_t) -1 && *uid == geteuid ();
+}
+
+static void
+accept_connection (Listener *listener,
+                   GSocket  *socket)
+{
+  CkGateway *self = listener->gateway;
+  g_autoptr(GSocketAddress) local = g_socket_get_local_address (socket, NULL);
+  g_autoptr(GSocketAddress) remote = g_socket_get_remote_address (socket, NULL);
+  g_autoptr(GSocketConnection) connection = NULL;
+  Peer *peer;
+  gboolean own;
+  guint open;
+  uid_t uid;
+
+  if (local == NULL || remote == NULL)
+    {
+      g_socket_close (socket, NULL);
+      return;
+    }
+
+  own = peer_is_us (socket, local, remote, &uid);
+  if (!own && !self->logged_other_user)
+    {
+      self->logged_other_user = TRUE;
+      g_message ("Refusing requests to the gateway from another user (uid %d)", (int) uid);
+    }
+
+  open = ck_loopback_count_open (self->connections, OWN_KEY, own);
+  if (open >= (own ? MAX_OWN_CONNECTIONS : MAX_OTHER_CONNECTIONS))
+    {
+      g_debug ("Dropped a connection%s: %u open already", own ? "" : " of another user", open);
+      g_socket_close (socket, NULL);
+      return;
+    }
+
+  /* The answer goes out in pieces as they come: none waits for an ACK. */
+  if (g_socket_get_family (socket) != G_SOCKET_FAMILY_UNIX)
+    g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+
+  connection = g_socket_connection_factory_create_connection (socket);
+  g_object_set_data (G_OBJECT (connection), OWN_KEY, GINT_TO_POINTER (own));
+  g_ptr_array_add (self->connections, g_object_ref (connection));
+
+  peer = g_new0 (Peer, 1);
+  peer->socket = g_object_ref (socket);
+  peer->own = own;
+  g_object_set_data_full (G_OBJECT (remote), PEER_KEY, peer, (GDestroyNotify) peer_free);
+
+  soup_server_accept_iostream (self->server, G_IO_STREAM (connection), local, remote, NULL);
+}
+
+static void listener_watch (Listener *listener);
+
+static gboolean
+on_retry_accept (gpointer user_data)
+{
+  Listener *listener = user_data;
+
+  listener->retry_id = 0;
+  listener_watch (listener);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_incoming (GSocket      *socket,
+             GIOCondition  condition,
+             gpointer      user_data)
+{
+  Listener *listener = user_data;
+  CkGateway *self = listener->gateway;
+  g_autoptr(GSocket) accepted = NULL;
+  g_autoptr(GError) error = NULL;
+
+  accepted = g_socket_accept (socket, NULL, &error);
+  if (accepted != NULL)
+    {
+      self->logged_accept_error = FALSE;
+      accept_connection (listener, accepted);
+      return G_SOURCE_CONTINUE;
+    }
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return G_SOURCE_CONTINUE;
+
+  /* Polling again at once would spin: the connection is still there. */
+  if (!self->logged_accept_error)
+    {
+      self->logged_accept_error = TRUE;
+      g_message ("The gateway cannot accept a connection now (%s); trying again", error->message);
+    }
+  g_clear_pointer (&listener->source, g_source_unref);
+  listener->retry_id = g_timeout_add (ACCEPT_RETRY_MS, on_retry_accept, listener);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+listener_watch (Listener *listener)
+{
+  listener->source = g_socket_create_source (listener->socket, G_IO_IN, NULL);
+  g_source_set_callback (listener->source, G_SOURCE_FUNC (on_incoming), listener, NULL);
+  g_source_set_static_name (listener->source, "[ck-gateway] listener");
+  g_source_attach (listener->source, g_main_context_get_thread_default ());
+}
+
+static void
+add_listener (CkGateway *self,
+              GSocket   *socket)
+{
+  Listener *listener = g_new0 (Listener, 1);
+
+  listener->gateway = self;
+  listener->socket = g_object_ref (socket);
+  /* g_socket_accept() would wait for a connection otherwise. */
+  g_socket_set_blocking (socket, FALSE);
+  listener_watch (listener);
+  g_ptr_array_add (self->listeners, listener);
+}
+
+/* libsoup 3.2 keeps a connection alive after an answer only while its
+ * server has a listener (request_finished() looks at its list). The
+ * gateway accepts by itself, so libsoup gets one that no one can
+ * connect to: one end of a socket pair, the other end kept silent. */
+static gboolean
+add_keep_alive_anchor (CkGateway  *self,
+                       GError    **error)
+{
+  g_autoptr(GSocket) anchor = NULL;
+  int fds[2];
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "Could not make a socket pair: %s", g_strerror (saved_errno));
+      return FALSE;
+    }
+  if ((anchor = g_socket_new_from_fd (fds[0], error)) == NULL)
+    {
+      close (fds[0]);
+      close (fds[1]);
+      return FALSE;
+    }
+  if ((self->anchor_peer = g_socket_new_from_fd (fds[1], error)) == NULL)
+    {
+      close (fds[1]);
+      return FALSE;
+    }
+  return soup_server_listen_socket (self->server, anchor, 0, error);
+}
+
+/* Closes every listener and connection. */
+static void
+stop_listening (CkGateway *self)
+{
+  g_ptr_array_set_size (self->listeners, 0);
+  /* Every connection goes too: their requests finish, upstream cancelled. */
+  soup_server_disconnect (self->server);
+  g_ptr_array_set_size (self->connections, 0);
+  if (self->anchor_peer != NULL)
+    {
+      g_socket_close (self->anchor_peer, NULL);
+      g_clear_object (&self->anchor_peer);
+    }
+}
+
 /* Listening */
 
 static GSocket *
@@ -1003,12 +1235,9 @@ listen_loopback (CkGateway  *self,
       if (v6 == NULL)
         g_debug ("Not listening on ::1: %s", v6_error->message);
 
-      if (!soup_server_listen_socket (self->server, v4, 0, error) ||
-          (v6 != NULL && !soup_server_listen_socket (self->server, v6, 0, error)))
-        {
-          soup_server_disconnect (self->server);
-          return FALSE;
-        }
+      add_listener (self, v4);
+      if (v6 != NULL)
+        add_listener (self, v6);
       self->port = port;
       return TRUE;
     }
@@ -1032,12 +1261,20 @@ ck_gateway_start (CkGateway  *self,
     {
       g_autoptr(GSocket) socket = g_socket_new_from_fd (listener_fd, error);
 
-      if (socket == NULL || !soup_server_listen_socket (self->server, socket, 0, error))
+      if (socket == NULL)
         return FALSE;
+      add_listener (self, socket);
       self->port = socket_port (socket);
     }
   else if (!listen_loopback (self, g_settings_get_uint (self->settings, "gateway-port"), error))
     {
+      return FALSE;
+    }
+
+  if (!add_keep_alive_anchor (self, error))
+    {
+      stop_listening (self);
+      self->port = 0;
       return FALSE;
     }
 
@@ -1053,8 +1290,7 @@ ck_gateway_stop (CkGateway *self)
 
   if (!self->listening)
     return;
-  /* Every connection goes too: their requests finish, upstream cancelled. */
-  soup_server_disconnect (self->server);
+  stop_listening (self);
   self->listening = FALSE;
   self->port = 0;
 }
@@ -1206,7 +1442,7 @@ ck_gateway_dispose (GObject *object)
 
   if (self->server != NULL)
     {
-      soup_server_disconnect (self->server);
+      stop_listening (self);
       g_clear_object (&self->server);
     }
   if (self->session != NULL)
@@ -1229,6 +1465,8 @@ ck_gateway_finalize (GObject *object)
 
   g_clear_pointer (&self->by_digest, g_hash_table_unref);
   g_clear_pointer (&self->sessions, g_ptr_array_unref);
+  g_clear_pointer (&self->listeners, g_ptr_array_unref);
+  g_clear_pointer (&self->connections, g_ptr_array_unref);
 
   G_OBJECT_CLASS (ck_gateway_parent_class)->finalize (object);
 }
@@ -1262,6 +1500,8 @@ ck_gateway_init (CkGateway *self)
   self->response_timeout = DEFAULT_RESPONSE_TIMEOUT;
   self->sessions = g_ptr_array_new_with_free_func ((GDestroyNotify) ck_gateway_session_unref);
   self->by_digest = g_hash_table_new (g_str_hash, g_str_equal);
+  self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
+  self->connections = g_ptr_array_new_with_free_func (g_object_unref);
 
   /* raw-paths: the path goes upstream byte for byte, as the client sent it. */
   self->server = soup_server_new ("raw-paths", TRUE, NULL);

@@ -10,8 +10,13 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
 
 #define G_SETTINGS_ENABLE_BACKEND
 #include <gio/gsettingsbackend.h>
@@ -727,12 +732,16 @@ assert_error_body (Reply      *reply,
  * as one SSE event has arrived. */
 typedef struct
 {
-  guint16   port;
-  char     *request;
-  gboolean  first_event;
-  GString  *response;
-  gint      done;
+  guint16            port;
+  char              *request;
+  gboolean           first_event;
+  GString           *response;
+  gint               done;
+  GSocketConnection *connection;  /* connected already, or NULL */
 } Raw;
+
+/* A gateway that stopped answering fails the test rather than hang it. */
+#define RAW_TIMEOUT_SECONDS 30
 
 static gpointer
 raw_thread (gpointer data)
@@ -744,8 +753,12 @@ raw_thread (gpointer data)
   char buffer[4096];
   gssize n;
 
-  connection = g_socket_client_connect_to_host (client, "127.0.0.1", raw->port, NULL, &error);
+  if (raw->connection != NULL)
+    connection = g_object_ref (raw->connection);
+  else
+    connection = g_socket_client_connect_to_host (client, "127.0.0.1", raw->port, NULL, &error);
   g_assert_no_error (error);
+  g_socket_set_timeout (g_socket_connection_get_socket (connection), RAW_TIMEOUT_SECONDS);
   g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
                                             raw->request, strlen (raw->request), NULL, NULL, &error));
   while ((n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (connection)),
@@ -765,18 +778,27 @@ raw_thread (gpointer data)
 }
 
 static char *
-raw_exchange (Fixture    *fixture,
-              const char *request,
-              gboolean    first_event)
+raw_exchange_on (Fixture           *fixture,
+                 GSocketConnection *connection,
+                 const char        *request,
+                 gboolean           first_event)
 {
   Raw raw = { ck_gateway_get_port (fixture->gateway), (char *) request, first_event,
-              g_string_new (NULL), 0 };
+              g_string_new (NULL), 0, connection };
   GThread *thread = g_thread_new ("raw-client", raw_thread, &raw);
 
   while (!g_atomic_int_get (&raw.done))
     g_main_context_iteration (NULL, TRUE);
   g_thread_join (thread);
   return g_string_free (raw.response, FALSE);
+}
+
+static char *
+raw_exchange (Fixture    *fixture,
+              const char *request,
+              gboolean    first_event)
+{
+  return raw_exchange_on (fixture, NULL, request, first_event);
 }
 
 static guint
@@ -969,13 +991,15 @@ test_forward (Fixture       *fixture,
 }
 
 /* One connection to the API for request after request, POSTs included:
- * with the real API each new one is a TLS handshake. */
+ * with the real API each new one is a TLS handshake. And one from the
+ * client to the gateway. */
 static void
 test_keep_alive (Fixture       *fixture,
                  gconstpointer  data)
 {
   const char *token = ck_gateway_session_get_token (fixture->session);
   guint16 first = 0;
+  guint64 client_connection = 0;
 
   ck_test_store_set_api_key (fixture->store, API_KEY);
   for (guint i = 0; i < 5; i++)
@@ -985,11 +1009,17 @@ test_keep_alive (Fixture       *fixture,
       g_autoptr(Reply) reply = NULL;
 
       soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+      /* Else libsoup opens a new connection for every POST. */
+      soup_message_add_flags (msg, SOUP_MESSAGE_IDEMPOTENT);
       reply = send_message (fixture, msg);
       g_assert_cmpuint (reply->status, ==, 201);
       if (i == 0)
-        first = fixture->up.remote_port;
+        {
+          first = fixture->up.remote_port;
+          client_connection = soup_message_get_connection_id (msg);
+        }
       g_assert_cmpuint (fixture->up.remote_port, ==, first);
+      g_assert_cmpuint (soup_message_get_connection_id (msg), ==, client_connection);
     }
 }
 
@@ -1660,6 +1690,129 @@ test_concurrent_refresh (Fixture       *fixture,
   g_assert_cmpstr (now->refresh_token, ==, "test-refresh-1");
 }
 
+/* Descriptors */
+
+static gboolean
+skip_under_valgrind (void)
+{
+  /* Valgrind keeps descriptors of its own at the top of the range and
+   * refuses a lower limit. */
+  if (g_getenv ("CK_TEST_VALGRIND") == NULL)
+    return FALSE;
+  g_test_skip ("the descriptor limit cannot be lowered under valgrind");
+  return TRUE;
+}
+
+/* Lowers this process's descriptor limit to @spare above the highest
+ * descriptor open now (those below it that are free stay free too). */
+static void
+limit_descriptors (struct rlimit *saved,
+                   guint          spare)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  struct rlimit limit;
+  const char *name;
+  int highest = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    highest = MAX (highest, atoi (name));
+  g_assert_cmpint (getrlimit (RLIMIT_NOFILE, saved), ==, 0);
+  limit = *saved;
+  limit.rlim_cur = MIN ((rlim_t) highest + 1 + spare, saved->rlim_max);
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &limit), ==, 0);
+}
+
+static void
+restore_descriptors (const struct rlimit *saved)
+{
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, saved), ==, 0);
+}
+
+/* Descriptors the gateway has when another user starts connecting: a few
+ * more than its own requests below need. */
+#define SPARE_DESCRIPTORS 24
+
+/* Another user holds as many connections as they can: the gateway keeps
+ * four of them (each answered 403) and closes the rest at once, so they
+ * use up neither its descriptors nor its listener (libsoup's own stops
+ * accepting for good after one failed accept). */
+static void
+test_other_user_connections (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *request = NULL;
+  g_autofree char *response = NULL;
+  g_autofree char *host = NULL;
+  struct rlimit saved;
+  guint open = 0;
+
+  if (!ck_test_can_switch_user () || skip_under_valgrind ())
+    return;
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+  limit_descriptors (&saved, SPARE_DESCRIPTORS);
+  process = ck_test_hold_connections (ck_gateway_get_port (fixture->gateway),
+                                      SPARE_DESCRIPTORS + 4, &open);
+  g_assert_cmpuint (open, ==, 4);
+
+  /* Theirs are still open: ours goes through all the same. */
+  host = g_strdup_printf ("127.0.0.1:%u", ck_gateway_get_port (fixture->gateway));
+  request = raw_head (fixture, host, "");
+  response = raw_exchange (fixture, request, FALSE);
+  restore_descriptors (&saved);
+  g_assert_cmpuint (raw_status (response), ==, 201);
+
+  g_output_stream_close (g_subprocess_get_stdin_pipe (process), NULL, NULL);
+  g_subprocess_wait (process, NULL, &error);
+  g_assert_no_error (error);
+}
+
+/* Out of descriptors, accepting fails: the gateway tries again shortly
+ * and serves the connection that waited once descriptors are free. */
+static void
+test_out_of_descriptors (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GArray) filler = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr(GError) error = NULL;
+  g_autofree char *request = NULL;
+  g_autofree char *response = NULL;
+  g_autofree char *host = NULL;
+  struct rlimit saved;
+  int fd;
+
+  if (skip_under_valgrind ())
+    return;
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+
+  /* Connected (the kernel completes it), not accepted yet: the gateway
+   * runs in this thread's main loop. */
+  connection = g_socket_client_connect_to_host (client, "127.0.0.1",
+                                                ck_gateway_get_port (fixture->gateway),
+                                                NULL, &error);
+  g_assert_no_error (error);
+
+  limit_descriptors (&saved, 0);
+  while ((fd = open ("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+    g_array_append_val (filler, fd);
+  g_assert_cmpint (errno, ==, EMFILE);
+  ck_test_run_for (300);
+  for (guint i = 0; i < filler->len; i++)
+    close (g_array_index (filler, int, i));
+  restore_descriptors (&saved);
+
+  host = g_strdup_printf ("127.0.0.1:%u", ck_gateway_get_port (fixture->gateway));
+  request = raw_head (fixture, host, "");
+  response = raw_exchange_on (fixture, connection, request, FALSE);
+  g_assert_cmpuint (raw_status (response), ==, 201);
+}
+
 static void
 test_listen (void)
 {
@@ -1735,6 +1888,8 @@ main (int   argc,
   ADD ("/gateway/removed-session", test_removed_session);
   ADD ("/gateway/large-stream", test_large_stream);
   ADD ("/gateway/concurrent-refresh", test_concurrent_refresh);
+  ADD ("/gateway/other-user-connections", test_other_user_connections);
+  ADD ("/gateway/out-of-descriptors", test_out_of_descriptors);
 
   return g_test_run ();
 }
