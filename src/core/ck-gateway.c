@@ -23,7 +23,10 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <libsoup/soup.h>
@@ -82,6 +85,7 @@ struct _CkGatewaySession
   char             *digest;     /* SHA-256 of the token, hex: the lookup key */
   CkCredentialKind  kind;
   char             *upstream;
+  char             *remote;     /* NULL: a local session */
   gint64            created;
   guint64           requests;   /* atomic */
   guint64           bytes;      /* atomic */
@@ -150,6 +154,7 @@ ck_gateway_session_unref (CkGatewaySession *self)
   ck_secret_free (self->token);
   ck_secret_free (self->digest);
   g_free (self->upstream);
+  g_free (self->remote);
   g_free (self);
 }
 
@@ -209,6 +214,23 @@ ck_gateway_session_get_digest (CkGatewaySession *self)
   return self->digest;
 }
 
+void
+ck_gateway_session_set_remote (CkGatewaySession *self,
+                               const char       *remote)
+{
+  g_return_if_fail (self != NULL);
+
+  g_free (self->remote);
+  self->remote = remote != NULL && remote[0] != '\0' ? g_strdup (remote) : NULL;
+}
+
+const char *
+ck_gateway_session_get_remote (CkGatewaySession *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return self->remote;
+}
+
 /* The gateway */
 
 /* How often an upstream 401 may force a refresh of the OAuth login. */
@@ -253,6 +275,7 @@ static guint signals[N_SIGNALS];
 typedef struct
 {
   GSocket  *socket;
+  char     *session_id;  /* accepted on that session's own socket */
   gboolean  own;         /* our user's */
 } Peer;
 
@@ -260,6 +283,7 @@ static void
 peer_free (Peer *peer)
 {
   g_clear_object (&peer->socket);
+  g_free (peer->session_id);
   g_free (peer);
 }
 
@@ -880,8 +904,10 @@ early_handler (SoupServer        *server,
       return;
     }
 
-  head = ck_gateway_check_head (soup_server_message_get_method (msg), headers, self->port,
-                                tokens, &message);
+  /* On a session's socket the Host names the forwarded port, which the
+   * agent does not know: any port of a loopback name (0). */
+  head = ck_gateway_check_head (soup_server_message_get_method (msg), headers,
+                                peer->session_id != NULL ? 0 : self->port, tokens, &message);
   switch (head)
     {
     case CK_GATEWAY_HEAD_BAD_REQUEST:
@@ -906,12 +932,21 @@ early_handler (SoupServer        *server,
       return;
     }
 
-  if ((session = find_session (self, tokens)) == NULL)
+  /* A remote session's token works only through its own socket (its
+   * forward), and that socket serves no other token. */
+  session = find_session (self, tokens);
+  if (session != NULL &&
+      g_strcmp0 (session->remote != NULL ? session->id : NULL, peer->session_id) != 0)
+    session = NULL;
+  if (session == NULL)
     {
       set_error (msg, SOUP_STATUS_UNAUTHORIZED, "authentication_error",
-                 "The claude-keyring gateway token is not valid: its session has ended. "
-                 "Start claude again with “claude-keyring run”, or run “claude-keyring "
-                 "setup-claude --gateway” again.");
+                 peer->session_id != NULL
+                 ? "The claude-keyring gateway token is not valid: its session has ended. "
+                   "Run “claude-keyring ssh” again."
+                 : "The claude-keyring gateway token is not valid: its session has ended. "
+                   "Start claude again with “claude-keyring run”, or run “claude-keyring "
+                   "setup-claude --gateway” again.");
       return;
     }
 
@@ -972,11 +1007,19 @@ typedef struct
   GSocket   *socket;
   GSource   *source;     /* NULL while waiting to try again */
   guint      retry_id;
+  /* A session's own socket: serves that session alone, and its file is
+   * removed (if it is still this socket's) when it closes. */
+  char      *session_id;
+  char      *path;
+  dev_t      dev;
+  ino_t      ino;
 } Listener;
 
 static void
 listener_free (Listener *listener)
 {
+  struct stat st;
+
   if (listener->source != NULL)
     {
       g_source_destroy (listener->source);
@@ -985,6 +1028,11 @@ listener_free (Listener *listener)
   g_clear_handle_id (&listener->retry_id, g_source_remove);
   g_socket_close (listener->socket, NULL);
   g_object_unref (listener->socket);
+  if (listener->path != NULL && lstat (listener->path, &st) == 0 && S_ISSOCK (st.st_mode) &&
+      st.st_dev == listener->dev && st.st_ino == listener->ino)
+    unlink (listener->path);
+  g_free (listener->session_id);
+  g_free (listener->path);
   g_free (listener);
 }
 
@@ -1050,6 +1098,7 @@ accept_connection (Listener *listener,
 
   peer = g_new0 (Peer, 1);
   peer->socket = g_object_ref (socket);
+  peer->session_id = g_strdup (listener->session_id);
   peer->own = own;
   g_object_set_data_full (G_OBJECT (remote), PEER_KEY, peer, (GDestroyNotify) peer_free);
 
@@ -1108,7 +1157,7 @@ listener_watch (Listener *listener)
   g_source_attach (listener->source, g_main_context_get_thread_default ());
 }
 
-static void
+static Listener *
 add_listener (CkGateway *self,
               GSocket   *socket)
 {
@@ -1120,6 +1169,7 @@ add_listener (CkGateway *self,
   g_socket_set_blocking (socket, FALSE);
   listener_watch (listener);
   g_ptr_array_add (self->listeners, listener);
+  return listener;
 }
 
 /* libsoup 3.2 keeps a connection alive after an answer only while its
@@ -1380,6 +1430,7 @@ ck_gateway_remove_session (CkGateway  *self,
 
       if (strcmp (session->id, id) != 0)
         continue;
+      ck_gateway_unlisten_session (self, id);
       if (g_hash_table_lookup (self->by_digest, session->digest) == session)
         g_hash_table_remove (self->by_digest, session->digest);
       g_ptr_array_remove_index (self->sessions, i);
@@ -1416,6 +1467,196 @@ ck_gateway_dup_sessions (CkGateway *self)
   for (guint i = 0; i < self->sessions->len; i++)
     g_ptr_array_add (copy, ck_gateway_session_ref (g_ptr_array_index (self->sessions, i)));
   return copy;
+}
+
+/* Sessions' own sockets */
+
+static gboolean
+set_errno_error (GError     **error,
+                 int          saved_errno,
+                 const char  *what,
+                 const char  *path)
+{
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "%s %s: %s",
+               what, path, g_strerror (saved_errno));
+  return FALSE;
+}
+
+/* The directory of the sockets: made, or found to be this user's own
+ * directory (not a symlink) and closed to everyone else. */
+static gboolean
+ensure_socket_dir (const char  *dir,
+                   GError     **error)
+{
+  struct stat st;
+  int fd;
+
+  if (mkdir (dir, 0700) != 0 && errno != EEXIST)
+    return set_errno_error (error, errno, "Could not make the directory", dir);
+  if ((fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    return set_errno_error (error, errno, "Could not open the directory", dir);
+  if (fstat (fd, &st) != 0 || st.st_uid != geteuid () ||
+      ((st.st_mode & 077) != 0 && fchmod (fd, 0700) != 0))
+    {
+      close (fd);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                   "%s is not a private directory of this user's; remove it.", dir);
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}
+
+/* A file at @path goes only if it is a socket of this user's (an
+ * earlier agent's that had no time to remove it): never a symlink, nor
+ * anything else. */
+static gboolean
+remove_stale_socket (const char  *path,
+                     GError     **error)
+{
+  struct stat st;
+
+  if (lstat (path, &st) != 0)
+    return errno == ENOENT || set_errno_error (error, errno, "Could not look at", path);
+  if (!S_ISSOCK (st.st_mode) || st.st_uid != geteuid ())
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                   "%s exists and is not a socket of this user's; remove it.", path);
+      return FALSE;
+    }
+  if (unlink (path) != 0 && errno != ENOENT)
+    return set_errno_error (error, errno, "Could not remove the old socket", path);
+  return TRUE;
+}
+
+static GSocket *
+listen_unix (const char  *path,
+             struct stat *st,
+             GError     **error)
+{
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GSocket) socket = NULL;
+
+  if (strlen (path) >= sizeof (((struct sockaddr_un *) NULL)->sun_path))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG,
+                   "The socket path %s is too long; set XDG_RUNTIME_DIR to a shorter one.", path);
+      return NULL;
+    }
+  address = g_unix_socket_address_new (path);
+  socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
+                         error);
+  if (socket == NULL || !g_socket_bind (socket, address, FALSE, error))
+    return NULL;
+  /* Until now only the directory (0700) kept others out. */
+  if (chmod (path, 0600) != 0 || lstat (path, st) != 0)
+    {
+      set_errno_error (error, errno, "Could not make private the socket", path);
+      unlink (path);
+      return NULL;
+    }
+  if (!g_socket_listen (socket, error))
+    {
+      unlink (path);
+      return NULL;
+    }
+  return g_steal_pointer (&socket);
+}
+
+static Listener *
+find_session_listener (CkGateway  *self,
+                       const char *id,
+                       guint      *index)
+{
+  for (guint i = 0; i < self->listeners->len; i++)
+    {
+      Listener *listener = g_ptr_array_index (self->listeners, i);
+
+      if (g_strcmp0 (listener->session_id, id) == 0)
+        {
+          if (index != NULL)
+            *index = i;
+          return listener;
+        }
+    }
+  return NULL;
+}
+
+char *
+ck_gateway_listen_session (CkGateway   *self,
+                           const char  *id,
+                           GError     **error)
+{
+  CkGatewaySession *session;
+  g_autofree char *dir = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  Listener *listener;
+  struct stat st;
+
+  g_return_val_if_fail (CK_IS_GATEWAY (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+  session = ck_gateway_lookup_session (self, id);
+  g_return_val_if_fail (session != NULL && session->remote != NULL, NULL);
+
+  if (!self->listening)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED,
+                           "The gateway is not listening.");
+      return NULL;
+    }
+  /* The id comes from the keyring for a restored session: a file name. */
+  if (id[0] == '\0' || strspn (id, "0123456789abcdefABCDEF-") != strlen (id))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           "The session's id cannot name a socket.");
+      return NULL;
+    }
+
+  /* Another opener of a persistent session: a new socket, same path. */
+  ck_gateway_unlisten_session (self, id);
+
+  dir = g_build_filename (g_get_user_runtime_dir (), "claude-keyring", NULL);
+  name = g_strdup_printf ("gateway-%s.sock", id);
+  path = g_build_filename (dir, name, NULL);
+  if (!ensure_socket_dir (dir, error) || !remove_stale_socket (path, error) ||
+      (socket = listen_unix (path, &st, error)) == NULL)
+    return NULL;
+
+  listener = add_listener (self, socket);
+  listener->session_id = g_strdup (id);
+  listener->path = g_strdup (path);
+  listener->dev = st.st_dev;
+  listener->ino = st.st_ino;
+  g_debug ("Gateway session %s listens on its own socket", id);
+  return g_steal_pointer (&path);
+}
+
+void
+ck_gateway_unlisten_session (CkGateway  *self,
+                             const char *id)
+{
+  guint index;
+
+  g_return_if_fail (CK_IS_GATEWAY (self));
+  g_return_if_fail (id != NULL);
+
+  if (find_session_listener (self, id, &index) != NULL)
+    g_ptr_array_remove_index (self->listeners, index);
+}
+
+const char *
+ck_gateway_get_session_socket (CkGateway  *self,
+                               const char *id)
+{
+  Listener *listener;
+
+  g_return_val_if_fail (CK_IS_GATEWAY (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  listener = find_session_listener (self, id, NULL);
+  return listener != NULL ? listener->path : NULL;
 }
 
 /* The object */
