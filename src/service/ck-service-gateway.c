@@ -971,9 +971,16 @@ void
 _ck_service_gateway_add_status (CkService       *self,
                                 GVariantBuilder *builder)
 {
+  g_autoptr(GPtrArray) sessions = self->gateway != NULL ? ck_gateway_dup_sessions (self->gateway) : NULL;
+  guint32 remote = 0;
+
+  for (guint i = 0; sessions != NULL && i < sessions->len; i++)
+    if (ck_gateway_session_get_remote (g_ptr_array_index (sessions, i)) != NULL)
+      remote++;
   g_variant_builder_add (builder, "{sv}", "gateway-sessions",
                          g_variant_new_uint32 (self->gateway_opened != NULL
                                                ? g_hash_table_size (self->gateway_opened) : 0));
+  g_variant_builder_add (builder, "{sv}", "gateway-remote-sessions", g_variant_new_uint32 (remote));
   if (self->gateway_listening)
     {
       g_autofree char *url = ck_gateway_dup_url (self->gateway);

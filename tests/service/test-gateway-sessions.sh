@@ -268,6 +268,10 @@ check "ListGatewaySessions: remote, remote-port and connected" \
         [ "$(row_of "$r2_id")" = "other@host 0 true" ]'
 check "ListGatewaySessions: a local session is connected, with no remote" \
   eval '[ "$(row_of "$loc_id")" = " 0 true" ]'
+check "GetStatus counts the remote sessions" \
+  eval '[[ $(ck_call GetStatus) == *"'"'gateway-remote-sessions'"': <uint32 2>"* ]]'
+check "status shows a remote session as ssh DESTINATION" \
+  eval '"$CK_CLI" status | grep -q "^ *ssh user@build-host (pid $r1_pid, .* ago, 1 request, "'
 
 kill "$r1_pid"; wait "$r1_pid" 2>/dev/null
 check "remote: the socket is gone within 1 s after its opener exits" gone_soon "$r1_socket"
@@ -293,6 +297,8 @@ kill "$p1_pid"; wait "$p1_pid" 2>/dev/null
 check "persist: the socket is gone within 1 s after its opener exits" gone_soon "$p1_socket"
 check "persist: the session stays, not connected" \
   eval '[ "$(row_of "$p1_id")" = "me@tmux-host 0 false" ]'
+check "persist: status says it is not connected" \
+  eval '"$CK_CLI" status | grep -q "^ *ssh me@tmux-host (not connected) (persistent, opened by pid "'
 open_session p2 "{'upstream': <'$upstream'>, 'remote': <'me@tmux-host'>, 'persistent': <true>, 'remote-port': <uint32 2222>}"
 check "persist: opened again: the same id and token, the new remote port ($remote_port)" \
   eval '[ "$id" = "$p1_id" ] && cmp -s "$CK_TEST_ROOT/p1.token" "$CK_TEST_ROOT/p2.token" &&
