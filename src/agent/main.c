@@ -19,10 +19,10 @@ main (int   argc,
 {
   g_autoptr(CkAgent) agent = NULL;
 
-  /* Every client of the gateway holds a descriptor here, and libsoup 3.2
-   * stops accepting on a listener after one failed accept (EMFILE): use
-   * all the descriptors the session allows, as systemd advises services
-   * to do, so that running out takes far more than a burst of clients. */
+  /* Every client of the gateway holds a descriptor here: use all the
+   * descriptors the session allows, as systemd advises services to do,
+   * so that running out takes far more than a burst of clients (the
+   * gateway caps them, and tries a failed accept again shortly). */
   {
     struct rlimit limit;
 
