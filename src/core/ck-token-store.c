@@ -1218,6 +1218,35 @@ dup_api_key_id (CkTokenStore *self,
   return g_uuid_string_random ();
 }
 
+/* The key's id is chosen when the operation runs (on_default_collection). */
+static Op *
+api_key_op_new (const char *name,
+                const char *api_key)
+{
+  Op *op = g_new0 (Op, 1);
+
+  op->kind = OP_SET_API_KEY;
+  op->secret = g_strdup (api_key);
+  op->name = g_strdup (name != NULL && name[0] != '\0' ? name : "api-key");
+  op->clear_kind = g_strdup ("api-key");
+  op->label = g_strdup_printf ("Claude Code API key (%s)", op->name);
+  return op;
+}
+
+/* Removes the items of @kind (NULL: every kind but the gateway's) and,
+ * with @account, of that account only. */
+static Op *
+clear_op_new (const char *kind,
+              const char *account)
+{
+  Op *op = g_new0 (Op, 1);
+
+  op->kind = OP_CLEAR;
+  op->clear_kind = g_strdup (kind);
+  op->account = g_strdup (account);
+  return op;
+}
+
 static Op *
 oauth_op_new (CkTokenStore  *self,
               CkOAuthTokens *tokens,
@@ -1253,12 +1282,7 @@ ck_token_store_set_api_key_async (CkTokenStore        *self,
   g_return_if_fail (CK_IS_TOKEN_STORE (self));
   g_return_if_fail (api_key != NULL && api_key[0] != '\0');
 
-  op = g_new0 (Op, 1);
-  op->kind = OP_SET_API_KEY;
-  op->secret = g_strdup (api_key);
-  op->name = g_strdup ("api-key");
-  op->clear_kind = g_strdup ("api-key");
-  op->label = g_strdup ("Claude Code API key");
+  op = api_key_op_new (NULL, api_key);
   queue_op (self, op, ck_token_store_set_api_key_async, cancellable, callback, user_data);
 }
 
@@ -1311,9 +1335,7 @@ ck_token_store_clear_async (CkTokenStore        *self,
 
   g_return_if_fail (CK_IS_TOKEN_STORE (self));
 
-  op = g_new0 (Op, 1);
-  op->kind = OP_CLEAR;
-  op->clear_kind = g_strdup (kind);
+  op = clear_op_new (kind, NULL);
   queue_op (self, op, ck_token_store_clear_async, cancellable, callback, user_data);
 }
 
@@ -1384,10 +1406,7 @@ ck_token_store_remove_gateway_session_async (CkTokenStore        *self,
   g_return_if_fail (CK_IS_TOKEN_STORE (self));
   g_return_if_fail (id != NULL && id[0] != '\0');
 
-  op = g_new0 (Op, 1);
-  op->kind = OP_CLEAR;
-  op->clear_kind = g_strdup ("gateway");
-  op->account = g_strdup (id);
+  op = clear_op_new ("gateway", id);
   queue_op (self, op, ck_token_store_remove_gateway_session_async, cancellable, callback, user_data);
 }
 
@@ -1552,12 +1571,7 @@ ck_token_store_set_api_key_as_async (CkTokenStore        *self,
   g_return_if_fail (CK_IS_TOKEN_STORE (self));
   g_return_if_fail (api_key != NULL && api_key[0] != '\0');
 
-  op = g_new0 (Op, 1);
-  op->kind = OP_SET_API_KEY;
-  op->secret = g_strdup (api_key);
-  op->name = g_strdup (name != NULL && name[0] != '\0' ? name : "api-key");
-  op->clear_kind = g_strdup ("api-key");
-  op->label = g_strdup_printf ("Claude Code API key (%s)", op->name);
+  op = api_key_op_new (name, api_key);
   queue_op (self, op, ck_token_store_set_api_key_as_async, cancellable, callback, user_data);
 }
 
@@ -1576,10 +1590,7 @@ on_legacy_key_rewritten (GObject      *object,
       g_message ("The API key stays in its old item for now: %s", error->message);
       return;
     }
-  op = g_new0 (Op, 1);
-  op->kind = OP_CLEAR;
-  op->clear_kind = g_strdup ("api-key");
-  op->account = g_strdup ("default");
+  op = clear_op_new ("api-key", "default");
   queue_op (self, op, ck_token_store_remove_account_async, NULL, NULL, NULL);
 }
 
@@ -1597,11 +1608,8 @@ ck_token_store_remove_account_async (CkTokenStore        *self,
   g_return_if_fail (id != NULL);
 
   account = find_account (self->accounts, NULL, id);
-  op = g_new0 (Op, 1);
-  op->kind = OP_CLEAR;
   /* Never a gateway session, whatever its id. */
-  op->clear_kind = g_strdup (account != NULL ? account->kind : "oauth");
-  op->account = g_strdup (id);
+  op = clear_op_new (account != NULL ? account->kind : "oauth", id);
   queue_op (self, op, ck_token_store_remove_account_async, cancellable, callback, user_data);
 }
 
