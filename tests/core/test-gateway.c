@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define G_SETTINGS_ENABLE_BACKEND
 #include <gio/gsettingsbackend.h>
@@ -1100,6 +1101,98 @@ test_forbidden (Fixture       *fixture,
   g_assert_cmpuint (fixture->up.hits, ==, 3);
 }
 
+/* Stands for another user of the machine who bound a port first: a
+ * listener on 127.0.0.1 that counts what it is sent. Prints its port,
+ * then (once its standard input ends) how many bytes came. */
+static const char other_listener[] =
+  "import select, socket, sys\n"
+  "s = socket.socket()\n"
+  "s.bind(('127.0.0.1', 0))\n"
+  "s.listen(16)\n"
+  "print(s.getsockname()[1], flush=True)\n"
+  "conns, got = [], 0\n"
+  "while True:\n"
+  "    ready = select.select([s, sys.stdin] + conns, [], [])[0]\n"
+  "    if sys.stdin in ready:\n"
+  "        break\n"
+  "    for c in ready:\n"
+  "        if c is s:\n"
+  "            conns.append(s.accept()[0])\n"
+  "        else:\n"
+  "            got += len(c.recv(65536))\n"
+  "            conns.remove(c)\n"
+  "            c.close()\n"
+  "print(got, flush=True)\n";
+
+static void
+test_upstream_other_user (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autofree char *setpriv = g_find_program_in_path ("setpriv");
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GDataInputStream) lines = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *port = NULL;
+  g_autofree char *received = NULL;
+  g_autoptr(CkGatewaySession) own = NULL;
+  g_autoptr(Reply) fine = NULL;
+  const char *hosts[] = { "127.0.0.1", "localhost" };
+
+  if (setpriv == NULL || !g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("setpriv or /usr/bin/python3 is missing");
+      return;
+    }
+  if (geteuid () != 0)
+    {
+      g_test_skip ("only root can act as another user");
+      return;
+    }
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+
+  process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                              "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                              "/usr/bin/python3", "-c", other_listener, NULL);
+  g_assert_no_error (error);
+  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
+  port = g_data_input_stream_read_line (lines, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (port);
+
+  for (guint i = 0; i < G_N_ELEMENTS (hosts); i++)
+    {
+      g_autofree char *upstream = g_strdup_printf ("http://%s:%s", hosts[i], port);
+      g_autoptr(CkGatewaySession) session = ck_gateway_session_new (CK_CREDENTIAL_KIND_API_KEY,
+                                                                    upstream);
+      g_autoptr(Reply) reply = NULL;
+      g_autofree char *message = NULL;
+
+      ck_gateway_add_session (fixture->gateway, session);
+      reply = call (fixture, "POST", "/v1/messages", ck_gateway_session_get_token (session));
+      g_assert_cmpuint (reply->status, ==, 502);
+      message = assert_error_body (reply, "api_error");
+      g_test_message ("%s", message);
+      g_assert_nonnull (strstr (message, port));
+      g_assert_nonnull (strstr (message, "another user"));
+      ck_gateway_remove_session (fixture->gateway, ck_gateway_session_get_id (session));
+    }
+
+  /* The same, to a listener of our own: sent. */
+  own = ck_gateway_session_new (CK_CREDENTIAL_KIND_API_KEY, fixture->up.url);
+  ck_gateway_add_session (fixture->gateway, own);
+  fine = call (fixture, "POST", "/v1/messages", ck_gateway_session_get_token (own));
+  g_assert_cmpuint (fine->status, ==, 201);
+
+  /* Not a byte reached the other user: no request, no credential. */
+  g_output_stream_close (g_subprocess_get_stdin_pipe (process), NULL, NULL);
+  received = g_data_input_stream_read_line (lines, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (received, ==, "0");
+  g_subprocess_wait (process, NULL, &error);
+  g_assert_no_error (error);
+}
+
 static void
 test_no_credential (Fixture       *fixture,
                     gconstpointer  data)
@@ -1724,6 +1817,7 @@ main (int   argc,
   ADD ("/gateway/oauth", test_oauth);
   ADD ("/gateway/unauthorized", test_unauthorized);
   ADD ("/gateway/forbidden", test_forbidden);
+  ADD ("/gateway/upstream-other-user", test_upstream_other_user);
   ADD ("/gateway/no-credential", test_no_credential);
   ADD ("/gateway/retry-after-401", test_retry_after_401);
   ADD ("/gateway/unreachable", test_unreachable);
