@@ -75,6 +75,22 @@ ck_gateway_host_is_own (const char *host,
   return FALSE;
 }
 
+/* RFC 9110 5.6.2: a method is a token. Anything else (a control byte, a
+ * CR, a non-ASCII byte) libsoup takes as part of the method and would
+ * write into the request line it sends upstream. */
+static gboolean
+is_token (const char *text)
+{
+  static const char tchar[] = "!#$%&'*+-.^_`|~";
+
+  if (text == NULL || text[0] == '\0')
+    return FALSE;
+  for (const char *c = text; *c != '\0'; c++)
+    if (!g_ascii_isalnum (*c) && strchr (tchar, *c) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
 /* The token of "Bearer TOKEN" (RFC 6750: the scheme is case-insensitive). */
 static const char *
 bearer_token (const char *authorization)
@@ -99,7 +115,7 @@ ck_gateway_check_head (const char          *method,
   SoupMessageHeadersIter iter;
   const char *name, *value;
   const char *host = NULL, *authorization = NULL, *api_key = NULL;
-  guint hosts = 0, authorizations = 0, api_keys = 0;
+  guint hosts = 0, authorizations = 0, api_keys = 0, lengths = 0, encodings = 0;
   gboolean origin = FALSE;
 
   g_return_val_if_fail (headers != NULL, CK_GATEWAY_HEAD_BAD_REQUEST);
@@ -107,6 +123,12 @@ ck_gateway_check_head (const char          *method,
 
   tokens[0] = tokens[1] = NULL;
   *message = NULL;
+
+  if (!is_token (method))
+    {
+      *message = "The request's method is not a valid HTTP method.";
+      return CK_GATEWAY_HEAD_BAD_REQUEST;
+    }
 
   soup_message_headers_iter_init (&iter, headers);
   while (soup_message_headers_iter_next (&iter, &name, &value))
@@ -119,6 +141,10 @@ ck_gateway_check_head (const char          *method,
         api_key = value, api_keys++;
       else if (g_ascii_strcasecmp (name, "Origin") == 0)
         origin = TRUE;
+      else if (g_ascii_strcasecmp (name, "Content-Length") == 0)
+        lengths++;
+      else if (g_ascii_strcasecmp (name, "Transfer-Encoding") == 0)
+        encodings++;
     }
 
   /* Two of these could mean two different things to two parsers. */
@@ -126,6 +152,15 @@ ck_gateway_check_head (const char          *method,
     {
       *message = "The request needs exactly one Host header and at most one "
                  "Authorization and one x-api-key header.";
+      return CK_GATEWAY_HEAD_BAD_REQUEST;
+    }
+
+  /* Where the body ends, read one way here and another by whatever sits
+   * in front (request smuggling): RFC 9112 6.3 lets a server refuse it. */
+  if (lengths > 1 || (lengths > 0 && encodings > 0))
+    {
+      *message = "The request has more than one Content-Length, or both a Content-Length "
+                 "and a Transfer-Encoding header.";
       return CK_GATEWAY_HEAD_BAD_REQUEST;
     }
 
@@ -144,7 +179,7 @@ ck_gateway_check_head (const char          *method,
       return CK_GATEWAY_HEAD_FORBIDDEN;
     }
 
-  if (method == NULL || strcmp (method, SOUP_METHOD_CONNECT) == 0)
+  if (strcmp (method, SOUP_METHOD_CONNECT) == 0)
     {
       *message = "The claude-keyring gateway is not a proxy for CONNECT.";
       return CK_GATEWAY_HEAD_BAD_REQUEST;

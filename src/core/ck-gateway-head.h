@@ -31,7 +31,9 @@ typedef enum
 
 /* Checks a request head that libsoup parsed. On OK, @tokens[0..1] point
  * into @headers: the Bearer token and the x-api-key, either may be NULL
- * but not both. Otherwise @message says why, a sentence for the client. */
+ * but not both. Otherwise @message says why, a sentence for the client.
+ * BAD_REQUEST is also a head whose framing or method could be read two
+ * ways: its connection must not carry another request. */
 CkGatewayHead ck_gateway_check_head              (const char          *method,
                                                   SoupMessageHeaders  *headers,
                                                   guint16              port,

@@ -927,6 +927,10 @@ early_handler (SoupServer        *server,
     {
     case CK_GATEWAY_HEAD_BAD_REQUEST:
       set_error (msg, SOUP_STATUS_BAD_REQUEST, "invalid_request_error", message);
+      /* What follows on the connection is no request of its own: a
+       * CONNECT's tunnel, a body framed two ways. */
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "Connection", "close");
       return;
     case CK_GATEWAY_HEAD_FORBIDDEN:
       set_error (msg, SOUP_STATUS_FORBIDDEN, "permission_error", message);

@@ -725,7 +725,8 @@ assert_error_body (Reply      *reply,
 
 /* A hand-made request over a raw socket, in a thread (the gateway runs in
  * this one). With @first_event, the client closes the connection as soon
- * as one SSE event has arrived. */
+ * as one SSE event has arrived. @closed: the gateway closed the connection
+ * (rather than leaving it open for ten seconds). */
 typedef struct
 {
   guint16   port;
@@ -733,6 +734,7 @@ typedef struct
   gboolean  first_event;
   GString  *response;
   gint      done;
+  gboolean  closed;
 } Raw;
 
 static gpointer
@@ -747,6 +749,7 @@ raw_thread (gpointer data)
 
   connection = g_socket_client_connect_to_host (client, "127.0.0.1", raw->port, NULL, &error);
   g_assert_no_error (error);
+  g_socket_set_timeout (g_socket_connection_get_socket (connection), 10);
   g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
                                             raw->request, strlen (raw->request), NULL, NULL, &error));
   while ((n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (connection)),
@@ -759,6 +762,7 @@ raw_thread (gpointer data)
       if (raw->first_event && end_of_head != NULL && strstr (end_of_head, "\n\n") != NULL)
         break;
     }
+  raw->closed = n == 0;
   g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
   g_atomic_int_set (&raw->done, 1);
   g_main_context_wakeup (NULL);
@@ -766,18 +770,29 @@ raw_thread (gpointer data)
 }
 
 static char *
-raw_exchange (Fixture    *fixture,
-              const char *request,
-              gboolean    first_event)
+raw_exchange_full (Fixture    *fixture,
+                   const char *request,
+                   gboolean    first_event,
+                   gboolean   *closed)
 {
   Raw raw = { ck_gateway_get_port (fixture->gateway), (char *) request, first_event,
-              g_string_new (NULL), 0 };
+              g_string_new (NULL), 0, FALSE };
   GThread *thread = g_thread_new ("raw-client", raw_thread, &raw);
 
   while (!g_atomic_int_get (&raw.done))
     g_main_context_iteration (NULL, TRUE);
   g_thread_join (thread);
+  if (closed != NULL)
+    *closed = raw.closed;
   return g_string_free (raw.response, FALSE);
+}
+
+static char *
+raw_exchange (Fixture    *fixture,
+              const char *request,
+              gboolean    first_event)
+{
+  return raw_exchange_full (fixture, request, first_event, NULL);
 }
 
 static guint
@@ -863,6 +878,39 @@ test_head (void)
                    CK_GATEWAY_HEAD_TOO_LARGE);
   soup_message_headers_append (headers, "Authorization", "Bearer other");
   g_assert_cmpint (ck_gateway_check_head ("GET", headers, 9, tokens, &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+}
+
+/* What no request may be: a method that is not a token, a body framed
+ * two ways. */
+static void
+test_head_refusals (void)
+{
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  static const char * const methods[] = { "", "GE T", "GE\001T", "GET\r", "G(E)T", "G\303\251T", "GET/" };
+  const char *tokens[2], *message;
+
+  soup_message_headers_append (headers, "Host", "127.0.0.1:9");
+  soup_message_headers_append (headers, "x-api-key", "tok");
+  g_assert_cmpint (ck_gateway_check_head ("get", headers, 9, tokens, &message), ==,
+                   CK_GATEWAY_HEAD_OK);
+  g_assert_cmpint (ck_gateway_check_head ("M-SEARCH!#$%&'*+.^_`|~9", headers, 9, tokens, &message),
+                   ==, CK_GATEWAY_HEAD_OK);
+  for (guint i = 0; i < G_N_ELEMENTS (methods); i++)
+    g_assert_cmpint (ck_gateway_check_head (methods[i], headers, 9, tokens, &message), ==,
+                     CK_GATEWAY_HEAD_BAD_REQUEST);
+  g_assert_cmpint (ck_gateway_check_head (NULL, headers, 9, tokens, &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+
+  soup_message_headers_append (headers, "Content-Length", "2");
+  g_assert_cmpint (ck_gateway_check_head ("POST", headers, 9, tokens, &message), ==,
+                   CK_GATEWAY_HEAD_OK);
+  soup_message_headers_append (headers, "Transfer-Encoding", "chunked");
+  g_assert_cmpint (ck_gateway_check_head ("POST", headers, 9, tokens, &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+  soup_message_headers_remove (headers, "Transfer-Encoding");
+  soup_message_headers_append (headers, "Content-Length", "2");
+  g_assert_cmpint (ck_gateway_check_head ("POST", headers, 9, tokens, &message), ==,
                    CK_GATEWAY_HEAD_BAD_REQUEST);
 }
 
@@ -1099,6 +1147,64 @@ test_forbidden (Fixture       *fixture,
         g_assert_nonnull (strstr (response, "\"permission_error\""));
     }
   g_assert_cmpuint (fixture->up.hits, ==, 3);
+}
+
+/* A request head, by hand, with the session's token as x-api-key. */
+static char *
+raw_request (Fixture    *fixture,
+             const char *request_line,
+             const char *headers,
+             const char *body)
+{
+  return g_strdup_printf ("%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nx-api-key: %s\r\n%s\r\n%s",
+                          request_line, ck_gateway_get_port (fixture->gateway),
+                          ck_gateway_session_get_token (fixture->session), headers, body);
+}
+
+/* Heads that two parsers could read two ways are refused, and their
+ * connection closed after the answer: what follows on it (a CONNECT's
+ * tunnel, a body framed one way or the other, the rest of a broken
+ * request line) is never taken for a request of its own. */
+static void
+test_refused_heads (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  static const struct { const char *request_line, *headers, *body; } cases[] = {
+    { "CONNECT api.anthropic.com:443", "", "" },
+    { "POST /v1/messages", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n" },
+    { "POST /v1/messages", "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", "0\r\n\r\n" },
+    { "POST /v1/messages", "Content-Length: 0\r\nContent-Length: 5\r\n", "" },
+    { "GE\001T /v1/models", "", "" },
+    { "GET\177 /v1/models", "", "" },
+    { "GET\013 /v1/models", "", "" },
+    { "GET\r /v1/models", "", "" },
+    { "G(E)T /v1/models", "", "" },
+    { "GET\"x /v1/models", "", "" },
+    { "G\303\251T /v1/models", "", "" },
+  };
+  g_autofree char *next = raw_request (fixture, "GET /v1/smuggled", "", "");
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *head = raw_request (fixture, cases[i].request_line, cases[i].headers,
+                                           cases[i].body);
+      g_autofree char *request = g_strconcat (head, next, NULL);
+      g_autofree char *response = NULL;
+      g_autofree char *lower = NULL;
+      gboolean closed = FALSE;
+
+      g_test_message ("case %u", i);
+      response = raw_exchange_full (fixture, request, FALSE, &closed);
+      g_assert_cmpuint (raw_status (response), ==, 400);
+      lower = g_ascii_strdown (response, -1);
+      g_assert_nonnull (strstr (lower, "\r\nconnection: close\r\n"));
+      /* One answer, and then the end. */
+      g_assert_null (strstr (response + 1, "HTTP/1.1 "));
+      g_assert_true (closed);
+    }
+  g_assert_cmpuint (fixture->up.hits, ==, 0);
 }
 
 /* Stands for another user of the machine who bound a port first: a
@@ -1811,12 +1917,14 @@ main (int   argc,
   g_test_add (path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
 
   g_test_add_func ("/gateway/head", test_head);
+  g_test_add_func ("/gateway/head-refusals", test_head_refusals);
   g_test_add_func ("/gateway/listen", test_listen);
   ADD ("/gateway/forward", test_forward);
   ADD ("/gateway/keep-alive", test_keep_alive);
   ADD ("/gateway/oauth", test_oauth);
   ADD ("/gateway/unauthorized", test_unauthorized);
   ADD ("/gateway/forbidden", test_forbidden);
+  ADD ("/gateway/refused-heads", test_refused_heads);
   ADD ("/gateway/upstream-other-user", test_upstream_other_user);
   ADD ("/gateway/no-credential", test_no_credential);
   ADD ("/gateway/retry-after-401", test_retry_after_401);
