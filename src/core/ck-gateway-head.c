@@ -206,10 +206,47 @@ ck_gateway_check_head (const char          *method,
   return CK_GATEWAY_HEAD_OK;
 }
 
+/* @text holds @secret as written, or once percent-decoded (a cookie, a
+ * query parameter). */
+static gboolean
+holds_secret (const char *text,
+              const char *secret)
+{
+  g_autoptr(CkSecretString) decoded = NULL;
+
+  if (strstr (text, secret) != NULL)
+    return TRUE;
+  if (strchr (text, '%') == NULL)
+    return FALSE;
+  decoded = g_uri_unescape_string (text, NULL);
+  return decoded != NULL && strstr (decoded, secret) != NULL;
+}
+
+CkGatewayHead
+ck_gateway_check_target (const char  *path,
+                         const char  *query,
+                         const char  *secret,
+                         const char **message)
+{
+  g_return_val_if_fail (secret != NULL && secret[0] != '\0', CK_GATEWAY_HEAD_BAD_REQUEST);
+  g_return_val_if_fail (message != NULL, CK_GATEWAY_HEAD_BAD_REQUEST);
+
+  *message = NULL;
+  if ((path != NULL && holds_secret (path, secret)) ||
+      (query != NULL && holds_secret (query, secret)))
+    {
+      *message = "The request's URL holds the claude-keyring gateway token, which must not "
+                 "travel on to the API; send it in the Authorization or x-api-key header.";
+      return CK_GATEWAY_HEAD_BAD_REQUEST;
+    }
+  return CK_GATEWAY_HEAD_OK;
+}
+
 static void
 copy_headers (SoupMessageHeaders *from,
               SoupMessageHeaders *to,
-              const char * const *own)
+              const char * const *own,
+              const char         *secret)
 {
   SoupMessageHeadersIter iter;
   const char *name, *value;
@@ -221,17 +258,24 @@ copy_headers (SoupMessageHeaders *from,
       if (name_in (name, hop_by_hop) || name_in (name, own) ||
           (connection != NULL && soup_header_contains (connection, name)))
         continue;
+      if (secret != NULL && (holds_secret (name, secret) || holds_secret (value, secret)))
+        {
+          g_debug ("Left out a header that holds the session token");
+          continue;
+        }
       soup_message_headers_append (to, name, value);
     }
 }
 
 void
 ck_gateway_copy_request_headers (SoupMessageHeaders *from,
-                                 SoupMessageHeaders *to)
+                                 SoupMessageHeaders *to,
+                                 const char         *secret)
 {
   g_return_if_fail (from != NULL && to != NULL);
+  g_return_if_fail (secret == NULL || secret[0] != '\0');
 
-  copy_headers (from, to, request_own);
+  copy_headers (from, to, request_own, secret);
 }
 
 void
@@ -240,7 +284,7 @@ ck_gateway_copy_response_headers (SoupMessageHeaders *from,
 {
   g_return_if_fail (from != NULL && to != NULL);
 
-  copy_headers (from, to, response_own);
+  copy_headers (from, to, response_own, NULL);
 }
 
 char *

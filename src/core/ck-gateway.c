@@ -768,7 +768,8 @@ send_upstream (Request            *request,
    * the API) for every POST; a kept-alive one found closed fails before
    * the API has read the request, so sending it again is safe. */
   soup_message_add_flags (upstream, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
-  ck_gateway_copy_request_headers (client_headers, soup_message_get_request_headers (upstream));
+  ck_gateway_copy_request_headers (client_headers, soup_message_get_request_headers (upstream),
+                                   request->session->token);
   if (soup_message_headers_get_encoding (client_headers) != SOUP_ENCODING_NONE)
     soup_message_set_request_body_from_bytes (upstream, NULL, request->body);
   ck_gateway_put_credential (soup_message_get_request_headers (upstream), credential);
@@ -907,7 +908,7 @@ early_handler (SoupServer        *server,
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
   const char *tokens[2];
-  const char *message;
+  const char *message, *target_message;
   CkGatewayHead head;
   CkGatewaySession *session;
   Request *request;
@@ -957,6 +958,14 @@ early_handler (SoupServer        *server,
                  "The claude-keyring gateway token is not valid: its session has ended. "
                  "Start claude again with “claude-keyring run”, or run “claude-keyring "
                  "setup-claude --gateway” again.");
+      return;
+    }
+
+  if (ck_gateway_check_target (g_uri_get_path (soup_server_message_get_uri (msg)),
+                               g_uri_get_query (soup_server_message_get_uri (msg)),
+                               session->token, &target_message) != CK_GATEWAY_HEAD_OK)
+    {
+      set_error (msg, SOUP_STATUS_BAD_REQUEST, "invalid_request_error", target_message);
       return;
     }
 

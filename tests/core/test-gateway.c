@@ -882,11 +882,12 @@ test_head (void)
 }
 
 /* What no request may be: a method that is not a token, a body framed
- * two ways. */
+ * two ways, the session token in its URL or in a header that travels. */
 static void
 test_head_refusals (void)
 {
   g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  g_autoptr(SoupMessageHeaders) out = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
   static const char * const methods[] = { "", "GE T", "GE\001T", "GET\r", "G(E)T", "G\303\251T", "GET/" };
   const char *tokens[2], *message;
 
@@ -912,6 +913,36 @@ test_head_refusals (void)
   soup_message_headers_append (headers, "Content-Length", "2");
   g_assert_cmpint (ck_gateway_check_head ("POST", headers, 9, tokens, &message), ==,
                    CK_GATEWAY_HEAD_BAD_REQUEST);
+
+  g_assert_cmpint (ck_gateway_check_target ("/v1/messages", "beta=true", "s3cret", &message), ==,
+                   CK_GATEWAY_HEAD_OK);
+  g_assert_null (message);
+  g_assert_cmpint (ck_gateway_check_target ("/v1/models", NULL, "s3cret", &message), ==,
+                   CK_GATEWAY_HEAD_OK);
+  g_assert_cmpint (ck_gateway_check_target ("/v1/models", "k=s3cret", "s3cret", &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+  g_assert_nonnull (message);
+  g_assert_cmpint (ck_gateway_check_target ("/v1/models", "k=%733cret", "s3cret", &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+  g_assert_cmpint (ck_gateway_check_target ("/v1/xs3cretx", NULL, "s3cret", &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+  /* Not a percent-encoding at all: looked at as written. */
+  g_assert_cmpint (ck_gateway_check_target ("/v1/models", "k=%zz&s3cret", "s3cret", &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+
+  soup_message_headers_clear (headers);
+  soup_message_headers_append (headers, "Cookie", "a=1; b=s3cret");
+  soup_message_headers_append (headers, "X-Escaped", "%733cret");
+  soup_message_headers_append (headers, "X-s3cret", "1");
+  soup_message_headers_append (headers, "X-Kept", "s3cre");
+  ck_gateway_copy_request_headers (headers, out, "s3cret");
+  g_assert_cmpstr (soup_message_headers_get_one (out, "X-Kept"), ==, "s3cre");
+  g_assert_null (soup_message_headers_get_one (out, "Cookie"));
+  g_assert_null (soup_message_headers_get_one (out, "X-Escaped"));
+  g_assert_null (soup_message_headers_get_one (out, "X-s3cret"));
+  soup_message_headers_clear (out);
+  ck_gateway_copy_request_headers (headers, out, NULL);
+  g_assert_nonnull (soup_message_headers_get_one (out, "Cookie"));
 }
 
 static void
@@ -1205,6 +1236,64 @@ test_refused_heads (Fixture       *fixture,
       g_assert_true (closed);
     }
   g_assert_cmpuint (fixture->up.hits, ==, 0);
+}
+
+/* The session token goes to the gateway and no further: a header that
+ * holds it, whatever its name, stays behind; a URL that holds it is
+ * refused (it cannot be taken out without changing what was asked). */
+static void
+test_token_elsewhere (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  const char *token = ck_gateway_session_get_token (fixture->session);
+  g_autoptr(SoupMessage) msg = new_request (fixture, "POST", "/v1/messages", token);
+  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
+  g_autofree char *cookie = g_strdup_printf ("a=1; ck=%s", token);
+  g_autofree char *wrapped = g_strdup_printf ("x%sx", token);
+  g_autofree char *escaped = g_strdup_printf ("%%%02X%s", token[0], token + 1);
+  g_autofree char *named = g_strconcat ("X-", token, NULL);
+  g_autofree char *in_query = g_strdup_printf ("/v1/models?key=%s", token);
+  g_autofree char *in_query_escaped = g_strdup_printf ("/v1/models?a=b&key=%s", escaped);
+  g_autofree char *in_path = g_strdup_printf ("/v1/%s/models", token);
+  const char *refused[] = { in_query, in_query_escaped, in_path };
+  g_autoptr(Reply) reply = NULL;
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+
+  soup_message_headers_append (headers, "anthropic-api-key", token);
+  soup_message_headers_append (headers, "Cookie", cookie);
+  soup_message_headers_append (headers, "X-Custom-Token", wrapped);
+  soup_message_headers_append (headers, "X-Escaped", escaped);
+  soup_message_headers_append (headers, named, "1");
+  soup_message_headers_append (headers, "X-Custom", "kept");
+  reply = send_message (fixture, msg);
+  g_assert_cmpuint (reply->status, ==, 201);
+  g_assert_cmpuint (fixture->up.hits, ==, 1);
+  g_assert_cmpstr (soup_message_headers_get_one (fixture->up.headers, "X-Custom"), ==, "kept");
+  g_assert_cmpstr (soup_message_headers_get_one (fixture->up.headers, "x-api-key"), ==, API_KEY);
+  assert_no_header (fixture->up.headers, "anthropic-api-key");
+  assert_no_header (fixture->up.headers, "Cookie");
+  assert_no_header (fixture->up.headers, "X-Custom-Token");
+  assert_no_header (fixture->up.headers, "X-Escaped");
+  assert_nowhere (fixture->up.headers, token);
+  assert_nowhere (fixture->up.headers, token + 1);
+  soup_message_headers_iter_init (&iter, fixture->up.headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    g_assert_null (strstr (name, token));
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr(Reply) no = call (fixture, "GET", refused[i], token);
+      g_autofree char *message = NULL;
+
+      g_test_message ("URL %u", i);
+      g_assert_cmpuint (no->status, ==, 400);
+      message = assert_error_body (no, "invalid_request_error");
+      g_assert_null (strstr (message, token));
+    }
+  g_assert_cmpuint (fixture->up.hits, ==, 1);
 }
 
 /* Stands for another user of the machine who bound a port first: a
@@ -1925,6 +2014,7 @@ main (int   argc,
   ADD ("/gateway/unauthorized", test_unauthorized);
   ADD ("/gateway/forbidden", test_forbidden);
   ADD ("/gateway/refused-heads", test_refused_heads);
+  ADD ("/gateway/token-elsewhere", test_token_elsewhere);
   ADD ("/gateway/upstream-other-user", test_upstream_other_user);
   ADD ("/gateway/no-credential", test_no_credential);
   ADD ("/gateway/retry-after-401", test_retry_after_401);
