@@ -265,6 +265,25 @@ ck_agent_activate (GApplication *application)
    * module handles "activate" (a second start shows the status window). */
 }
 
+/* Whether an agent owns the bus name, asked on a connection of our own:
+ * after a failed registration the application has none. */
+static gboolean
+agent_is_running (void)
+{
+  g_autoptr(GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
+  g_autoptr(GVariant) reply = NULL;
+  gboolean has_owner = FALSE;
+
+  if (bus != NULL)
+    reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                         "org.freedesktop.DBus", "NameHasOwner",
+                                         g_variant_new ("(s)", APP_ID), G_VARIANT_TYPE ("(b)"),
+                                         G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+  if (reply != NULL)
+    g_variant_get (reply, "(b)", &has_owner);
+  return has_owner;
+}
+
 /* A second start: the running agent shows its window. */
 static int
 activate_remote (GApplication *application)
@@ -311,6 +330,16 @@ ck_agent_handle_local_options (GApplication *application,
    * caller that is gone by then cannot be identified, so it is refused. */
   if (!g_application_register (application, NULL, &error))
     {
+      /* --gapplication-service (the autostart entry, D-Bus activation, the
+       * systemd unit) while an agent already serves the session: GLib fails
+       * a service that cannot own its name, but nothing is left to do, and
+       * a session start must not show the running agent's window. */
+      if ((g_application_get_flags (application) & G_APPLICATION_IS_SERVICE) &&
+          agent_is_running ())
+        {
+          g_message ("An agent already serves %s", APP_ID);
+          return 0;
+        }
       g_printerr ("Failed to register: %s\n", error->message);
       return 1;
     }

@@ -205,13 +205,17 @@ print_gateway (GVariant *status,
       g_autofree char *opener = NULL;
       g_autofree char *ago = NULL;
       g_autofree char *size = NULL;
+      g_autofree char *title = NULL;
       const char *command = lookup_string (session, "command");
+      const char *remote = lookup_string (session, "remote");
       guint64 requests = 0, bytes = 0;
       gint64 created = 0;
       guint32 pid = 0;
       gboolean persistent = FALSE;
+      gboolean connected = TRUE;
 
       g_variant_lookup (session, "pid", "u", &pid);
+      g_variant_lookup (session, "connected", "b", &connected);
       g_variant_lookup (session, "since", "x", &created);
       g_variant_lookup (session, "requests", "t", &requests);
       g_variant_lookup (session, "bytes", "t", &bytes);
@@ -220,9 +224,13 @@ print_gateway (GVariant *status,
                         : g_strdup (persistent ? "persistent" : "pid unknown");
       ago = format_duration (MAX (0, g_get_real_time () / G_USEC_PER_SEC - created));
       size = g_format_size (bytes);
+      /* A remote session (claude-keyring ssh) is for its destination. */
+      if (remote != NULL)
+        title = g_strdup_printf ("ssh %s%s", remote, connected ? "" : " (not connected)");
+      else
+        title = g_strdup (command != NULL ? command : "?");
       printf ("%-14s%s (%s, %s ago, %" G_GUINT64_FORMAT " request%s, %s)\n", "",
-              command != NULL ? command : "?", opener, ago, requests,
-              requests == 1 ? "" : "s", size);
+              title, opener, ago, requests, requests == 1 ? "" : "s", size);
     }
 }
 

@@ -58,13 +58,13 @@ ck_gateway_host_is_own (const char *host,
   guint64 value;
   gsize name_length;
 
-  if (host == NULL || port == 0 || (colon = strrchr (host, ':')) == NULL)
+  if (host == NULL || (colon = strrchr (host, ':')) == NULL)
     return FALSE;
 
   /* Digits only: no sign, no spaces, no "80abc". */
   if (colon[1] == '\0' || strspn (colon + 1, "0123456789") != strlen (colon + 1) ||
       !g_ascii_string_to_unsigned (colon + 1, 10, 1, G_MAXUINT16, &value, NULL) ||
-      value != port)
+      (port != 0 && value != port))
     return FALSE;
 
   name_length = colon - host;

@@ -39,7 +39,8 @@ CkGatewayHead ck_gateway_check_head              (const char          *method,
                                                   guint16              port,
                                                   const char         **tokens,
                                                   const char         **message);
-/* "127.0.0.1:PORT", "[::1]:PORT" or "localhost:PORT", nothing else. */
+/* "127.0.0.1:PORT", "[::1]:PORT" or "localhost:PORT", nothing else;
+ * @port 0 takes any port (a session's socket behind a forward). */
 gboolean      ck_gateway_host_is_own             (const char          *host,
                                                   guint16              port);
 /* BAD_REQUEST when the path or query holds @secret (the session token),

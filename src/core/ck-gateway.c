@@ -23,7 +23,11 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <libsoup/soup.h>
 
@@ -51,6 +55,23 @@
 
 #define REQUEST_KEY "ck-gateway-request"
 
+/* Connections open at once, idle kept-alive ones included: plenty for our
+ * user's clients; few for everyone else together, whose requests are
+ * only refused, so that they cannot use up the agent's descriptors. */
+#define MAX_OWN_CONNECTIONS   256
+#define MAX_OTHER_CONNECTIONS 4
+
+/* After a failed accept (out of descriptors, most likely) the next try
+ * waits this long; the connection waits in the backlog meanwhile. */
+#define ACCEPT_RETRY_MS 100
+
+/* Marks an accepted connection as one of our own user's. */
+#define OWN_KEY "ck-gateway-own"
+
+/* What the accept path learnt of a connection (a Peer), kept on the
+ * remote address libsoup holds for it. */
+#define PEER_KEY "ck-gateway-peer"
+
 typedef char CkSecretString;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CkSecretString, ck_secret_free)
 
@@ -64,6 +85,7 @@ struct _CkGatewaySession
   char             *digest;     /* SHA-256 of the token, hex: the lookup key */
   CkCredentialKind  kind;
   char             *upstream;
+  char             *remote;     /* NULL: a local session */
   gint64            created;
   guint64           requests;   /* atomic */
   guint64           bytes;      /* atomic */
@@ -132,6 +154,7 @@ ck_gateway_session_unref (CkGatewaySession *self)
   ck_secret_free (self->token);
   ck_secret_free (self->digest);
   g_free (self->upstream);
+  g_free (self->remote);
   g_free (self);
 }
 
@@ -191,6 +214,23 @@ ck_gateway_session_get_digest (CkGatewaySession *self)
   return self->digest;
 }
 
+void
+ck_gateway_session_set_remote (CkGatewaySession *self,
+                               const char       *remote)
+{
+  g_return_if_fail (self != NULL);
+
+  g_free (self->remote);
+  self->remote = remote != NULL && remote[0] != '\0' ? g_strdup (remote) : NULL;
+}
+
+const char *
+ck_gateway_session_get_remote (CkGatewaySession *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return self->remote;
+}
+
 /* The gateway */
 
 /* How often an upstream 401 may force a refresh of the OAuth login. */
@@ -205,7 +245,11 @@ struct _CkGateway
   GSettings   *settings;
   CkResolver  *resolver;
   SoupServer  *server;
+  GPtrArray   *listeners;    /* Listener */
+  GPtrArray   *connections;  /* GSocketConnection, until seen closed */
+  GSocket     *anchor_peer;  /* see add_keep_alive_anchor() */
   gboolean     logged_other_user;
+  gboolean     logged_accept_error;
   SoupSession *session;
   guint16      port;
   gboolean     listening;
@@ -223,6 +267,41 @@ enum {
 };
 
 static guint signals[N_SIGNALS];
+
+/* A connection as the gateway accepted it. libsoup has no socket for a
+ * connection handed to soup_server_accept_iostream() (its
+ * soup_server_message_get_socket() is NULL), but keeps the addresses
+ * given with it: this rides on the remote one. */
+typedef struct
+{
+  GSocket  *socket;
+  char     *session_id;  /* accepted on that session's own socket */
+  gboolean  own;         /* our user's */
+} Peer;
+
+static void
+peer_free (Peer *peer)
+{
+  g_clear_object (&peer->socket);
+  g_free (peer->session_id);
+  g_free (peer);
+}
+
+static Peer *
+get_peer (SoupServerMessage *msg)
+{
+  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
+
+  return remote != NULL ? g_object_get_data (G_OBJECT (remote), PEER_KEY) : NULL;
+}
+
+static GSocket *
+get_socket (SoupServerMessage *msg)
+{
+  Peer *peer = get_peer (msg);
+
+  return peer != NULL ? peer->socket : NULL;
+}
 
 /* One request, from its head to its last byte. Held by the server
  * message (until it finishes) and by every callback in flight. */
@@ -379,7 +458,7 @@ drop_connection (Request *request)
 
   /* Shut first: libsoup, letting go of the stream, would otherwise end
    * the chunked body properly, and the client take it as complete. */
-  if ((socket = soup_server_message_get_socket (request->msg)) != NULL)
+  if ((socket = get_socket (request->msg)) != NULL)
     g_socket_shutdown (socket, FALSE, TRUE, NULL);
   stream = soup_server_message_steal_connection (request->msg);
   if (stream != NULL)
@@ -429,18 +508,10 @@ on_client_readable (GSocket      *socket,
 static void
 watch_client (Request *request)
 {
-  GSocket *socket = soup_server_message_get_socket (request->msg);
+  GSocket *socket = get_socket (request->msg);
 
   if (socket == NULL)
     return;
-
-  /* Stealing the connection (drop_connection) asks for both addresses;
-   * once the peer is gone, the kernel no longer knows the remote one. */
-  soup_server_message_get_local_address (request->msg);
-  soup_server_message_get_remote_address (request->msg);
-
-  /* The answer goes out in pieces as they come: none waits for an ACK. */
-  g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
   request->watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
   g_source_set_callback (request->watch, G_SOURCE_FUNC (on_client_readable), request, NULL);
@@ -456,7 +527,7 @@ static void
 set_cork (Request *request,
           gboolean corked)
 {
-  GSocket *socket = soup_server_message_get_socket (request->msg);
+  GSocket *socket = get_socket (request->msg);
 
   if (socket != NULL)
     g_socket_set_option (socket, IPPROTO_TCP, TCP_CORK, corked, NULL);
@@ -868,35 +939,6 @@ find_session (CkGateway   *self,
 /* Runs once the head is read, before the body: a request that will be
  * refused is refused now, and its body (if the client sends it anyway) is
  * read and dropped. */
-#define PEER_KEY "ck-gateway-peer"
-
-/* Another user of the machine may connect but is answered 403 before
- * the token is looked at, so no token guess of theirs is ever checked.
- * Decided once per connection (the answer is kept on its socket). */
-static gboolean
-peer_is_us (CkGateway         *self,
-            SoupServerMessage *msg)
-{
-  GSocket *socket = soup_server_message_get_socket (msg);
-  gpointer known;
-  uid_t uid;
-  gboolean us;
-
-  if (socket != NULL && (known = g_object_get_data (G_OBJECT (socket), PEER_KEY)) != NULL)
-    return GPOINTER_TO_INT (known) == 1;
-
-  us = ck_loopback_peer_is_us (soup_server_message_get_local_address (msg),
-                               soup_server_message_get_remote_address (msg), &uid);
-  if (!us && !self->logged_other_user)
-    {
-      self->logged_other_user = TRUE;
-      g_message ("Refusing requests to the gateway from another user (uid %d)", (int) uid);
-    }
-  if (socket != NULL)
-    g_object_set_data (G_OBJECT (socket), PEER_KEY, GINT_TO_POINTER (us ? 1 : 2));
-  return us;
-}
-
 static void
 early_handler (SoupServer        *server,
                SoupServerMessage *msg,
@@ -907,6 +949,7 @@ early_handler (SoupServer        *server,
   CkGateway *self = user_data;
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  Peer *peer = get_peer (msg);
   const char *tokens[2];
   const char *message, *target_message;
   CkGatewayHead head;
@@ -915,15 +958,21 @@ early_handler (SoupServer        *server,
 
   soup_message_body_set_accumulate (body, FALSE);
 
-  if (!peer_is_us (self, msg))
+  /* Another user of the machine is refused before the token is looked
+   * at, so that no token guess of theirs is ever checked. */
+  if (peer == NULL || !peer->own)
     {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "Connection", "close");
       set_error (msg, SOUP_STATUS_FORBIDDEN, "permission_error",
                  "The claude-keyring gateway serves only the user who runs it.");
       return;
     }
 
-  head = ck_gateway_check_head (soup_server_message_get_method (msg), headers, self->port,
-                                tokens, &message);
+  /* On a session's socket the Host names the forwarded port, which the
+   * agent does not know: any port of a loopback name (0). */
+  head = ck_gateway_check_head (soup_server_message_get_method (msg), headers,
+                                peer->session_id != NULL ? 0 : self->port, tokens, &message);
   switch (head)
     {
     case CK_GATEWAY_HEAD_BAD_REQUEST:
@@ -952,12 +1001,21 @@ early_handler (SoupServer        *server,
       return;
     }
 
-  if ((session = find_session (self, tokens)) == NULL)
+  /* A remote session's token works only through its own socket (its
+   * forward), and that socket serves no other token. */
+  session = find_session (self, tokens);
+  if (session != NULL &&
+      g_strcmp0 (session->remote != NULL ? session->id : NULL, peer->session_id) != 0)
+    session = NULL;
+  if (session == NULL)
     {
       set_error (msg, SOUP_STATUS_UNAUTHORIZED, "authentication_error",
-                 "The claude-keyring gateway token is not valid: its session has ended. "
-                 "Start claude again with “claude-keyring run”, or run “claude-keyring "
-                 "setup-claude --gateway” again.");
+                 peer->session_id != NULL
+                 ? "The claude-keyring gateway token is not valid: its session has ended. "
+                   "Run “claude-keyring ssh” again."
+                 : "The claude-keyring gateway token is not valid: its session has ended. "
+                   "Start claude again with “claude-keyring run”, or run “claude-keyring "
+                   "setup-claude --gateway” again.");
       return;
     }
 
@@ -1013,6 +1071,230 @@ handler (SoupServer        *server,
   soup_server_message_pause (msg);
   watch_client (request);
   fetch_credential (request);
+}
+
+/* Accepting */
+
+/* Every connection is accepted here, not by libsoup: counted and, when
+ * too many are open, closed before a byte of it is read; and a failed
+ * accept is tried again, where libsoup 3.2's listener stops for good. */
+typedef struct
+{
+  CkGateway *gateway;    /* not a reference: the gateway owns this */
+  GSocket   *socket;
+  GSource   *source;     /* NULL while waiting to try again */
+  guint      retry_id;
+  /* A session's own socket: serves that session alone, and its file is
+   * removed (if it is still this socket's) when it closes. */
+  char      *session_id;
+  char      *path;
+  dev_t      dev;
+  ino_t      ino;
+} Listener;
+
+static void
+listener_free (Listener *listener)
+{
+  struct stat st;
+
+  if (listener->source != NULL)
+    {
+      g_source_destroy (listener->source);
+      g_clear_pointer (&listener->source, g_source_unref);
+    }
+  g_clear_handle_id (&listener->retry_id, g_source_remove);
+  g_socket_close (listener->socket, NULL);
+  g_object_unref (listener->socket);
+  if (listener->path != NULL && lstat (listener->path, &st) == 0 && S_ISSOCK (st.st_mode) &&
+      st.st_dev == listener->dev && st.st_ino == listener->ino)
+    unlink (listener->path);
+  g_free (listener->session_id);
+  g_free (listener->path);
+  g_free (listener);
+}
+
+/* Whether the peer runs as this process's user (its uid in @uid, -1 when
+ * unknown). */
+static gboolean
+peer_is_us (GSocket        *socket,
+            GSocketAddress *local,
+            GSocketAddress *remote,
+            uid_t          *uid)
+{
+  g_autoptr(GCredentials) credentials = NULL;
+
+  if (g_socket_get_family (socket) != G_SOCKET_FAMILY_UNIX)
+    return ck_loopback_peer_is_us (local, remote, uid);
+
+  credentials = g_socket_get_credentials (socket, NULL);
+  *uid = credentials != NULL ? g_credentials_get_unix_user (credentials, NULL) : (uid_t) -1;
+  return *uid != (uid_t) -1 && *uid == geteuid ();
+}
+
+static void
+accept_connection (Listener *listener,
+                   GSocket  *socket)
+{
+  CkGateway *self = listener->gateway;
+  g_autoptr(GSocketAddress) local = g_socket_get_local_address (socket, NULL);
+  g_autoptr(GSocketAddress) remote = g_socket_get_remote_address (socket, NULL);
+  g_autoptr(GSocketConnection) connection = NULL;
+  Peer *peer;
+  gboolean own;
+  guint open;
+  uid_t uid;
+
+  if (local == NULL || remote == NULL)
+    {
+      g_socket_close (socket, NULL);
+      return;
+    }
+
+  own = peer_is_us (socket, local, remote, &uid);
+  if (!own && !self->logged_other_user)
+    {
+      self->logged_other_user = TRUE;
+      g_message ("Refusing requests to the gateway from another user (uid %d)", (int) uid);
+    }
+
+  open = ck_loopback_count_open (self->connections, OWN_KEY, own);
+  if (open >= (own ? MAX_OWN_CONNECTIONS : MAX_OTHER_CONNECTIONS))
+    {
+      g_debug ("Dropped a connection%s: %u open already", own ? "" : " of another user", open);
+      g_socket_close (socket, NULL);
+      return;
+    }
+
+  /* The answer goes out in pieces as they come: none waits for an ACK. */
+  if (g_socket_get_family (socket) != G_SOCKET_FAMILY_UNIX)
+    g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+
+  connection = g_socket_connection_factory_create_connection (socket);
+  g_object_set_data (G_OBJECT (connection), OWN_KEY, GINT_TO_POINTER (own));
+  g_ptr_array_add (self->connections, g_object_ref (connection));
+
+  peer = g_new0 (Peer, 1);
+  peer->socket = g_object_ref (socket);
+  peer->session_id = g_strdup (listener->session_id);
+  peer->own = own;
+  g_object_set_data_full (G_OBJECT (remote), PEER_KEY, peer, (GDestroyNotify) peer_free);
+
+  soup_server_accept_iostream (self->server, G_IO_STREAM (connection), local, remote, NULL);
+}
+
+static void listener_watch (Listener *listener);
+
+static gboolean
+on_retry_accept (gpointer user_data)
+{
+  Listener *listener = user_data;
+
+  listener->retry_id = 0;
+  listener_watch (listener);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_incoming (GSocket      *socket,
+             GIOCondition  condition,
+             gpointer      user_data)
+{
+  Listener *listener = user_data;
+  CkGateway *self = listener->gateway;
+  g_autoptr(GSocket) accepted = NULL;
+  g_autoptr(GError) error = NULL;
+
+  accepted = g_socket_accept (socket, NULL, &error);
+  if (accepted != NULL)
+    {
+      self->logged_accept_error = FALSE;
+      accept_connection (listener, accepted);
+      return G_SOURCE_CONTINUE;
+    }
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return G_SOURCE_CONTINUE;
+
+  /* Polling again at once would spin: the connection is still there. */
+  if (!self->logged_accept_error)
+    {
+      self->logged_accept_error = TRUE;
+      g_message ("The gateway cannot accept a connection now (%s); trying again", error->message);
+    }
+  g_clear_pointer (&listener->source, g_source_unref);
+  listener->retry_id = g_timeout_add (ACCEPT_RETRY_MS, on_retry_accept, listener);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+listener_watch (Listener *listener)
+{
+  listener->source = g_socket_create_source (listener->socket, G_IO_IN, NULL);
+  g_source_set_callback (listener->source, G_SOURCE_FUNC (on_incoming), listener, NULL);
+  g_source_set_static_name (listener->source, "[ck-gateway] listener");
+  g_source_attach (listener->source, g_main_context_get_thread_default ());
+}
+
+static Listener *
+add_listener (CkGateway *self,
+              GSocket   *socket)
+{
+  Listener *listener = g_new0 (Listener, 1);
+
+  listener->gateway = self;
+  listener->socket = g_object_ref (socket);
+  /* g_socket_accept() would wait for a connection otherwise. */
+  g_socket_set_blocking (socket, FALSE);
+  listener_watch (listener);
+  g_ptr_array_add (self->listeners, listener);
+  return listener;
+}
+
+/* libsoup 3.2 keeps a connection alive after an answer only while its
+ * server has a listener (request_finished() looks at its list). The
+ * gateway accepts by itself, so libsoup gets one that no one can
+ * connect to: one end of a socket pair, the other end kept silent. */
+static gboolean
+add_keep_alive_anchor (CkGateway  *self,
+                       GError    **error)
+{
+  g_autoptr(GSocket) anchor = NULL;
+  int fds[2];
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "Could not make a socket pair: %s", g_strerror (saved_errno));
+      return FALSE;
+    }
+  if ((anchor = g_socket_new_from_fd (fds[0], error)) == NULL)
+    {
+      close (fds[0]);
+      close (fds[1]);
+      return FALSE;
+    }
+  if ((self->anchor_peer = g_socket_new_from_fd (fds[1], error)) == NULL)
+    {
+      close (fds[1]);
+      return FALSE;
+    }
+  return soup_server_listen_socket (self->server, anchor, 0, error);
+}
+
+/* Closes every listener and connection. */
+static void
+stop_listening (CkGateway *self)
+{
+  g_ptr_array_set_size (self->listeners, 0);
+  /* Every connection goes too: their requests finish, upstream cancelled. */
+  soup_server_disconnect (self->server);
+  g_ptr_array_set_size (self->connections, 0);
+  if (self->anchor_peer != NULL)
+    {
+      g_socket_close (self->anchor_peer, NULL);
+      g_clear_object (&self->anchor_peer);
+    }
 }
 
 /* Listening */
@@ -1080,12 +1362,9 @@ listen_loopback (CkGateway  *self,
       if (v6 == NULL)
         g_debug ("Not listening on ::1: %s", v6_error->message);
 
-      if (!soup_server_listen_socket (self->server, v4, 0, error) ||
-          (v6 != NULL && !soup_server_listen_socket (self->server, v6, 0, error)))
-        {
-          soup_server_disconnect (self->server);
-          return FALSE;
-        }
+      add_listener (self, v4);
+      if (v6 != NULL)
+        add_listener (self, v6);
       self->port = port;
       return TRUE;
     }
@@ -1109,12 +1388,20 @@ ck_gateway_start (CkGateway  *self,
     {
       g_autoptr(GSocket) socket = g_socket_new_from_fd (listener_fd, error);
 
-      if (socket == NULL || !soup_server_listen_socket (self->server, socket, 0, error))
+      if (socket == NULL)
         return FALSE;
+      add_listener (self, socket);
       self->port = socket_port (socket);
     }
   else if (!listen_loopback (self, g_settings_get_uint (self->settings, "gateway-port"), error))
     {
+      return FALSE;
+    }
+
+  if (!add_keep_alive_anchor (self, error))
+    {
+      stop_listening (self);
+      self->port = 0;
       return FALSE;
     }
 
@@ -1130,8 +1417,7 @@ ck_gateway_stop (CkGateway *self)
 
   if (!self->listening)
     return;
-  /* Every connection goes too: their requests finish, upstream cancelled. */
-  soup_server_disconnect (self->server);
+  stop_listening (self);
   self->listening = FALSE;
   self->port = 0;
 }
@@ -1221,6 +1507,7 @@ ck_gateway_remove_session (CkGateway  *self,
 
       if (strcmp (session->id, id) != 0)
         continue;
+      ck_gateway_unlisten_session (self, id);
       if (g_hash_table_lookup (self->by_digest, session->digest) == session)
         g_hash_table_remove (self->by_digest, session->digest);
       g_ptr_array_remove_index (self->sessions, i);
@@ -1259,6 +1546,196 @@ ck_gateway_dup_sessions (CkGateway *self)
   return copy;
 }
 
+/* Sessions' own sockets */
+
+static gboolean
+set_errno_error (GError     **error,
+                 int          saved_errno,
+                 const char  *what,
+                 const char  *path)
+{
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "%s %s: %s",
+               what, path, g_strerror (saved_errno));
+  return FALSE;
+}
+
+/* The directory of the sockets: made, or found to be this user's own
+ * directory (not a symlink) and closed to everyone else. */
+static gboolean
+ensure_socket_dir (const char  *dir,
+                   GError     **error)
+{
+  struct stat st;
+  int fd;
+
+  if (mkdir (dir, 0700) != 0 && errno != EEXIST)
+    return set_errno_error (error, errno, "Could not make the directory", dir);
+  if ((fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    return set_errno_error (error, errno, "Could not open the directory", dir);
+  if (fstat (fd, &st) != 0 || st.st_uid != geteuid () ||
+      ((st.st_mode & 077) != 0 && fchmod (fd, 0700) != 0))
+    {
+      close (fd);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                   "%s is not a private directory of this user's; remove it.", dir);
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}
+
+/* A file at @path goes only if it is a socket of this user's (an
+ * earlier agent's that had no time to remove it): never a symlink, nor
+ * anything else. */
+static gboolean
+remove_stale_socket (const char  *path,
+                     GError     **error)
+{
+  struct stat st;
+
+  if (lstat (path, &st) != 0)
+    return errno == ENOENT || set_errno_error (error, errno, "Could not look at", path);
+  if (!S_ISSOCK (st.st_mode) || st.st_uid != geteuid ())
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                   "%s exists and is not a socket of this user's; remove it.", path);
+      return FALSE;
+    }
+  if (unlink (path) != 0 && errno != ENOENT)
+    return set_errno_error (error, errno, "Could not remove the old socket", path);
+  return TRUE;
+}
+
+static GSocket *
+listen_unix (const char  *path,
+             struct stat *st,
+             GError     **error)
+{
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GSocket) socket = NULL;
+
+  if (strlen (path) >= sizeof (((struct sockaddr_un *) NULL)->sun_path))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG,
+                   "The socket path %s is too long; set XDG_RUNTIME_DIR to a shorter one.", path);
+      return NULL;
+    }
+  address = g_unix_socket_address_new (path);
+  socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
+                         error);
+  if (socket == NULL || !g_socket_bind (socket, address, FALSE, error))
+    return NULL;
+  /* Until now only the directory (0700) kept others out. */
+  if (chmod (path, 0600) != 0 || lstat (path, st) != 0)
+    {
+      set_errno_error (error, errno, "Could not make private the socket", path);
+      unlink (path);
+      return NULL;
+    }
+  if (!g_socket_listen (socket, error))
+    {
+      unlink (path);
+      return NULL;
+    }
+  return g_steal_pointer (&socket);
+}
+
+static Listener *
+find_session_listener (CkGateway  *self,
+                       const char *id,
+                       guint      *index)
+{
+  for (guint i = 0; i < self->listeners->len; i++)
+    {
+      Listener *listener = g_ptr_array_index (self->listeners, i);
+
+      if (g_strcmp0 (listener->session_id, id) == 0)
+        {
+          if (index != NULL)
+            *index = i;
+          return listener;
+        }
+    }
+  return NULL;
+}
+
+char *
+ck_gateway_listen_session (CkGateway   *self,
+                           const char  *id,
+                           GError     **error)
+{
+  CkGatewaySession *session;
+  g_autofree char *dir = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  Listener *listener;
+  struct stat st;
+
+  g_return_val_if_fail (CK_IS_GATEWAY (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+  session = ck_gateway_lookup_session (self, id);
+  g_return_val_if_fail (session != NULL && session->remote != NULL, NULL);
+
+  if (!self->listening)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED,
+                           "The gateway is not listening.");
+      return NULL;
+    }
+  /* The id comes from the keyring for a restored session: a file name. */
+  if (id[0] == '\0' || strspn (id, "0123456789abcdefABCDEF-") != strlen (id))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           "The session's id cannot name a socket.");
+      return NULL;
+    }
+
+  /* Another opener of a persistent session: a new socket, same path. */
+  ck_gateway_unlisten_session (self, id);
+
+  dir = g_build_filename (g_get_user_runtime_dir (), "claude-keyring", NULL);
+  name = g_strdup_printf ("gateway-%s.sock", id);
+  path = g_build_filename (dir, name, NULL);
+  if (!ensure_socket_dir (dir, error) || !remove_stale_socket (path, error) ||
+      (socket = listen_unix (path, &st, error)) == NULL)
+    return NULL;
+
+  listener = add_listener (self, socket);
+  listener->session_id = g_strdup (id);
+  listener->path = g_strdup (path);
+  listener->dev = st.st_dev;
+  listener->ino = st.st_ino;
+  g_debug ("Gateway session %s listens on its own socket", id);
+  return g_steal_pointer (&path);
+}
+
+void
+ck_gateway_unlisten_session (CkGateway  *self,
+                             const char *id)
+{
+  guint index;
+
+  g_return_if_fail (CK_IS_GATEWAY (self));
+  g_return_if_fail (id != NULL);
+
+  if (find_session_listener (self, id, &index) != NULL)
+    g_ptr_array_remove_index (self->listeners, index);
+}
+
+const char *
+ck_gateway_get_session_socket (CkGateway  *self,
+                               const char *id)
+{
+  Listener *listener;
+
+  g_return_val_if_fail (CK_IS_GATEWAY (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  listener = find_session_listener (self, id, NULL);
+  return listener != NULL ? listener->path : NULL;
+}
+
 /* The object */
 
 CkGateway *
@@ -1283,7 +1760,7 @@ ck_gateway_dispose (GObject *object)
 
   if (self->server != NULL)
     {
-      soup_server_disconnect (self->server);
+      stop_listening (self);
       g_clear_object (&self->server);
     }
   if (self->session != NULL)
@@ -1306,6 +1783,8 @@ ck_gateway_finalize (GObject *object)
 
   g_clear_pointer (&self->by_digest, g_hash_table_unref);
   g_clear_pointer (&self->sessions, g_ptr_array_unref);
+  g_clear_pointer (&self->listeners, g_ptr_array_unref);
+  g_clear_pointer (&self->connections, g_ptr_array_unref);
 
   G_OBJECT_CLASS (ck_gateway_parent_class)->finalize (object);
 }
@@ -1339,6 +1818,8 @@ ck_gateway_init (CkGateway *self)
   self->response_timeout = DEFAULT_RESPONSE_TIMEOUT;
   self->sessions = g_ptr_array_new_with_free_func ((GDestroyNotify) ck_gateway_session_unref);
   self->by_digest = g_hash_table_new (g_str_hash, g_str_equal);
+  self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
+  self->connections = g_ptr_array_new_with_free_func (g_object_unref);
 
   /* raw-paths: the path goes upstream byte for byte, as the client sent it. */
   self->server = soup_server_new ("raw-paths", TRUE, NULL);

@@ -47,6 +47,12 @@ guint64           ck_gateway_session_get_bytes    (CkGatewaySession *self); /* r
 /* SHA-256 of the token, lowercase hex: lets a client that holds a token
  * find its session without the token being shown. */
 const char       *ck_gateway_session_get_digest   (CkGatewaySession *self);
+/* A remote session (`claude-keyring ssh`) is served only on its own Unix
+ * socket (ck_gateway_listen_session()), never on the TCP port. @remote
+ * names the destination, for display; set before the session is added. */
+void              ck_gateway_session_set_remote   (CkGatewaySession *self,
+                                                   const char       *remote);
+const char       *ck_gateway_session_get_remote   (CkGatewaySession *self); /* NULL: local */
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CkGatewaySession, ck_gateway_session_unref)
 
@@ -83,6 +89,21 @@ CkGatewaySession *ck_gateway_lookup_session (CkGateway   *self,
                                              const char  *id);
 /* Every session, oldest first (a new array of new references). */
 GPtrArray  *ck_gateway_dup_sessions    (CkGateway         *self);
+/* Listens for the remote session @id alone on
+ * $XDG_RUNTIME_DIR/claude-keyring/gateway-ID.sock (directory 0700,
+ * socket 0600): a socket left there is replaced, anything else refused;
+ * a socket the session had is closed first. Needs the gateway started.
+ * Returns the path. */
+char       *ck_gateway_listen_session  (CkGateway         *self,
+                                        const char        *id,
+                                        GError           **error);
+/* Closes and removes that socket (the connections it accepted stay);
+ * removing a session does too. */
+void        ck_gateway_unlisten_session (CkGateway        *self,
+                                         const char       *id);
+/* The path while the session's socket listens, else NULL. */
+const char *ck_gateway_get_session_socket (CkGateway      *self,
+                                           const char     *id);
 
 /* Signal "session-request" (CkGatewaySession *session): emitted on the
  * main thread once per request a session made, after it was answered,

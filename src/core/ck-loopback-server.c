@@ -744,6 +744,25 @@ request_started_cb (SoupServer        *server,
   g_signal_connect_object (msg, "got-headers", G_CALLBACK (got_headers_cb), self, 0);
 }
 
+guint
+ck_loopback_count_open (GPtrArray  *connections,
+                        const char *key,
+                        gboolean    own)
+{
+  guint open = 0;
+
+  for (guint i = connections->len; i > 0; i--)
+    {
+      GObject *other = g_ptr_array_index (connections, i - 1);
+
+      if (g_io_stream_is_closed (G_IO_STREAM (other)))
+        g_ptr_array_remove_index_fast (connections, i - 1);
+      else if (GPOINTER_TO_INT (g_object_get_data (other, key)) == own)
+        open++;
+    }
+  return open;
+}
+
 /* Every connection is taken here, not by libsoup, so that it can be
  * counted and dropped before a byte of it is read.
  */
@@ -757,7 +776,7 @@ incoming_cb (GSocketService    *service,
   g_autoptr(GSocketAddress) local = g_socket_connection_get_local_address (connection, NULL);
   g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
   gboolean own;
-  guint open = 0;
+  guint open;
   uid_t uid;
 
   if (local == NULL || remote == NULL)
@@ -777,16 +796,7 @@ incoming_cb (GSocketService    *service,
                    (guint) uid);
     }
 
-  for (guint i = self->connections->len; i > 0; i--)
-    {
-      GObject *other = g_ptr_array_index (self->connections, i - 1);
-
-      if (g_io_stream_is_closed (G_IO_STREAM (other)))
-        g_ptr_array_remove_index_fast (self->connections, i - 1);
-      else if (GPOINTER_TO_INT (g_object_get_data (other, OWN_KEY)) == own)
-        open++;
-    }
-
+  open = ck_loopback_count_open (self->connections, OWN_KEY, own);
   if (open >= (own ? MAX_OWN_CONNECTIONS : MAX_OTHER_CONNECTIONS))
     {
       g_debug ("Dropped a connection: %u open already", open);

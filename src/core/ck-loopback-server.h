@@ -60,6 +60,12 @@ gboolean          ck_loopback_listener_from_proc_net   (const char           *tc
                                                         const char           *tcp6,
                                                         GInetSocketAddress   *server,
                                                         uid_t                *uid);
+/* Of @connections (GIOStreams, each marked by g_object_set_data() under
+ * @key with whether it is our user's), how many are open of @own's kind;
+ * forgets those seen closed. */
+guint             ck_loopback_count_open               (GPtrArray            *connections,
+                                                        const char           *key,
+                                                        gboolean              own);
 CkLoopbackServer *ck_loopback_server_new               (const char           *expected_state,
                                                         GError              **error);
 guint             ck_loopback_server_get_port          (CkLoopbackServer     *self);

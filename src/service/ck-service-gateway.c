@@ -14,6 +14,12 @@
  * first. A persistent session is an item in the keyring, restored from
  * there at every read of it, and ends only with CloseGatewaySession (or
  * when its item is deleted).
+ *
+ * A remote session (`claude-keyring ssh`, option "remote") is served on
+ * a Unix socket of its own, which ssh forwards to the remote host. A
+ * persistent remote one keeps its token when its caller goes, but not
+ * its socket: the next caller with the same "remote" gets the session
+ * back, on a new socket at the same path.
  */
 
 #define G_LOG_DOMAIN "ck-service-gateway"
@@ -36,6 +42,9 @@
 /* The command is for display; a longer one is cut. */
 #define MAX_COMMAND_LENGTH 1024
 
+/* The SSH destination, as typed: for display, and the key of --persist. */
+#define MAX_REMOTE_LENGTH 255
+
 /* What the service knows about a session besides the gateway: who opened
  * it, and what ends it. */
 typedef struct
@@ -47,19 +56,28 @@ typedef struct
   char      *exe;
   char      *command;
   gboolean   persistent;
+  guint32    remote_port;  /* the forward's port on the remote host, 0: unknown */
+  gboolean   caller_left;
   guint      name_watch;
   guint      pidfd_watch;
   int        pidfd;
 } Opened;
 
 static void
-opened_free (Opened *opened)
+opened_unwatch (Opened *opened)
 {
   if (opened->name_watch != 0)
     g_bus_unwatch_name (opened->name_watch);
+  opened->name_watch = 0;
   g_clear_handle_id (&opened->pidfd_watch, g_source_remove);
   if (opened->pidfd >= 0)
-    close (opened->pidfd);
+    close (g_steal_fd (&opened->pidfd));
+}
+
+static void
+opened_free (Opened *opened)
+{
+  opened_unwatch (opened);
   g_free (opened->id);
   g_free (opened->sender);
   g_free (opened->exe);
@@ -99,14 +117,36 @@ end_session (CkService  *self,
   _ck_service_update_status (self);
 }
 
+/* The caller that opened the session is gone: the session ends with it,
+ * but a persistent (remote) one only loses its socket, so that the remote
+ * forward refuses connections until the next opener. */
+static void
+caller_gone (Opened     *opened,
+             const char *why)
+{
+  CkService *self = opened->self;
+
+  if (!opened->persistent)
+    {
+      end_session (self, opened->id, why);
+      return;
+    }
+  opened_unwatch (opened);
+  opened->caller_left = TRUE;
+  if (self->gateway != NULL && ck_gateway_get_session_socket (self->gateway, opened->id) != NULL)
+    {
+      ck_gateway_unlisten_session (self->gateway, opened->id);
+      g_debug ("Gateway session %s closed its socket: %s", opened->id, why);
+      _ck_service_update_status (self);
+    }
+}
+
 static void
 on_caller_vanished (GDBusConnection *connection,
                     const char      *name,
                     gpointer         user_data)
 {
-  Opened *opened = user_data;
-
-  end_session (opened->self, opened->id, "its caller left the bus");
+  caller_gone (user_data, "its caller left the bus");
 }
 
 static gboolean
@@ -117,7 +157,7 @@ on_caller_exited (int          fd,
   Opened *opened = user_data;
 
   opened->pidfd_watch = 0;
-  end_session (opened->self, opened->id, "its caller exited");
+  caller_gone (opened, "its caller exited");
   return G_SOURCE_REMOVE;
 }
 
@@ -208,6 +248,19 @@ ck_service_start_gateway_on (CkService  *self,
   return start_gateway (self, listener_fd, error) != NULL;
 }
 
+/* What a caller gives as the SSH destination: shown in lists and in the
+ * status window, so no control characters. */
+static gboolean
+remote_is_valid (const char *remote)
+{
+  if (remote[0] == '\0' || strlen (remote) > MAX_REMOTE_LENGTH || !g_utf8_validate (remote, -1, NULL))
+    return FALSE;
+  for (const char *c = remote; *c != '\0'; c = g_utf8_next_char (c))
+    if (g_unichar_iscntrl (g_utf8_get_char (c)))
+      return FALSE;
+  return TRUE;
+}
+
 /* Persistent sessions in the keyring */
 
 static char *
@@ -218,6 +271,7 @@ session_to_json (CkGatewaySession *session,
   g_autoptr(JsonGenerator) generator = json_generator_new ();
   g_autoptr(JsonNode) root = NULL;
   const char *upstream = ck_gateway_session_get_upstream (session);
+  const char *remote = ck_gateway_session_get_remote (session);
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "id");
@@ -239,6 +293,13 @@ session_to_json (CkGatewaySession *session,
   json_builder_add_string_value (builder, opened->exe != NULL ? opened->exe : "");
   json_builder_set_member_name (builder, "command");
   json_builder_add_string_value (builder, opened->command != NULL ? opened->command : "");
+  if (remote != NULL)
+    {
+      json_builder_set_member_name (builder, "remote");
+      json_builder_add_string_value (builder, remote);
+      json_builder_set_member_name (builder, "remote-port");
+      json_builder_add_int_value (builder, opened->remote_port);
+    }
   json_builder_end_object (builder);
 
   root = json_builder_get_root (builder);
@@ -256,9 +317,12 @@ session_from_json (CkService   *self,
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) error = NULL;
+  CkGatewaySession *session;
   JsonObject *object;
   CkCredentialKind kind;
   const char *token;
+  const char *remote;
+  gint64 remote_port;
 
   if (!json_parser_load_from_data (parser, json, -1, &error) ||
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
@@ -278,14 +342,26 @@ session_from_json (CkService   *self,
       g_warning ("Ignoring a stored gateway session that lacks its id, token or kind");
       return NULL;
     }
+  /* Items stored before remote sessions have neither member. Read as a
+   * local session, a remote one's token would work on the port. */
+  remote = json_object_get_string_member_with_default (object, "remote", NULL);
+  remote_port = json_object_get_int_member_with_default (object, "remote-port", 0);
+  if (remote != NULL && (!remote_is_valid (remote) || remote_port < 0 || remote_port > G_MAXUINT16))
+    {
+      g_warning ("Ignoring a stored remote gateway session whose destination cannot be read");
+      return NULL;
+    }
 
   *opened = opened_new (self, id, (guint32) json_object_get_int_member_with_default (object, "pid", 0),
                         json_object_get_string_member_with_default (object, "exe", NULL),
                         json_object_get_string_member_with_default (object, "command", NULL),
                         TRUE);
-  return ck_gateway_session_new_full (id, token, kind,
-                                      json_object_get_string_member_with_default (object, "upstream", NULL),
-                                      json_object_get_int_member_with_default (object, "created", 0));
+  (*opened)->remote_port = remote != NULL ? (guint32) remote_port : 0;
+  session = ck_gateway_session_new_full (id, token, kind,
+                                         json_object_get_string_member_with_default (object, "upstream", NULL),
+                                         json_object_get_int_member_with_default (object, "created", 0));
+  ck_gateway_session_set_remote (session, remote);
+  return session;
 }
 
 /* After every read of the keyring: the persistent sessions it holds are
@@ -368,6 +444,8 @@ typedef struct
   gboolean               persistent;
   char                  *upstream;
   char                  *command;
+  char                  *remote;
+  guint32                remote_port;
   CkGatewaySession      *session;
   Opened                *opened;
 } Opening;
@@ -379,6 +457,7 @@ opening_free (Opening *opening)
   ck_caller_unref (opening->caller);
   g_free (opening->upstream);
   g_free (opening->command);
+  g_free (opening->remote);
   g_clear_pointer (&opening->session, ck_gateway_session_unref);
   g_clear_pointer (&opening->opened, opened_free);
   g_free (opening);
@@ -390,14 +469,37 @@ return_session (Opening *opening)
   CkService *self = opening->self;
   CkGatewaySession *session = opening->session;
   g_autofree char *url = ck_gateway_dup_url (self->gateway);
+  g_autofree char *socket = NULL;
   Opened *opened = g_steal_pointer (&opening->opened);
+  const char *remote = ck_gateway_session_get_remote (session);
   GVariantBuilder builder;
 
   /* A persistent one may have been restored from the keyring already,
-   * with the same id and token: this one takes its place. */
+   * with the same id and token, or be opened again: this one takes its
+   * place (and its caller the socket's). */
   ck_gateway_remove_session (self->gateway, opened->id);
   ck_gateway_add_session (self->gateway, session);
   g_hash_table_replace (self->gateway_opened, opened->id, opened);
+
+  if (remote != NULL && !opened->caller_left)
+    {
+      g_autoptr(GError) error = NULL;
+
+      socket = ck_gateway_listen_session (self->gateway, opened->id, &error);
+      if (socket == NULL)
+        {
+          g_warning ("Gateway session %s has no socket: %s", opened->id, error->message);
+          if (opened->persistent)
+            opened_unwatch (opened);
+          else
+            end_session (self, opened->id, "it got no socket");
+          g_dbus_method_invocation_return_error (opening->invocation, CK_ERROR, CK_ERROR_NETWORK,
+                                                 "The gateway cannot make the session's socket: %s",
+                                                 error->message);
+          opening_free (opening);
+          return;
+        }
+    }
 
   ck_read_log_record (self->read_log, opening->caller, "gateway", FALSE);
   g_debug ("Gateway session %s (%s%s) opened by pid %u (%s)", opened->id,
@@ -412,6 +514,11 @@ return_session (Opening *opening)
   g_variant_builder_add (&builder, "{sv}", "kind",
                          g_variant_new_string (ck_credential_kind_to_string (opening->kind)));
   g_variant_builder_add (&builder, "{sv}", "persistent", g_variant_new_boolean (opening->persistent));
+  if (remote != NULL)
+    {
+      g_variant_builder_add (&builder, "{sv}", "socket", g_variant_new_string (socket != NULL ? socket : ""));
+      g_variant_builder_add (&builder, "{sv}", "remote-port", g_variant_new_uint32 (opened->remote_port));
+    }
   g_dbus_method_invocation_return_value (opening->invocation,
                                          g_variant_new ("(@a{sv})", g_variant_builder_end (&builder)));
   _ck_service_update_status (self);
@@ -454,6 +561,45 @@ dup_upstream (CkService  *self,
   return g_strdup (upstream);
 }
 
+/* The persistent remote session opened before for @remote, if any. */
+static CkGatewaySession *
+find_persistent_remote (CkService  *self,
+                        const char *remote)
+{
+  GHashTableIter iter;
+  Opened *opened;
+
+  g_hash_table_iter_init (&iter, self->gateway_opened);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &opened))
+    {
+      CkGatewaySession *session = ck_gateway_lookup_session (self->gateway, opened->id);
+
+      if (opened->persistent && session != NULL &&
+          g_strcmp0 (ck_gateway_session_get_remote (session), remote) == 0)
+        return session;
+    }
+  return NULL;
+}
+
+/* `claude-keyring ssh --persist` again: the same session (id, token and,
+ * unless a new one is given, remote port) for its new caller. */
+static void
+reopen_session (Opening          *opening,
+                CkGatewaySession *session)
+{
+  const char *id = ck_gateway_session_get_id (session);
+  Opened *before = g_hash_table_lookup (opening->self->gateway_opened, id);
+
+  opening->session = ck_gateway_session_ref (session);
+  opening->kind = ck_gateway_session_get_kind (session);
+  opening->opened = opened_new (opening->self, id, opening->caller->pid, opening->caller->exe,
+                                opening->command != NULL ? opening->command : before->command,
+                                TRUE);
+  opening->opened->remote_port = opening->remote_port != 0 ? opening->remote_port
+                                                           : before->remote_port;
+  g_debug ("Gateway session %s opened again for its remote", id);
+}
+
 static void
 open_session (Opening *opening)
 {
@@ -461,6 +607,7 @@ open_session (Opening *opening)
   GDBusConnection *connection = g_dbus_method_invocation_get_connection (opening->invocation);
   g_autoptr(GError) error = NULL;
   g_autofree char *upstream = NULL;
+  CkGatewaySession *existing;
   const char *id;
 
   if (ensure_gateway (self, &error) == NULL)
@@ -472,8 +619,10 @@ open_session (Opening *opening)
 
   /* A persistent session's URL is written into files (setup-claude
    * --gateway) and must still hold after the agent restarts: the first
-   * one fixes the port the gateway listens on now. */
-  if (opening->persistent && g_settings_get_uint (self->settings, "gateway-port") == 0)
+   * one fixes the port the gateway listens on now. A remote session's
+   * URL is its socket's forward instead. */
+  if (opening->persistent && opening->remote == NULL &&
+      g_settings_get_uint (self->settings, "gateway-port") == 0)
     {
       guint port = ck_gateway_get_port (self->gateway);
 
@@ -483,24 +632,34 @@ open_session (Opening *opening)
         g_warning ("Could not set gateway-port to %u: the gateway's port may change at the next start", port);
     }
 
-  upstream = dup_upstream (self, opening->upstream);
-  opening->session = ck_gateway_session_new (opening->kind, upstream);
+  if (opening->persistent && opening->remote != NULL &&
+      (existing = find_persistent_remote (self, opening->remote)) != NULL)
+    reopen_session (opening, existing);
+  else
+    {
+      upstream = dup_upstream (self, opening->upstream);
+      opening->session = ck_gateway_session_new (opening->kind, upstream);
+      ck_gateway_session_set_remote (opening->session, opening->remote);
+      id = ck_gateway_session_get_id (opening->session);
+      opening->opened = opened_new (self, id, opening->caller->pid, opening->caller->exe,
+                                    opening->command, opening->persistent);
+      opening->opened->remote_port = opening->remote_port;
+    }
   id = ck_gateway_session_get_id (opening->session);
-  opening->opened = opened_new (self, id, opening->caller->pid, opening->caller->exe,
-                                opening->command, opening->persistent);
+
+  /* A persistent remote session's socket lives as long as its caller. */
+  if ((!opening->persistent || opening->remote != NULL) &&
+      !watch_caller (opening->opened, connection, opening->caller))
+    {
+      g_dbus_method_invocation_return_error_literal (opening->invocation, CK_ERROR,
+                                                     CK_ERROR_ACCESS_DENIED,
+                                                     "The process that asked for the session has exited.");
+      opening_free (opening);
+      return;
+    }
 
   if (!opening->persistent)
-    {
-      if (!watch_caller (opening->opened, connection, opening->caller))
-        {
-          g_dbus_method_invocation_return_error_literal (opening->invocation, CK_ERROR,
-                                                         CK_ERROR_ACCESS_DENIED,
-                                                         "The process that asked for the session has exited.");
-          opening_free (opening);
-          return;
-        }
-      return_session (opening);
-    }
+    return_session (opening);
   else
     {
       g_autofree char *json = session_to_json (opening->session, opening->opened);
@@ -552,7 +711,9 @@ parse_open_options (GVariant   *options,
     {
       g_autoptr(GVariant) owned = value;
       const GVariantType *expected = g_str_equal (key, "persistent") ? G_VARIANT_TYPE_BOOLEAN
-                                   : g_str_equal (key, "upstream") || g_str_equal (key, "command")
+                                   : g_str_equal (key, "remote-port") ? G_VARIANT_TYPE_UINT32
+                                   : g_str_equal (key, "upstream") || g_str_equal (key, "command") ||
+                                     g_str_equal (key, "remote")
                                      ? G_VARIANT_TYPE_STRING : NULL;
       const char *string;
 
@@ -572,6 +733,17 @@ parse_open_options (GVariant   *options,
           opening->persistent = g_variant_get_boolean (value);
           continue;
         }
+      if (g_str_equal (key, "remote-port"))
+        {
+          opening->remote_port = g_variant_get_uint32 (value);
+          if (opening->remote_port > G_MAXUINT16)
+            {
+              g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                   "The option remote-port must be a TCP port (0 to 65535).");
+              return FALSE;
+            }
+          continue;
+        }
 
       string = g_variant_get_string (value, NULL);
       if (g_str_equal (key, "upstream") && string[0] != '\0')
@@ -585,6 +757,18 @@ parse_open_options (GVariant   *options,
             }
           g_free (opening->upstream);
           opening->upstream = g_strdup (string);
+        }
+      else if (g_str_equal (key, "remote"))
+        {
+          if (!remote_is_valid (string))
+            {
+              g_set_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                           "The option remote must name the SSH destination: 1 to %u bytes "
+                           "of UTF-8 without control characters.", MAX_REMOTE_LENGTH);
+              return FALSE;
+            }
+          g_free (opening->remote);
+          opening->remote = g_strdup (string);
         }
       else if (g_str_equal (key, "command") && string[0] != '\0')
         {
@@ -742,6 +926,7 @@ list_gateway_sessions (CkService             *self,
     {
       CkGatewaySession *session = g_ptr_array_index (sessions, i);
       const char *id = ck_gateway_session_get_id (session);
+      const char *remote = ck_gateway_session_get_remote (session);
       Opened *opened = g_hash_table_lookup (self->gateway_opened, id);
 
       g_variant_builder_open (&list, G_VARIANT_TYPE_VARDICT);
@@ -760,6 +945,13 @@ list_gateway_sessions (CkService             *self,
                              g_variant_new_boolean (opened != NULL && opened->persistent));
       g_variant_builder_add (&list, "{sv}", "token-sha256",
                              g_variant_new_string (ck_gateway_session_get_digest (session)));
+      g_variant_builder_add (&list, "{sv}", "remote", g_variant_new_string (remote != NULL ? remote : ""));
+      g_variant_builder_add (&list, "{sv}", "remote-port",
+                             g_variant_new_uint32 (opened != NULL ? opened->remote_port : 0));
+      /* A remote session is reachable only while its socket listens. */
+      g_variant_builder_add (&list, "{sv}", "connected",
+                             g_variant_new_boolean (remote == NULL ||
+                                                    ck_gateway_get_session_socket (self->gateway, id) != NULL));
       g_variant_builder_close (&list);
     }
   g_dbus_method_invocation_return_value (invocation, g_variant_new ("(aa{sv})", &list));
@@ -779,9 +971,16 @@ void
 _ck_service_gateway_add_status (CkService       *self,
                                 GVariantBuilder *builder)
 {
+  g_autoptr(GPtrArray) sessions = self->gateway != NULL ? ck_gateway_dup_sessions (self->gateway) : NULL;
+  guint32 remote = 0;
+
+  for (guint i = 0; sessions != NULL && i < sessions->len; i++)
+    if (ck_gateway_session_get_remote (g_ptr_array_index (sessions, i)) != NULL)
+      remote++;
   g_variant_builder_add (builder, "{sv}", "gateway-sessions",
                          g_variant_new_uint32 (self->gateway_opened != NULL
                                                ? g_hash_table_size (self->gateway_opened) : 0));
+  g_variant_builder_add (builder, "{sv}", "gateway-remote-sessions", g_variant_new_uint32 (remote));
   if (self->gateway_listening)
     {
       g_autofree char *url = ck_gateway_dup_url (self->gateway);

@@ -207,11 +207,13 @@ dup_session_subtitle (GVariant *session)
   g_autofree char *size = NULL;
   g_autofree char *when = NULL;
   gboolean persistent = FALSE;
+  gboolean connected = TRUE;
   guint64 requests = 0, bytes = 0;
   gint64 since = 0;
   guint32 pid = 0;
 
   g_variant_lookup (session, "persistent", "b", &persistent);
+  g_variant_lookup (session, "connected", "b", &connected);
   g_variant_lookup (session, "pid", "u", &pid);
   g_variant_lookup (session, "since", "x", &since);
   g_variant_lookup (session, "requests", "t", &requests);
@@ -219,6 +221,10 @@ dup_session_subtitle (GVariant *session)
 
   if (persistent)
     g_ptr_array_add (parts, g_strdup (_("persistent")));
+  /* A persistent remote session whose ssh connection is gone: its token
+   * waits for the next `claude-keyring ssh --persist`. */
+  if (!connected)
+    g_ptr_array_add (parts, g_strdup (_("not connected")));
   if (pid != 0)
     /* Translators: a process ID */
     g_ptr_array_add (parts, g_strdup_printf (_("PID %u"), pid));
@@ -244,8 +250,12 @@ dup_session_subtitle (GVariant *session)
 static char *
 dup_session_title (GVariant *session)
 {
-  const char *command = "", *exe = "";
+  const char *command = "", *exe = "", *remote = "";
 
+  /* A remote session is for its destination, whatever runs there. */
+  if (g_variant_lookup (session, "remote", "&s", &remote) && remote[0] != '\0')
+    /* Translators: a remote session; %s is where, such as user@host */
+    return g_strdup_printf (_("ssh %s"), remote);
   g_variant_lookup (session, "command", "&s", &command);
   g_variant_lookup (session, "exe", "&s", &exe);
   if (command[0] != '\0')

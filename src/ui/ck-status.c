@@ -33,6 +33,7 @@ struct _CkStatus
   gint64    expires_at;
   gint64    last_refresh;
   guint32   gateway_sessions;
+  guint32   gateway_remote_sessions;
 };
 
 G_DEFINE_FINAL_TYPE (CkStatus, ck_status, G_TYPE_OBJECT)
@@ -123,6 +124,8 @@ ck_status_update (CkStatus *self,
   self->last_refresh = lookup_int64 (&parsed, "last-refresh");
   if (!g_variant_dict_lookup (&parsed, "gateway-sessions", "u", &self->gateway_sessions))
     self->gateway_sessions = 0;
+  if (!g_variant_dict_lookup (&parsed, "gateway-remote-sessions", "u", &self->gateway_remote_sessions))
+    self->gateway_remote_sessions = 0;
 
   g_clear_pointer (&self->scopes, g_strfreev);
   if (!g_variant_dict_lookup (&parsed, "scopes", "^as", &self->scopes))
@@ -224,19 +227,31 @@ ck_status_get_gateway_sessions (CkStatus *self)
   return self->gateway_sessions;
 }
 
-/* "2 gateway sessions open", or NULL when there are none. */
+/* "2 gateway sessions open", "2 gateway sessions open (1 over SSH)", or
+ * NULL when there are none. */
 char *
 ck_status_dup_gateway_summary (CkStatus *self)
 {
+  g_autofree char *open = NULL;
+  g_autofree char *remote = NULL;
+
   g_return_val_if_fail (CK_IS_STATUS (self), NULL);
 
   if (self->gateway_sessions == 0)
     return NULL;
-  return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+  open = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
                                        "%u gateway session open",
                                        "%u gateway sessions open",
                                        self->gateway_sessions),
                           self->gateway_sessions);
+  if (self->gateway_remote_sessions == 0)
+    return g_steal_pointer (&open);
+  remote = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                         "%u over SSH",
+                                         "%u over SSH",
+                                         self->gateway_remote_sessions),
+                            self->gateway_remote_sessions);
+  return g_strdup_printf ("%s (%s)", open, remote);
 }
 
 /* Whether something is stored that Log Out would remove. */

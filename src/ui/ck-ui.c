@@ -21,8 +21,6 @@
 
 #include "config.h"
 
-#include <unistd.h>
-
 #include <adwaita.h>
 #include <glib/gi18n-lib.h>
 
@@ -54,7 +52,6 @@ struct _CkUi
 
   char               *notified_refresh_error;
   CkState             previous_state;
-  guint               first_activate : 1;
   guint               gtk_ready : 1;
   guint               have_status : 1;
   guint               shut_down : 1;
@@ -524,41 +521,13 @@ static const GActionEntry notification_actions[] = {
 
 /* Application */
 
-/* Whether this process was started for the session rather than by a
- * person: D-Bus activation, session autostart or a systemd user unit.
- * Then its own first "activate" must not pop up a window; a person's
- * second start or the launcher of a running agent still does. */
-static gboolean
-started_as_service (void)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/comm", (int) getppid ());
-  g_autofree char *parent = NULL;
-
-  if (g_getenv ("DBUS_STARTER_BUS_TYPE") != NULL || g_getenv ("DESKTOP_AUTOSTART_ID") != NULL)
-    return TRUE;
-
-  if (g_file_get_contents (path, &parent, NULL, NULL))
-    {
-      g_strstrip (parent);
-      if (g_str_equal (parent, "systemd") || g_str_has_prefix (parent, "dbus-"))
-        return TRUE;
-    }
-  return FALSE;
-}
-
+/* A person's start (the launcher, a terminal) or a second start shows
+ * the window. The session's starters (autostart entry, D-Bus activation,
+ * systemd unit) pass --gapplication-service, so their start emits no
+ * "activate" at all: no guessing from the environment, which GTK changes. */
 static void
 on_activate (CkUi *self)
 {
-  if (self->first_activate)
-    {
-      self->first_activate = FALSE;
-      if (started_as_service ())
-        {
-          g_debug ("Started as a service: no window");
-          return;
-        }
-    }
-
   ck_ui_show_status (self);
 }
 
@@ -628,8 +597,6 @@ ck_ui_new (GApplication  *application,
   self = g_object_new (CK_TYPE_UI, NULL);
   self->application = application;
   self->service = g_object_ref (service);
-  /* In service mode its own start emits no "activate" at all. */
-  self->first_activate = !(g_application_get_flags (application) & G_APPLICATION_IS_SERVICE);
 
   if (!(self->connection = g_application_get_dbus_connection (application)))
     {
@@ -780,7 +747,6 @@ ck_ui_init (CkUi *self)
   self->cancellable = g_cancellable_new ();
   self->status = ck_status_new ();
   self->previous_state = CK_STATE_UNKNOWN;
-  self->first_activate = TRUE;
 }
 
 GDBusNodeInfo *

@@ -10,12 +10,19 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #define G_SETTINGS_ENABLE_BACKEND
 #include <gio/gsettingsbackend.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
 #include <libsoup/soup.h>
 
 #include "ck-error.h"
@@ -544,6 +551,7 @@ typedef struct
   SoupSession      *client;
   char             *base;      /* the gateway's URL */
   guint             signalled;
+  const char       *unix_path; /* raw requests go there when set */
 } Fixture;
 
 static void
@@ -726,16 +734,21 @@ assert_error_body (Reply      *reply,
 /* A hand-made request over a raw socket, in a thread (the gateway runs in
  * this one). With @first_event, the client closes the connection as soon
  * as one SSE event has arrived. @closed: the gateway closed the connection
- * (rather than leaving it open for ten seconds). */
+ * (rather than leaving it open until the timeout). */
 typedef struct
 {
-  guint16   port;
-  char     *request;
-  gboolean  first_event;
-  GString  *response;
-  gint      done;
-  gboolean  closed;
+  guint16            port;
+  char              *request;
+  gboolean           first_event;
+  GString           *response;
+  gint               done;
+  GSocketConnection *connection;  /* connected already, or NULL */
+  const char        *unix_path;   /* else this socket, or else the port */
+  gboolean           closed;
 } Raw;
+
+/* A gateway that stopped answering fails the test rather than hang it. */
+#define RAW_TIMEOUT_SECONDS 30
 
 static gpointer
 raw_thread (gpointer data)
@@ -747,9 +760,18 @@ raw_thread (gpointer data)
   char buffer[4096];
   gssize n;
 
-  connection = g_socket_client_connect_to_host (client, "127.0.0.1", raw->port, NULL, &error);
+  if (raw->connection != NULL)
+    connection = g_object_ref (raw->connection);
+  else if (raw->unix_path != NULL)
+    {
+      g_autoptr(GSocketAddress) address = g_unix_socket_address_new (raw->unix_path);
+
+      connection = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (address), NULL, &error);
+    }
+  else
+    connection = g_socket_client_connect_to_host (client, "127.0.0.1", raw->port, NULL, &error);
   g_assert_no_error (error);
-  g_socket_set_timeout (g_socket_connection_get_socket (connection), 10);
+  g_socket_set_timeout (g_socket_connection_get_socket (connection), RAW_TIMEOUT_SECONDS);
   g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
                                             raw->request, strlen (raw->request), NULL, NULL, &error));
   while ((n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (connection)),
@@ -770,13 +792,14 @@ raw_thread (gpointer data)
 }
 
 static char *
-raw_exchange_full (Fixture    *fixture,
-                   const char *request,
-                   gboolean    first_event,
-                   gboolean   *closed)
+raw_exchange_on (Fixture           *fixture,
+                 GSocketConnection *connection,
+                 const char        *request,
+                 gboolean           first_event,
+                 gboolean          *closed)
 {
   Raw raw = { ck_gateway_get_port (fixture->gateway), (char *) request, first_event,
-              g_string_new (NULL), 0, FALSE };
+              g_string_new (NULL), 0, connection, fixture->unix_path, FALSE };
   GThread *thread = g_thread_new ("raw-client", raw_thread, &raw);
 
   while (!g_atomic_int_get (&raw.done))
@@ -792,7 +815,7 @@ raw_exchange (Fixture    *fixture,
               const char *request,
               gboolean    first_event)
 {
-  return raw_exchange_full (fixture, request, first_event, NULL);
+  return raw_exchange_on (fixture, NULL, request, first_event, NULL);
 }
 
 static guint
@@ -817,13 +840,38 @@ raw_post (Fixture    *fixture,
 }
 
 static char *
+raw_head_with (const char *token,
+               const char *host,
+               const char *extra)
+{
+  return g_strdup_printf ("GET /v1/models HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+                          "%sConnection: close\r\n\r\n",
+                          host, token, extra);
+}
+
+static char *
 raw_head (Fixture    *fixture,
           const char *host,
           const char *extra)
 {
-  return g_strdup_printf ("GET /v1/models HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
-                          "%sConnection: close\r\n\r\n",
-                          host, ck_gateway_session_get_token (fixture->session), extra);
+  return raw_head_with (ck_gateway_session_get_token (fixture->session), host, extra);
+}
+
+/* GET /v1/models with @token and Host @host on the socket at @unix_path
+ * (NULL: the gateway's port); the status. */
+static guint
+status_on (Fixture    *fixture,
+           const char *unix_path,
+           const char *host,
+           const char *token)
+{
+  g_autofree char *request = raw_head_with (token, host, "");
+  g_autofree char *response = NULL;
+
+  fixture->unix_path = unix_path;
+  response = raw_exchange (fixture, request, FALSE);
+  fixture->unix_path = NULL;
+  return raw_status (response);
 }
 
 /* The tests */
@@ -847,6 +895,12 @@ test_head (void)
   g_assert_false (ck_gateway_host_is_own ("localhost.evil.example:8080", 8080));
   g_assert_false (ck_gateway_host_is_own ("127.0.0.2:8080", 8080));
   g_assert_false (ck_gateway_host_is_own (NULL, 8080));
+  /* Port 0: any port (a session's socket behind a forward). */
+  g_assert_true (ck_gateway_host_is_own ("127.0.0.1:40123", 0));
+  g_assert_true (ck_gateway_host_is_own ("[::1]:1", 0));
+  g_assert_false (ck_gateway_host_is_own ("127.0.0.1", 0));
+  g_assert_false (ck_gateway_host_is_own ("127.0.0.1:0", 0));
+  g_assert_false (ck_gateway_host_is_own ("evil.example:40123", 0));
 
   list = ck_gateway_edit_beta_list (NULL, CK_GATEWAY_OAUTH_BETA, TRUE);
   g_assert_cmpstr (list, ==, CK_GATEWAY_OAUTH_BETA);
@@ -1049,13 +1103,15 @@ test_forward (Fixture       *fixture,
 }
 
 /* One connection to the API for request after request, POSTs included:
- * with the real API each new one is a TLS handshake. */
+ * with the real API each new one is a TLS handshake. And one from the
+ * client to the gateway. */
 static void
 test_keep_alive (Fixture       *fixture,
                  gconstpointer  data)
 {
   const char *token = ck_gateway_session_get_token (fixture->session);
   guint16 first = 0;
+  guint64 client_connection = 0;
 
   ck_test_store_set_api_key (fixture->store, API_KEY);
   for (guint i = 0; i < 5; i++)
@@ -1065,11 +1121,17 @@ test_keep_alive (Fixture       *fixture,
       g_autoptr(Reply) reply = NULL;
 
       soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+      /* Else libsoup opens a new connection for every POST. */
+      soup_message_add_flags (msg, SOUP_MESSAGE_IDEMPOTENT);
       reply = send_message (fixture, msg);
       g_assert_cmpuint (reply->status, ==, 201);
       if (i == 0)
-        first = fixture->up.remote_port;
+        {
+          first = fixture->up.remote_port;
+          client_connection = soup_message_get_connection_id (msg);
+        }
       g_assert_cmpuint (fixture->up.remote_port, ==, first);
+      g_assert_cmpuint (soup_message_get_connection_id (msg), ==, client_connection);
     }
 }
 
@@ -1227,7 +1289,7 @@ test_refused_heads (Fixture       *fixture,
       gboolean closed = FALSE;
 
       g_test_message ("case %u", i);
-      response = raw_exchange_full (fixture, request, FALSE, &closed);
+      response = raw_exchange_on (fixture, NULL, request, FALSE, &closed);
       g_assert_cmpuint (raw_status (response), ==, 400);
       lower = g_ascii_strdown (response, -1);
       g_assert_nonnull (strstr (lower, "\r\nconnection: close\r\n"));
@@ -1948,6 +2010,287 @@ test_concurrent_refresh (Fixture       *fixture,
   g_assert_cmpstr (now->refresh_token, ==, "test-refresh-1");
 }
 
+/* Remote sessions: each on its own Unix socket */
+
+static char *
+dup_socket_dir (void)
+{
+  return g_build_filename (g_get_user_runtime_dir (), "claude-keyring", NULL);
+}
+
+static void
+assert_gone (const char *path)
+{
+  struct stat st;
+
+  g_assert_cmpint (lstat (path, &st), ==, -1);
+  g_assert_cmpint (errno, ==, ENOENT);
+}
+
+/* A socket file left behind, as by an agent that was killed. */
+static void
+leave_socket (const char *path)
+{
+  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (path);
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_DEFAULT, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (g_socket_bind (socket, address, FALSE, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_session_socket (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  CkGateway *gateway = fixture->gateway;
+  g_autoptr(CkGatewaySession) remote = ck_gateway_session_new (CK_CREDENTIAL_KIND_API_KEY, NULL);
+  g_autoptr(CkGatewaySession) other = ck_gateway_session_new (CK_CREDENTIAL_KIND_API_KEY, NULL);
+  const char *id = ck_gateway_session_get_id (remote);
+  const char *token = ck_gateway_session_get_token (remote);
+  const char *local = ck_gateway_session_get_token (fixture->session);
+  g_autofree char *tcp = g_strdup_printf ("127.0.0.1:%u", ck_gateway_get_port (gateway));
+  g_autofree char *dir = dup_socket_dir ();
+  g_autofree char *expected = g_strdup_printf ("%s/gateway-%s.sock", dir, id);
+  g_autofree char *path = NULL;
+  g_autofree char *other_path = NULL;
+  g_autoptr(GError) error = NULL;
+  struct stat st;
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+  ck_gateway_session_set_remote (remote, "user@build-host");
+  ck_gateway_session_set_remote (other, "other@host");
+  g_assert_cmpstr (ck_gateway_session_get_remote (remote), ==, "user@build-host");
+  g_assert_null (ck_gateway_session_get_remote (fixture->session));
+  ck_gateway_add_session (gateway, remote);
+  ck_gateway_add_session (gateway, other);
+  g_assert_null (ck_gateway_get_session_socket (gateway, id));
+
+  path = ck_gateway_listen_session (gateway, id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (path, ==, expected);
+  g_assert_cmpstr (ck_gateway_get_session_socket (gateway, id), ==, path);
+  g_assert_cmpint (lstat (dir, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0700);
+  g_assert_cmpint (lstat (path, &st), ==, 0);
+  g_assert_true (S_ISSOCK (st.st_mode));
+  g_assert_cmpint (st.st_mode & 07777, ==, 0600);
+  other_path = ck_gateway_listen_session (gateway, ck_gateway_session_get_id (other), &error);
+  g_assert_no_error (error);
+
+  /* Its token, with whatever port the forward got on the remote host. */
+  g_assert_cmpuint (status_on (fixture, path, "127.0.0.1:40123", token), ==, 201);
+  g_assert_cmpuint (status_on (fixture, path, "localhost:1", token), ==, 201);
+  g_assert_cmpuint (status_on (fixture, path, "[::1]:65535", token), ==, 201);
+  g_assert_cmpuint (status_on (fixture, path, "evil.example:40123", token), ==, 403);
+  g_assert_cmpuint (status_on (fixture, path, "127.0.0.1", token), ==, 403);
+  /* Not on the port, nor on another session's socket; no other token on
+   * its socket. */
+  g_assert_cmpuint (status_on (fixture, NULL, tcp, token), ==, 401);
+  g_assert_cmpuint (status_on (fixture, other_path, "127.0.0.1:40123", token), ==, 401);
+  g_assert_cmpuint (status_on (fixture, path, "127.0.0.1:40123", local), ==, 401);
+  g_assert_cmpuint (status_on (fixture, path, "127.0.0.1:40123",
+                               ck_gateway_session_get_token (other)), ==, 401);
+  g_assert_cmpuint (fixture->up.hits, ==, 3);
+  g_assert_cmpuint (ck_gateway_session_get_requests (remote), ==, 3);
+  g_assert_cmpuint (status_on (fixture, NULL, tcp, local), ==, 201);
+
+  /* Closed: the file goes, the session stays (a persistent one until its
+   * next opener). */
+  ck_gateway_unlisten_session (gateway, id);
+  g_assert_null (ck_gateway_get_session_socket (gateway, id));
+  assert_gone (path);
+  g_assert_nonnull (ck_gateway_lookup_session (gateway, id));
+
+  /* Listening again over the socket an agent that was killed left. */
+  leave_socket (path);
+  g_clear_pointer (&path, g_free);
+  path = ck_gateway_listen_session (gateway, id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (status_on (fixture, path, "127.0.0.1:40123", token), ==, 201);
+
+  /* The session ends: its socket goes with it. */
+  g_assert_true (ck_gateway_remove_session (gateway, id));
+  assert_gone (path);
+  g_assert_null (ck_gateway_get_session_socket (gateway, id));
+  ck_gateway_stop (gateway);
+  assert_gone (other_path);
+}
+
+/* Only a socket of ours is replaced: a file or a symlink at its path
+ * stays as it is, and the session gets no socket. */
+static void
+test_session_socket_refused (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  CkGateway *gateway = fixture->gateway;
+  g_autoptr(CkGatewaySession) remote = ck_gateway_session_new (CK_CREDENTIAL_KIND_API_KEY, NULL);
+  const char *id = ck_gateway_session_get_id (remote);
+  g_autofree char *dir = dup_socket_dir ();
+  g_autofree char *path = g_strdup_printf ("%s/gateway-%s.sock", dir, id);
+  g_autofree char *target = g_build_filename (dir, "target", NULL);
+  g_autofree char *contents = NULL;
+  g_autofree char *link = NULL;
+  g_autofree char *got = NULL;
+  g_autoptr(GError) error = NULL;
+  struct stat st;
+
+  ck_gateway_session_set_remote (remote, "user@host");
+  ck_gateway_add_session (gateway, remote);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  g_assert_cmpint (chmod (dir, 0755), ==, 0);
+
+  g_assert_true (g_file_set_contents (path, "not a socket", -1, NULL));
+  got = ck_gateway_listen_session (gateway, id, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS);
+  g_assert_null (got);
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "not a socket");
+  g_assert_null (ck_gateway_get_session_socket (gateway, id));
+  /* The directory was closed to others on the way. */
+  g_assert_cmpint (lstat (dir, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0700);
+  g_clear_error (&error);
+  g_assert_cmpint (unlink (path), ==, 0);
+
+  g_assert_true (g_file_set_contents (target, "kept", -1, NULL));
+  g_assert_cmpint (symlink (target, path), ==, 0);
+  got = ck_gateway_listen_session (gateway, id, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS);
+  g_assert_null (got);
+  link = g_file_read_link (path, NULL);
+  g_assert_cmpstr (link, ==, target);
+  g_clear_pointer (&contents, g_free);
+  g_assert_true (g_file_get_contents (target, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "kept");
+  g_assert_cmpint (unlink (path), ==, 0);
+  g_assert_cmpint (unlink (target), ==, 0);
+}
+
+/* Descriptors */
+
+static gboolean
+skip_under_valgrind (void)
+{
+  /* Valgrind keeps descriptors of its own at the top of the range and
+   * refuses a lower limit. */
+  if (g_getenv ("CK_TEST_VALGRIND") == NULL)
+    return FALSE;
+  g_test_skip ("the descriptor limit cannot be lowered under valgrind");
+  return TRUE;
+}
+
+/* Lowers this process's descriptor limit to @spare above the highest
+ * descriptor open now (those below it that are free stay free too). */
+static void
+limit_descriptors (struct rlimit *saved,
+                   guint          spare)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  struct rlimit limit;
+  const char *name;
+  int highest = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    highest = MAX (highest, atoi (name));
+  g_assert_cmpint (getrlimit (RLIMIT_NOFILE, saved), ==, 0);
+  limit = *saved;
+  limit.rlim_cur = MIN ((rlim_t) highest + 1 + spare, saved->rlim_max);
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &limit), ==, 0);
+}
+
+static void
+restore_descriptors (const struct rlimit *saved)
+{
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, saved), ==, 0);
+}
+
+/* Descriptors the gateway has when another user starts connecting: a few
+ * more than its own requests below need. */
+#define SPARE_DESCRIPTORS 24
+
+/* Another user holds as many connections as they can: the gateway keeps
+ * four of them (each answered 403) and closes the rest at once, so they
+ * use up neither its descriptors nor its listener (libsoup's own stops
+ * accepting for good after one failed accept). */
+static void
+test_other_user_connections (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *request = NULL;
+  g_autofree char *response = NULL;
+  g_autofree char *host = NULL;
+  struct rlimit saved;
+  guint open = 0;
+
+  if (!ck_test_can_switch_user () || skip_under_valgrind ())
+    return;
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+  limit_descriptors (&saved, SPARE_DESCRIPTORS);
+  process = ck_test_hold_connections (ck_gateway_get_port (fixture->gateway),
+                                      SPARE_DESCRIPTORS + 4, &open);
+  g_assert_cmpuint (open, ==, 4);
+
+  /* Theirs are still open: ours goes through all the same. */
+  host = g_strdup_printf ("127.0.0.1:%u", ck_gateway_get_port (fixture->gateway));
+  request = raw_head (fixture, host, "");
+  response = raw_exchange (fixture, request, FALSE);
+  restore_descriptors (&saved);
+  g_assert_cmpuint (raw_status (response), ==, 201);
+
+  g_output_stream_close (g_subprocess_get_stdin_pipe (process), NULL, NULL);
+  g_subprocess_wait (process, NULL, &error);
+  g_assert_no_error (error);
+}
+
+/* Out of descriptors, accepting fails: the gateway tries again shortly
+ * and serves the connection that waited once descriptors are free. */
+static void
+test_out_of_descriptors (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GArray) filler = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr(GError) error = NULL;
+  g_autofree char *request = NULL;
+  g_autofree char *response = NULL;
+  g_autofree char *host = NULL;
+  struct rlimit saved;
+  int fd;
+
+  if (skip_under_valgrind ())
+    return;
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+
+  /* Connected (the kernel completes it), not accepted yet: the gateway
+   * runs in this thread's main loop. */
+  connection = g_socket_client_connect_to_host (client, "127.0.0.1",
+                                                ck_gateway_get_port (fixture->gateway),
+                                                NULL, &error);
+  g_assert_no_error (error);
+
+  limit_descriptors (&saved, 0);
+  while ((fd = open ("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+    g_array_append_val (filler, fd);
+  g_assert_cmpint (errno, ==, EMFILE);
+  ck_test_run_for (300);
+  for (guint i = 0; i < filler->len; i++)
+    close (g_array_index (filler, int, i));
+  restore_descriptors (&saved);
+
+  host = g_strdup_printf ("127.0.0.1:%u", ck_gateway_get_port (fixture->gateway));
+  request = raw_head (fixture, host, "");
+  response = raw_exchange_on (fixture, connection, request, FALSE, NULL);
+  g_assert_cmpuint (raw_status (response), ==, 201);
+}
+
 static void
 test_listen (void)
 {
@@ -2027,6 +2370,10 @@ main (int   argc,
   ADD ("/gateway/removed-session", test_removed_session);
   ADD ("/gateway/large-stream", test_large_stream);
   ADD ("/gateway/concurrent-refresh", test_concurrent_refresh);
+  ADD ("/gateway/other-user-connections", test_other_user_connections);
+  ADD ("/gateway/out-of-descriptors", test_out_of_descriptors);
+  ADD ("/gateway/session-socket", test_session_socket);
+  ADD ("/gateway/session-socket-refused", test_session_socket_refused);
 
   return g_test_run ();
 }

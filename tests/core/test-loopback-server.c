@@ -18,6 +18,7 @@
 #include "ck-error.h"
 #include "ck-loopback-server.h"
 #include "ck-oauth-tokens.h"
+#include "ck-test-core.h"
 
 #define STATE "state-0123456789abcdefghij"
 
@@ -601,15 +602,6 @@ test_start_uri (void)
 
 /* Another local user */
 
-/* Programs that another user can run: not through root's own PATH. */
-#define CURL    "/usr/bin/curl"
-#define PYTHON3 "/usr/bin/python3"
-
-/* Under memcheck, connections that do not come from the test's own
- * SoupSession (curl as another user, a raw socket that uploads a body)
- * are reset before the server answers them; not understood yet, and not
- * seen in the plain and ASan runs, which cover these paths (as does
- * test-oauth-loopback against the real agent). */
 static gboolean
 skip_under_valgrind (void)
 {
@@ -622,22 +614,7 @@ skip_under_valgrind (void)
 static gboolean
 can_switch_user (void)
 {
-  g_autofree char *setpriv = g_find_program_in_path ("setpriv");
-
-  if (setpriv == NULL ||
-      !g_file_test (CURL, G_FILE_TEST_IS_EXECUTABLE) ||
-      !g_file_test (PYTHON3, G_FILE_TEST_IS_EXECUTABLE))
-    {
-      g_test_skip ("setpriv, " CURL " or " PYTHON3 " is missing");
-      return FALSE;
-    }
-  if (geteuid () != 0)
-    {
-      g_test_skip ("only root can act as another user");
-      return FALSE;
-    }
-
-  return !skip_under_valgrind ();
+  return ck_test_can_switch_user () && !skip_under_valgrind ();
 }
 
 typedef struct
@@ -699,7 +676,7 @@ curl_as_nobody (CkLoopbackServer *server,
   g_autofree char *url = NULL;
 
   url = g_strdup_printf ("http://127.0.0.1:%u%s", ck_loopback_server_get_port (server), path_and_query);
-  return run_as_nobody (NULL, CURL, "-q", "-s", "--noproxy", "*", "-o", "/dev/null",
+  return run_as_nobody (NULL, CK_TEST_CURL, "-q", "-s", "--noproxy", "*", "-o", "/dev/null",
                         "-w", "%{http_code} %{redirect_url}", url, NULL);
 }
 
@@ -732,63 +709,25 @@ test_other_user (void)
 }
 
 static void
-read_line_cb (GObject      *object,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  SpawnResult *read = user_data;
-  g_autoptr(GError) error = NULL;
-
-  read->out = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (object), result, NULL, &error);
-  g_assert_no_error (error);
-  read->done = TRUE;
-}
-
-static void
 test_other_user_connections (void)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(CkLoopbackServer) server = NULL;
   g_autoptr(SoupSession) browser = browser_new ();
   g_autoptr(GSubprocess) process = NULL;
-  g_autoptr(GDataInputStream) lines = NULL;
-  g_autofree char *script = NULL;
-  g_autofree char *hold_connections = NULL;
-  g_autofree char *port = NULL;
-  g_autofree char *line = NULL;
-  SpawnResult count = { 0 };
   WaitResult wait = { 0 };
+  guint open;
 
   if (!can_switch_user ())
     return;
-  if (g_getenv ("CK_SOURCE_ROOT") == NULL)
-    {
-      g_test_skip ("CK_SOURCE_ROOT is not set: run through ck-test-session");
-      return;
-    }
 
   server = ck_loopback_server_new (STATE, &error);
   g_assert_no_error (error);
   ck_loopback_server_wait_async (server, 60, NULL, wait_cb, &wait);
 
-  /* Its text, as nobody may not be able to read the tree. */
-  script = g_build_filename (g_getenv ("CK_SOURCE_ROOT"), "tests", "support", "hold-connections.py", NULL);
-  g_file_get_contents (script, &hold_connections, NULL, &error);
-  g_assert_no_error (error);
-
-  port = g_strdup_printf ("%u", ck_loopback_server_get_port (server));
-  process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-                              "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                              PYTHON3, "-c", hold_connections, port, "20", NULL);
-  g_assert_no_error (error);
-  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
-
   /* The server accepts in this loop while the other user counts. */
-  g_data_input_stream_read_line_async (lines, G_PRIORITY_DEFAULT, NULL, read_line_cb, &count);
-  run_until (&count.done);
-  line = g_steal_pointer (&count.out);
-  g_assert_nonnull (line);
-  g_assert_cmpint (atoi (line), ==, OTHER_CONNECTIONS);
+  process = ck_test_hold_connections (ck_loopback_server_get_port (server), 20, &open);
+  g_assert_cmpint (open, ==, OTHER_CONNECTIONS);
 
   /* Their connections, still open, take none of the browser's. */
   assert_completes (browser, server, &wait, "still-mine");

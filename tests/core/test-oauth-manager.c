@@ -521,22 +521,6 @@ test_login_refused (Fixture       *fixture,
 }
 
 static gboolean
-set_flag (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-iterate_for (guint msec)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (msec, set_flag, &done);
-  ck_test_run_until (&done);
-}
-
-static gboolean
 exchange_requested (void)
 {
   g_autoptr(JsonObject) stats = ck_fake_oauth_get_stats ();
@@ -582,10 +566,10 @@ test_login_cancel (Fixture       *fixture,
   location = ck_fake_oauth_authorize (url);
   g_assert_cmpuint (ck_fake_oauth_browse (location, &error), ==, SOUP_STATUS_OK);
   while (!exchange_requested ())
-    iterate_for (20);
+    ck_test_run_for (20);
   ck_oauth_manager_cancel_login (fixture->manager);
   g_assert_cmpstr (wait_finished (fixture), ==, "0:The login was cancelled.");
-  iterate_for (1000);
+  ck_test_run_for (1000);
   g_assert_cmpuint (fixture->finished->len, ==, 2);
   g_assert_false (ck_oauth_manager_get_login_pending (fixture->manager));
   g_assert_null (ck_token_store_get_oauth (fixture->store));

@@ -2,6 +2,7 @@
 # Checks that the D-Bus activation file and the systemd unit describe the
 # same agent: same bus name, same binary, and SystemdService names the unit.
 # A mismatch makes D-Bus activation start a second agent or none at all.
+# Both start it with --gapplication-service: for the session, no window.
 #
 #   test-dbus-service.sh SERVICE_FILE UNIT_FILE
 set -euo pipefail
@@ -29,12 +30,12 @@ fail () {
 [ "$(value "$service" SystemdService)" = "$(basename "$unit")" ] \
   || fail "$service: SystemdService is not $(basename "$unit")"
 
-exec_path=$(value "$service" Exec)
-case $exec_path in
-  /*/claude-keyring-agent) ;;
-  *) fail "$service: Exec is not an absolute path to claude-keyring-agent" ;;
+exec_line=$(value "$service" Exec)
+case $exec_line in
+  /*/claude-keyring-agent" --gapplication-service") ;;
+  *) fail "$service: Exec is not an absolute path to claude-keyring-agent --gapplication-service" ;;
 esac
-[ "$exec_path" = "$(value "$unit" ExecStart)" ] \
+[ "$exec_line" = "$(value "$unit" ExecStart)" ] \
   || fail "$service: Exec differs from ExecStart in $unit"
 [ "$(basename "$service")" = "$app_id.service" ] \
   || fail "$service: D-Bus only activates files named after the bus name"

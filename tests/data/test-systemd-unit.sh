@@ -1,7 +1,8 @@
 #!/bin/bash
 # Verifies the systemd user unit. systemd-analyze insists that ExecStart
 # exists, so the installed path is swapped for the agent of this build tree
-# after checking that it points at claude-keyring-agent.
+# after checking that it points at claude-keyring-agent, started for the
+# session (--gapplication-service: no window).
 #
 #   test-systemd-unit.sh UNIT
 set -euo pipefail
@@ -14,14 +15,14 @@ if ! command -v systemd-analyze >/dev/null; then
 fi
 : "${CK_AGENT:?CK_AGENT must name the agent binary}"
 
-if ! grep -qE '^ExecStart=/.*/claude-keyring-agent$' "$unit"; then
-  echo "$unit: ExecStart is not an absolute path to claude-keyring-agent" >&2
+if ! grep -qE '^ExecStart=/.*/claude-keyring-agent --gapplication-service$' "$unit"; then
+  echo "$unit: ExecStart is not an absolute path to claude-keyring-agent --gapplication-service" >&2
   exit 1
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ck-unit.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-sed "s|^ExecStart=.*|ExecStart=$CK_AGENT|" "$unit" >"$tmp/$(basename "$unit")"
+sed "s|^ExecStart=[^ ]*|ExecStart=$CK_AGENT|" "$unit" >"$tmp/$(basename "$unit")"
 
 # --user needs a runtime directory even offline; ck-test-session gives one.
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then

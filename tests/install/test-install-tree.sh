@@ -84,12 +84,13 @@ if [ -f "$mo" ]; then
     || fail "$mo holds no translations"
 fi
 
-# The D-Bus activation file and the unit start the installed agent.
+# The D-Bus activation file and the unit start the installed agent, for the
+# session (no window).
 agent=$(path '/bin/claude-keyring-agent$')
-grep -qx "Exec=$agent" "$dest$(path '/dbus-1/services/io\.github\.claudekeyring\.ClaudeKeyring\.service$')" \
-  || fail "the D-Bus activation file does not run $agent"
-grep -qx "ExecStart=$agent" "$dest$(path '/claude-keyring-agent\.service$')" \
-  || fail "the systemd unit does not run $agent"
+grep -qx "Exec=$agent --gapplication-service" "$dest$(path '/dbus-1/services/io\.github\.claudekeyring\.ClaudeKeyring\.service$')" \
+  || fail "the D-Bus activation file does not run $agent --gapplication-service"
+grep -qx "ExecStart=$agent --gapplication-service" "$dest$(path '/claude-keyring-agent\.service$')" \
+  || fail "the systemd unit does not run $agent --gapplication-service"
 
 if [ "$status" -eq 0 ]; then
   echo "$(wc -l <"$CK_TEST_ROOT/installed") files installed, as listed"

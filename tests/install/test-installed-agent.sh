@@ -35,8 +35,8 @@ schemas=$prefix/share/glib-2.0/schemas
 [ -x "$agent" ] || fail "$agent is not installed"
 [ -f "$schemas/gschemas.compiled" ] \
   || fail "meson install did not compile the schemas in $schemas (gnome.post_install)"
-grep -qx "Exec=$agent" "$services/$app_id.service" \
-  || fail "$services/$app_id.service does not start $agent"
+grep -qx "Exec=$agent --gapplication-service" "$services/$app_id.service" \
+  || fail "$services/$app_id.service does not start $agent --gapplication-service"
 [ "$status" -eq 0 ] || exit 1
 
 # A session of its own, with its own HOME and keyring: the wrapper's bus

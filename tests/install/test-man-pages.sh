@@ -62,8 +62,10 @@ for command in $commands; do
 done
 
 agent_text=$(MANWIDTH=200 man -l "$agent_page" 2>/dev/null | col -b)
-# GLib's own --help-* and --gapplication-* options are not for users.
-for option in $(options "$("$CK_AGENT" --help 2>&1)" | grep -vE -- '--(gapplication|help-)'); do
+# GLib's own --help-* and --gapplication-* options are not for users, but
+# the one the session's starters pass (data/) is.
+for option in $(options "$("$CK_AGENT" --help 2>&1)" | grep -vE -- '--(gapplication|help-)') \
+              --gapplication-service; do
   documented "$agent_text" "$option" \
     || fail "claude-keyring-agent.1 does not document '$option'"
 done

@@ -6,7 +6,10 @@
 # nothing upstream) within 1 s after the process that opened its session
 # exits, also when a child keeps that process's bus connection, and after
 # a close; a sandboxed caller refused; a persistent session that outlives
-# its caller and an agent restart, until it is closed.
+# its caller and an agent restart, until it is closed. Remote sessions
+# (option "remote", for claude-keyring ssh): each served on a Unix socket
+# of its own and nowhere else, the socket gone within 1 s after its
+# opener, a persistent one opened again with the same id and token.
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 . "$CK_SOURCE_ROOT/tests/support/ck-oauth-env.sh"
@@ -58,12 +61,16 @@ open_session () {
   done
   answer=$(head -n 1 "$CK_TEST_ROOT/$name.out")
   read -r _ id kind url persistent <<<"$answer"
+  read -r _ socket remote_port < <(grep '^socket ' "$CK_TEST_ROOT/$name.out"; echo)
   printf 'x-api-key: %s\n' "$(cat "$CK_TEST_ROOT/$name.token" 2>/dev/null)" >"$CK_TEST_ROOT/$name.headers"
 }
 
 # request NAME [URL]: one Messages request through the gateway with that
 # session's token; prints the HTTP status.
 request () { ck_gateway_request "$CK_TEST_ROOT/$1.headers" "${2:-$url}"; }
+# request_on NAME SOCKET: the same through a remote session's socket, as
+# the remote forward sends it (Host: its port on the remote host).
+request_on () { ck_gateway_request "$CK_TEST_ROOT/$1.headers" http://127.0.0.1:40123 "$2"; }
 
 # refused_soon NAME [URL]: the token gets 401 within the deadline, and
 # that request never reached upstream.
@@ -212,7 +219,113 @@ check "persistent: its keyring item is gone" \
 ck_agent_stop
 check "persistent: not back after another restart" eval '[[ $(list) != *"$kept_id"* ]]'
 
+# --- remote sessions ---------------------------------------------------------
+
+sockets_dir=$XDG_RUNTIME_DIR/claude-keyring
+# gone_soon PATH: the socket is gone within the deadline.
+gone_soon () {
+  local _
+  for _ in $(seq "$deadline_ticks"); do
+    [ -e "$1" ] || return 0
+    sleep 0.1
+  done
+  return 1
+}
+# row_of ID: "REMOTE REMOTE-PORT CONNECTED" of that session's row.
+row_of () {
+  ck_call ListGatewaySessions | "$PY" -S -c '
+import re, sys
+rows = sys.stdin.read().split("}, {")
+row = [r for r in rows if "'"'"'id'"'"': <'"'"'%s'"'"'>" % sys.argv[1] in r][0]
+remote = re.search(r"'"'"'remote'"'"': <'"'"'([^'"'"']*)'"'"'>", row).group(1)
+port = re.search(r"'"'"'remote-port'"'"': <uint32 (\d+)>", row).group(1)
+connected = re.search(r"'"'"'connected'"'"': <(\w+)>", row).group(1)
+print(remote, port, connected)' "$1"
+}
+
+open_session loc "{'upstream': <'$upstream'>}"
+loc_id=$id loc_url=$url
+open_session r1 "{'upstream': <'$upstream'>, 'remote': <'user@build-host'>, 'remote-port': <uint32 40123>, 'command': <'ssh user@build-host'>}"
+r1_pid=$session_pid r1_id=$id r1_socket=$socket
+check "remote: its socket in \$XDG_RUNTIME_DIR/claude-keyring, the remote port echoed ($remote_port)" \
+  eval '[ "$r1_socket" = "$sockets_dir/gateway-$r1_id.sock" ] && [ "$remote_port" = 40123 ]'
+check "remote: directory 0700, socket 0600" \
+  eval '[ "$(stat -c %a "$sockets_dir")" = 700 ] && [ -S "$r1_socket" ] && [ "$(stat -c %a "$r1_socket")" = 600 ]'
+before=$(upstream_requests)
+check "remote: its token works through its socket, with the stored key upstream" \
+  eval '[ "$(request_on r1 "$r1_socket")" = 200 ] && upstream_saw_only_the_key &&
+        [ "$(upstream_requests)" = $((before + 1)) ]'
+check "remote: its token on the TCP port gets 401" eval '[ "$(request r1 "$loc_url")" = 401 ]'
+check "remote: a local session's token on its socket gets 401" \
+  eval '[ "$(request_on loc "$r1_socket")" = 401 ] && [ "$(request loc "$loc_url")" = 200 ]'
+open_session r2 "{'upstream': <'$upstream'>, 'remote': <'other@host'>}"
+r2_id=$id r2_socket=$socket
+check "remote: no session's token on another's socket" \
+  eval '[ "$(request_on r1 "$r2_socket")" = 401 ] && [ "$(request_on r2 "$r1_socket")" = 401 ] &&
+        [ "$(request_on r2 "$r2_socket")" = 200 ]'
+check "ListGatewaySessions: remote, remote-port and connected" \
+  eval '[ "$(row_of "$r1_id")" = "user@build-host 40123 true" ] &&
+        [ "$(row_of "$r2_id")" = "other@host 0 true" ]'
+check "ListGatewaySessions: a local session is connected, with no remote" \
+  eval '[ "$(row_of "$loc_id")" = " 0 true" ]'
+check "GetStatus counts the remote sessions" \
+  eval '[[ $(ck_call GetStatus) == *"'"'gateway-remote-sessions'"': <uint32 2>"* ]]'
+check "status shows a remote session as ssh DESTINATION" \
+  eval '"$CK_CLI" status | grep -q "^ *ssh user@build-host (pid $r1_pid, .* ago, 1 request, "'
+
+kill "$r1_pid"; wait "$r1_pid" 2>/dev/null
+check "remote: the socket is gone within 1 s after its opener exits" gone_soon "$r1_socket"
+check "remote: and the session with it" eval '[[ $(list) != *"$r1_id"* ]]'
+
+# Bad options: one line that names the option.
+long=$(printf 'h%.0s' $(seq 256))
+for bad in "'remote': <''>" "'remote': <'$long'>" "'remote': <'user@host\\tx'>" \
+           "'remote': <'user@host\\n'>" "'remote': <'a'>, 'remote-port': <uint32 70000>"; do
+  out=$(ck_call OpenGatewaySession "{$bad}" 2>&1)
+  check "a bad remote option is refused in one line (${bad:0:30})" \
+    eval '[[ $out == *io.github.claudekeyring.Error.InvalidArgument*"The option remote"* ]] &&
+          [ "$(wc -l <<<"$out")" = 1 ]'
+done
+
+# A persistent remote session: the token lives on, the socket with its
+# caller; the next caller with the same remote gets it back.
+open_session p1 "{'upstream': <'$upstream'>, 'remote': <'me@tmux-host'>, 'persistent': <true>}"
+p1_pid=$session_pid p1_id=$id p1_socket=$socket
+check "persist: a socket, no remote port yet" eval '[ -S "$p1_socket" ] && [ "$remote_port" = 0 ]'
+check "persist: the token works through it" eval '[ "$(request_on p1 "$p1_socket")" = 200 ]'
+kill "$p1_pid"; wait "$p1_pid" 2>/dev/null
+check "persist: the socket is gone within 1 s after its opener exits" gone_soon "$p1_socket"
+check "persist: the session stays, not connected" \
+  eval '[ "$(row_of "$p1_id")" = "me@tmux-host 0 false" ]'
+check "persist: status says it is not connected" \
+  eval '"$CK_CLI" status | grep -q "^ *ssh me@tmux-host (not connected) (persistent, opened by pid "'
+open_session p2 "{'upstream': <'$upstream'>, 'remote': <'me@tmux-host'>, 'persistent': <true>, 'remote-port': <uint32 2222>}"
+check "persist: opened again: the same id and token, the new remote port ($remote_port)" \
+  eval '[ "$id" = "$p1_id" ] && cmp -s "$CK_TEST_ROOT/p1.token" "$CK_TEST_ROOT/p2.token" &&
+        [ "$socket" = "$p1_socket" ] && [ "$remote_port" = 2222 ]'
+check "persist: the token works through the new socket" eval '[ "$(request_on p1 "$p1_socket")" = 200 ]'
+check "persist: listed with its port, connected" eval '[ "$(row_of "$p1_id")" = "me@tmux-host 2222 true" ]'
+open_session p3 "{'upstream': <'$upstream'>, 'remote': <'me@other-host'>, 'persistent': <true>}"
+check "persist: another remote gets another session" eval '[ "$id" != "$p1_id" ]'
+ck_call CloseGatewaySession "$id" >/dev/null
+
+ck_agent_stop
+check "persist: the agent that stopped removed the socket" eval '[ ! -e "$p1_socket" ]'
+# GetStatus first: it answers once the keyring (and the session) is read.
+url=$(sed -n "s/.*'gateway-url': <'\([^']*\)'>.*/\1/p" <<<"$(ck_call GetStatus)")
+check "persist: restored after a restart with its remote and port, not connected" \
+  eval '[ "$(row_of "$p1_id")" = "me@tmux-host 2222 false" ]'
+check "persist: restored, its token is still refused on the TCP port" eval '[ "$(request p1 "$url")" = 401 ]'
+open_session p4 "{'upstream': <'$upstream'>, 'remote': <'me@tmux-host'>, 'persistent': <true>}"
+check "persist: opened again after the restart: same id and token, port kept, works" \
+  eval '[ "$id" = "$p1_id" ] && [ "$remote_port" = 2222 ] &&
+        cmp -s "$CK_TEST_ROOT/p1.token" "$CK_TEST_ROOT/p4.token" && [ "$(request_on p1 "$socket")" = 200 ]'
+ck_call CloseGatewaySession "$p1_id" >/dev/null
+check "persist: closed, its socket goes at once, and its keyring item" \
+  eval '[ ! -e "$p1_socket" ] &&
+        ! secret-tool search --all xdg:schema '"$CK_SCHEMA"'.Credential kind gateway 2>&1 | grep -q account'
+
 check "no token in the agent's log" \
-  eval '! grep -qF -f <(cat "$CK_TEST_ROOT"/{one,orphan,two,kept}.token) "$CK_TEST_ROOT/agent.log"'
+  eval '! grep -qF -f <(cat "$CK_TEST_ROOT"/{one,orphan,two,kept,loc,r1,r2,p1,p3}.token) "$CK_TEST_ROOT/agent.log"'
 
 ck_done

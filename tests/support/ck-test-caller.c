@@ -28,8 +28,9 @@
  *
  * calls OpenGatewaySession with OPTIONS (an a{sv} in GVariant text),
  * writes the session's token to TOKEN-FILE (mode 0600, never to stdout)
- * and prints "session ID KIND URL PERSISTENT" (or "error NAME"), then
- * keeps its connection until stdin closes. With --orphan the connection
+ * and prints "session ID KIND URL PERSISTENT" (or "error NAME"), for a
+ * remote session then "socket PATH REMOTE-PORT", and keeps its
+ * connection until stdin closes. With --orphan the connection
  * is kept by a child ("child PID") while this process exits at once: the
  * session must end with the process that opened it, not only with its
  * connection (tests/service/test-gateway-sessions.sh).
@@ -161,8 +162,9 @@ open_gateway (GDBusConnection *bus,
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GVariant) dict = NULL;
   g_autoptr(GError) error = NULL;
-  const char *token = "", *id = "?", *kind = "?", *url = "?";
+  const char *token = "", *id = "?", *kind = "?", *url = "?", *socket = NULL;
   gboolean persistent = FALSE;
+  guint32 remote_port = 0;
   char buffer[64];
   pid_t child;
 
@@ -192,12 +194,16 @@ open_gateway (GDBusConnection *bus,
   g_variant_lookup (dict, "kind", "&s", &kind);
   g_variant_lookup (dict, "url", "&s", &url);
   g_variant_lookup (dict, "persistent", "b", &persistent);
+  g_variant_lookup (dict, "socket", "&s", &socket);
+  g_variant_lookup (dict, "remote-port", "u", &remote_port);
   if (!g_file_set_contents_full (token_file, token, -1, G_FILE_SET_CONTENTS_NONE, 0600, &error))
     {
       fprintf (stderr, "ck-test-caller: %s\n", error->message);
       return 1;
     }
   printf ("session %s %s %s %s\n", id, kind, url, persistent ? "true" : "false");
+  if (socket != NULL)
+    printf ("socket %s %u\n", socket, remote_port);
 
   if (orphan)
     {

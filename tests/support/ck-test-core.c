@@ -5,7 +5,9 @@
 
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
@@ -40,6 +42,15 @@ ck_test_run_until (const gboolean *flag)
   if (timed_out)
     g_error ("Timed out waiting in the main loop");
   g_source_remove (id);
+}
+
+void
+ck_test_run_for (guint ms)
+{
+  gboolean done = FALSE;
+
+  g_timeout_add (ms, flag_cb, &done);
+  ck_test_run_until (&done);
 }
 
 void
@@ -154,6 +165,85 @@ ck_test_capture_log (void)
   log_messages = g_ptr_array_new_with_free_func (g_free);
   g_log_set_writer_func (capture_writer, NULL, NULL);
   return log_messages;
+}
+
+/* Another local user */
+
+gboolean
+ck_test_can_switch_user (void)
+{
+  g_autofree char *setpriv = g_find_program_in_path ("setpriv");
+
+  if (setpriv == NULL ||
+      !g_file_test (CK_TEST_CURL, G_FILE_TEST_IS_EXECUTABLE) ||
+      !g_file_test (CK_TEST_PYTHON3, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("setpriv, " CK_TEST_CURL " or " CK_TEST_PYTHON3 " is missing");
+      return FALSE;
+    }
+  if (geteuid () != 0)
+    {
+      g_test_skip ("only root can act as another user");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+typedef struct
+{
+  gboolean  done;
+  char     *line;
+} ReadLine;
+
+static void
+read_line_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  ReadLine *read = user_data;
+  g_autoptr(GError) error = NULL;
+
+  read->line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (object), result,
+                                                     NULL, &error);
+  g_assert_no_error (error);
+  read->done = TRUE;
+}
+
+GSubprocess *
+ck_test_hold_connections (guint16  port,
+                          guint    count,
+                          guint   *open)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GDataInputStream) lines = NULL;
+  g_autofree char *script = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *port_arg = g_strdup_printf ("%u", port);
+  g_autofree char *count_arg = g_strdup_printf ("%u", count);
+  ReadLine read = { 0 };
+
+  if (g_getenv ("CK_SOURCE_ROOT") == NULL)
+    g_error ("CK_SOURCE_ROOT is not set; run the tests with meson test");
+
+  /* Its text, as nobody may not be able to read the tree. */
+  script = g_build_filename (g_getenv ("CK_SOURCE_ROOT"), "tests", "support",
+                             "hold-connections.py", NULL);
+  g_file_get_contents (script, &text, NULL, &error);
+  g_assert_no_error (error);
+
+  process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                              "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                              CK_TEST_PYTHON3, "-c", text, port_arg, count_arg, NULL);
+  g_assert_no_error (error);
+  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
+
+  g_data_input_stream_read_line_async (lines, G_PRIORITY_DEFAULT, NULL, read_line_cb, &read);
+  ck_test_run_until (&read.done);
+  g_assert_nonnull (read.line);
+  *open = atoi (read.line);
+  g_free (read.line);
+  return g_steal_pointer (&process);
 }
 
 /* The server */

@@ -23,6 +23,8 @@ typedef struct
 } CkTestAsync;
 
 void          ck_test_run_until         (const gboolean *flag);
+/* Runs the main loop for @ms milliseconds. */
+void          ck_test_run_for           (guint           ms);
 void          ck_test_async_cb          (GObject        *object,
                                          GAsyncResult   *result,
                                          gpointer        user_data);
@@ -42,6 +44,23 @@ void          ck_test_store_set_api_key (CkTokenStore   *store,
  * ones too, is kept in the array returned (which the caller must not
  * free); only warnings and worse are printed. */
 GPtrArray    *ck_test_capture_log       (void);
+
+/* Another local user: nobody, through setpriv (the tests run as root). */
+
+/* Programs that another user can run: not through root's own PATH. */
+#define CK_TEST_CURL    "/usr/bin/curl"
+#define CK_TEST_PYTHON3 "/usr/bin/python3"
+
+/* Whether this test can act as another user (root, setpriv, curl and
+ * python3); skips the test when not. */
+gboolean      ck_test_can_switch_user   (void);
+/* tests/support/hold-connections.py as nobody: @count idle connections
+ * to 127.0.0.1:@port, while the main loop runs (the server may be in
+ * this process). Returns the process, which holds them until its stdin
+ * is closed; @open is how many the server left open. */
+GSubprocess  *ck_test_hold_connections  (guint16         port,
+                                         guint           count,
+                                         guint          *open);
 
 #define CK_FAKE_OAUTH_CLIENT_ID "ck-test-client"
 

@@ -9,6 +9,7 @@ standard input ends. The tests run it as another user (setpriv), with the
 text passed to python3 -c, as that user may not be able to read the tree.
 """
 
+import resource
 import select
 import socket
 import sys
@@ -19,6 +20,11 @@ def is_open(conn):
     readable, _, _ = select.select([conn], [], [], 0)
     return not readable or conn.recv(1, socket.MSG_PEEK) != b""
 
+
+# A test that lowered its own descriptor limit before starting us must
+# not limit the count.
+_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 port, count = int(sys.argv[1]), int(sys.argv[2])
 conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]

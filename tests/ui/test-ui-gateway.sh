@@ -5,7 +5,9 @@
 # start and counters, which follow its requests while the window is
 # shown; the tooltip counts the sessions; the row's End button closes the
 # session (its token then gets 401 from the gateway) and the row goes.
-# A persistent session is marked so. Screenshot: status-window-gateway.png.
+# A persistent session is marked so. A remote session (claude-keyring
+# ssh) is titled "ssh DESTINATION", the tooltip says how many are remote,
+# and End removes its socket too. Screenshot: status-window-gateway.png.
 # SPDX-License-Identifier: GPL-3.0-or-later
 . "$(dirname "$0")/ui-lib.sh"
 . "$support/ck-gateway-request.sh"
@@ -102,17 +104,38 @@ no_token_in_dump one kept && pass "no session token in the window or the diagnos
 dump_has '^diagnostics\tgateway sessions: 2$' && pass "the diagnostics count the sessions" ||
   fail "the diagnostics count the sessions"
 
+# 3b. A remote session: titled by its destination, counted apart.
+open_session remote "{'upstream': <'$upstream'>, 'remote': <'user@build-host'>, 'command': <'claude'>}"
+remote_pid=$session_pid
+remote_socket=$(sed -n 's/^socket \([^ ]*\) .*/\1/p' "$CK_TEST_ROOT/remote.out")
+wait_dump 10 "^row\tssh user@build-host\tPID $remote_pid · since \d\d:\d\d · 0 requests · 0 bytes received\t\[End\]" &&
+  pass "a remote session's row: ssh DESTINATION, PID, since, counters, End" ||
+  { fail "the remote session's row"; show_dump; }
+wait_for 10 eval '[[ $(tooltip) == *"3 gateway sessions open (1 over SSH)"* ]]' &&
+  pass "the tooltip counts the remote session apart" || fail "remote: ToolTip: $(tooltip)"
+[ -S "$remote_socket" ] && pass "the remote session has its socket" || fail "no socket: $remote_socket"
+
 id=$(window_id "Claude Keyring")
 if [ -n "$id" ]; then
-  xdotool windowmove "$id" 0 40
+  # Tall enough for the three sessions, below the tray's panel.
+  xdotool windowmove "$id" 0 30 windowsize "$id" 620 770
   sleep 0.5
   screenshot status-window-gateway "$id" || true
 fi
 
-# 4. End: the button closes the session; its token is refused at once.
 agent_action_with () {
   gdbus call "${dest[@]}" --method org.gtk.Actions.Activate "$1" "$2" '{}' >/dev/null
 }
+
+agent_action_with test-click "[<('ssh user@build-host', 'End')>]"
+wait_no_dump 10 '^row\tssh user@build-host\t' && pass "End remote: the row goes" ||
+  { fail "End remote: the row goes"; show_dump; }
+[ ! -e "$remote_socket" ] && pass "End remote: its socket is gone at once" ||
+  fail "End remote: the socket is still there"
+wait_for 10 eval '[[ $(tooltip) == *"2 gateway sessions open"* && $(tooltip) != *SSH* ]]' &&
+  pass "End remote: the tooltip counts two, none remote" || fail "after End remote: ToolTip: $(tooltip)"
+
+# 4. End: the button closes the session; its token is refused at once.
 agent_action_with test-click "[<('claude -p ui-test', 'End')>]"
 wait_no_dump 10 '^row\tclaude -p ui-test\t' && pass "End: the row goes" ||
   { fail "End: the row goes"; show_dump; }
