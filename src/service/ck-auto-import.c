@@ -538,6 +538,66 @@ holds_no_login (const char *contents,
          !json_object_has_member (json_node_get_object (root), "claudeAiOauth");
 }
 
+/* The login read is usable: in the keyring already, older than what is
+ * there, or to be imported. */
+static void
+decide (Attempt *attempt)
+{
+  Watch *watch = attempt->watch;
+  CkAutoImport *self = watch->self;
+  CkOAuthTokens *stored;
+
+  stored = stored_login_for (self, attempt->tokens);
+  if (stored != NULL && ck_oauth_tokens_equal (stored, attempt->tokens))
+    {
+      /* In the keyring already (`import --keep`, or a race with it). */
+      remove_login (attempt);
+      return;
+    }
+
+  /* A file claude wrote before the stored login was last renewed (left
+   * behind by `import --keep`, say): its refresh token is used up. A new
+   * login always expires later than the one it replaces. */
+  if (stored != NULL && stored->expires_at_ms != 0 && attempt->tokens->expires_at_ms != 0 &&
+      attempt->tokens->expires_at_ms < stored->expires_at_ms)
+    {
+      set_problem (watch, PROBLEM_OLDER, "It holds a login older than the one in the keyring.");
+      attempt_end (attempt);
+      return;
+    }
+
+  import_login (self, attempt->tokens, watch->cancellable, on_imported, attempt);
+}
+
+static void
+on_store_loaded (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Attempt *attempt = user_data;
+  Watch *watch = attempt->watch;
+  CkTokenStore *store = CK_TOKEN_STORE (object);
+
+  ck_token_store_load_finish (store, result, NULL);
+  if (watch->stopped)
+    {
+      attempt_end (attempt);
+      return;
+    }
+  if (ck_token_store_get_state (store) != CK_KEYRING_STATE_READY)
+    {
+      /* Tried again with a backoff, and as soon as the keyring changes. */
+      set_problem (watch, PROBLEM_KEYRING,
+                   ck_token_store_get_state_message (store) != NULL
+                     ? ck_token_store_get_state_message (store)
+                     : "The keyring cannot be read.");
+      schedule_retry (watch);
+      attempt_end (attempt);
+      return;
+    }
+  decide (attempt);
+}
+
 static void
 on_read (GObject      *object,
          GAsyncResult *result,
@@ -547,7 +607,6 @@ on_read (GObject      *object,
   Watch *watch = attempt->watch;
   CkAutoImport *self = CK_AUTO_IMPORT (object);
   g_autoptr(GError) error = NULL;
-  CkOAuthTokens *stored;
   gint64 now_ms = g_get_real_time () / 1000;
 
   if (!g_task_propagate_boolean (G_TASK (result), NULL))
@@ -593,26 +652,14 @@ on_read (GObject      *object,
       return;
     }
 
-  stored = stored_login_for (self, attempt->tokens);
-  if (stored != NULL && ck_oauth_tokens_equal (stored, attempt->tokens))
+  /* The stored login must be known before this one may replace it: not
+   * read yet, or hidden by a locked keyring, it is read first. */
+  if (ck_token_store_get_state (self->store) != CK_KEYRING_STATE_READY)
     {
-      /* In the keyring already (`import --keep`, or a race with it). */
-      remove_login (attempt);
+      ck_token_store_load_async (self->store, watch->cancellable, on_store_loaded, attempt);
       return;
     }
-
-  /* A file claude wrote before the stored login was last renewed (left
-   * behind by `import --keep`, say): its refresh token is used up. A new
-   * login always expires later than the one it replaces. */
-  if (stored != NULL && stored->expires_at_ms != 0 && attempt->tokens->expires_at_ms != 0 &&
-      attempt->tokens->expires_at_ms < stored->expires_at_ms)
-    {
-      set_problem (watch, PROBLEM_OLDER, "It holds a login older than the one in the keyring.");
-      attempt_end (attempt);
-      return;
-    }
-
-  import_login (self, attempt->tokens, watch->cancellable, on_imported, attempt);
+  decide (attempt);
 }
 
 static void

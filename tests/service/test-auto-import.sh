@@ -204,6 +204,24 @@ check "unlocked: doctor no longer reports it" doctor_says "are moved into the ke
 # --- What is in the keyring survives the agent ---------------------------
 ck_agent_stop
 check "after a restart: the keyring holds the last login" serves locked
+
+# --- Written while no agent ran ------------------------------------------
+# An older login (claude's file from before the stored one was renewed)
+# must not replace it, although the agent has not read the keyring yet
+# when it first looks; a newer one is imported at start.
+ck_agent_stop
+login_json stale 4102444865000 >"$creds"
+before=$(fingerprint "$creds")
+ck_call GetStatus >/dev/null
+sleep 1.2
+check "at start, older: left in place" [ "$before" = "$(fingerprint "$creds")" ]
+check "at start, older: the stored login stays" serves locked
+ck_agent_stop
+login_json new-at-start 4102444880000 >"$creds"
+ck_call GetStatus >/dev/null
+ms=$(wait_gone "$(now_ms)" "$creds")
+check "at start, newer: imported (${ms:-never} ms after the start)" [ -n "$ms" ]
+check "at start, newer: GetCredential serves it" serves new-at-start
 check "no token in the agent's log" no_secret_in_log
 
 ck_done
