@@ -65,8 +65,7 @@ typedef struct
   GFileMonitor *monitor;
   GCancellable *cancellable;
   guint         check_id;
-  guint         retry_id;
-  guint         retry_ms;
+  guint         retry_ms;     /* the last backoff */
   gboolean      busy;
   gboolean      again;        /* changed while busy */
   gboolean      stopped;
@@ -126,7 +125,6 @@ watch_stop (Watch *watch)
   watch->stopped = TRUE;
   g_cancellable_cancel (watch->cancellable);
   g_clear_handle_id (&watch->check_id, g_source_remove);
-  g_clear_handle_id (&watch->retry_id, g_source_remove);
   if (watch->monitor != NULL)
     {
       g_signal_handlers_disconnect_by_data (watch->monitor, watch);
@@ -175,22 +173,13 @@ schedule_check (Watch *watch,
   watch->check_id = g_timeout_add (delay_ms, on_check, watch);
 }
 
-static gboolean
-on_retry (gpointer user_data)
-{
-  Watch *watch = user_data;
-
-  watch->retry_id = 0;
-  check_now (watch);
-  return G_SOURCE_REMOVE;
-}
-
+/* A locked or missing keyring: the next look after a backoff, unless a
+ * change of the file or of the keyring comes first. */
 static void
 schedule_retry (Watch *watch)
 {
   watch->retry_ms = watch->retry_ms == 0 ? RETRY_MIN_MS : MIN (watch->retry_ms * 2, RETRY_MAX_MS);
-  g_clear_handle_id (&watch->retry_id, g_source_remove);
-  watch->retry_id = g_timeout_add (watch->retry_ms, on_retry, watch);
+  schedule_check (watch, watch->retry_ms);
 }
 
 static gboolean
@@ -675,7 +664,6 @@ check_now (Watch *watch)
       return;
     }
 
-  g_clear_handle_id (&watch->retry_id, g_source_remove);
   watch->busy = TRUE;
   watch->again = FALSE;
 
@@ -699,7 +687,7 @@ on_store_changed (CkAutoImport *self)
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &watch))
     {
       if (watch->problem == PROBLEM_KEYRING && !watch->busy)
-        check_now (watch);
+        schedule_check (watch, 0);
     }
 }
 
