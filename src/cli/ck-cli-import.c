@@ -218,7 +218,7 @@ ck_cli_import (int    argc,
 
   if (!ck_claude_credentials_remove_login (path, secret->data, secret->length, &stamp, &removal, &error))
     {
-      ck_cli_error ("imported the Claude login%s into the keyring, but %s; remove it yourself",
+      ck_cli_error ("imported the Claude login%s into the keyring, but the file stayed (%s); remove it yourself",
                     account_note, error->message);
       return CK_EXIT_FAILURE;
     }

@@ -149,6 +149,9 @@ set_problem (Watch      *watch,
   if (problem != PROBLEM_NONE &&
       (problem != watch->problem || g_strcmp0 (message, watch->message) != 0))
     g_message ("%s stays in place: %s", watch->path, message);
+  /* The backoff is the keyring's: the next time starts short again. */
+  if (problem != PROBLEM_KEYRING)
+    watch->retry_ms = 0;
   watch->problem = problem;
   g_free (watch->message);
   watch->message = g_strdup (message);
@@ -497,7 +500,6 @@ on_imported (GObject      *object,
       attempt_end (attempt);
       return;
     }
-  watch->retry_ms = 0;
   attempt->imported = TRUE;
 
   /* The store read the keyring back after writing: what it holds now is
