@@ -27,6 +27,13 @@ login_json () { # login_json NAME EXPIRES_MS
   printf '{"claudeAiOauth":{"accessToken":"test-auto-access-%s","refreshToken":"test-auto-refresh-%s","expiresAt":%s,"scopes":["user:inference","user:profile"],"subscriptionType":"max"}}\n' \
     "$1" "$1" "$2"
 }
+# rename_into DIR NAME EXPIRES_MS: a login written as claude does, to a
+# temporary file renamed over DIR/.credentials.json; $t0 is the rename.
+rename_into () {
+  login_json "$2" "$3" >"$1/.credentials.json.tmp"
+  t0=$(now_ms)
+  mv "$1/.credentials.json.tmp" "$1/.credentials.json"
+}
 # What GetCredential serves, compared and never printed.
 serves () { [ "$("$CK_CLI" token 2>/dev/null)" = "test-auto-access-$1" ]; }
 fingerprint () { stat -c '%i %Y %s' "$1"; sha256sum <"$1"; }
@@ -63,9 +70,7 @@ ck_call GetStatus >/dev/null || bail "the agent does not answer"
 check "doctor: ~/.claude is watched" doctor_says "Logins claude writes to $claude_dir are moved into the keyring"
 
 # --- Written by rename, as claude does -----------------------------------
-login_json rename 4102444800000 >"$claude_dir/.credentials.json.tmp.1"
-t0=$(now_ms)
-mv "$claude_dir/.credentials.json.tmp.1" "$creds"
+rename_into "$claude_dir" rename 4102444800000
 ms=$(wait_gone "$t0" "$creds")
 info "rename: write -> gone in ${ms:-more than 5000} ms"
 check "rename: gone from disk within $limit_ms ms (${ms:-never} ms)" within_limit "$ms"
@@ -172,9 +177,7 @@ work_dir=$CK_TEST_ROOT/work-claude
 mkdir -p -m 700 "$work_dir"
 ck_set claude-config-dirs "['$work_dir']"
 check "config dirs: doctor lists the directory" wait_doctor "$work_dir"
-login_json work 4102444860000 >"$work_dir/.credentials.json.tmp"
-t0=$(now_ms)
-mv "$work_dir/.credentials.json.tmp" "$work_dir/.credentials.json"
+rename_into "$work_dir" work 4102444860000
 ms=$(wait_gone "$t0" "$work_dir/.credentials.json")
 info "claude-config-dirs: write -> gone in ${ms:-more than 5000} ms"
 check "config dirs: gone within $limit_ms ms (${ms:-never} ms)" within_limit "$ms"
@@ -184,8 +187,7 @@ check "config dirs: GetCredential serves it" serves work
 gdbus call --session --dest org.freedesktop.secrets --object-path /org/freedesktop/secrets \
   --method org.freedesktop.Secret.Service.Lock "['/org/freedesktop/secrets/collection/login']" >/dev/null ||
   bail "could not lock the keyring"
-login_json locked 4102444870000 >"$claude_dir/.credentials.json.tmp"
-mv "$claude_dir/.credentials.json.tmp" "$creds"
+rename_into "$claude_dir" locked 4102444870000
 before=$(fingerprint "$creds")
 sleep 1.5
 check "locked: the file stays" [ "$before" = "$(fingerprint "$creds")" ]
