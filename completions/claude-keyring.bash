@@ -72,7 +72,13 @@ _claude_keyring ()
       _claude_keyring_reply "--clear --help"
       ;;
     import)
-      _claude_keyring_reply "--keep --help"
+      if [[ $option == --config-dir ]]; then
+        local IFS=$'\n'
+        COMPREPLY=($(compgen -d -- "$cur"))
+        compopt -o filenames 2>/dev/null
+        return 0
+      fi
+      _claude_keyring_reply "--keep --config-dir --help"
       ;;
     setup-claude)
       if [[ $option == --settings ]]; then

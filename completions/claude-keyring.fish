@@ -71,6 +71,8 @@ complete -c claude-keyring -n '__claude_keyring_using login' -l code -x -d 'Comp
 complete -c claude-keyring -n '__claude_keyring_using status doctor' -l json -d 'Print JSON'
 complete -c claude-keyring -n '__claude_keyring_using set-api-key' -l clear -d 'Remove the stored API key'
 complete -c claude-keyring -n '__claude_keyring_using import' -l keep -d 'Keep the plain text file'
+complete -c claude-keyring -n '__claude_keyring_using import' -l config-dir -x -a '(__fish_complete_directories)' \
+    -d "Import DIR/.credentials.json (claude's CLAUDE_CONFIG_DIR)"
 
 complete -c claude-keyring -n '__claude_keyring_using setup-claude' -l gateway -d 'Send plain claude through the gateway'
 complete -c claude-keyring -n '__claude_keyring_using setup-claude' -l remove -d 'Remove what setup-claude set, revoking the gateway token'
