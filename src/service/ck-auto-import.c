@@ -63,6 +63,7 @@ typedef struct
   char         *dir;
   char         *path;
   GFileMonitor *monitor;
+  GFileMonitor *parent_monitor; /* only while dir is missing at the start */
   GCancellable *cancellable;
   guint         check_id;
   guint         retry_ms;     /* the last backoff */
@@ -130,6 +131,12 @@ watch_stop (Watch *watch)
       g_signal_handlers_disconnect_by_data (watch->monitor, watch);
       g_file_monitor_cancel (watch->monitor);
       g_clear_object (&watch->monitor);
+    }
+  if (watch->parent_monitor != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (watch->parent_monitor, watch);
+      g_file_monitor_cancel (watch->parent_monitor);
+      g_clear_object (&watch->parent_monitor);
     }
 }
 
@@ -210,12 +217,56 @@ on_directory_changed (GFileMonitor      *monitor,
     schedule_check (watch, SETTLE_MS);
 }
 
+/* The directory, since claude may replace the file by a rename. */
+static void
+monitor_directory (Watch *watch)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (watch->dir);
+  g_autoptr(GError) error = NULL;
+
+  if (watch->monitor != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (watch->monitor, watch);
+      g_file_monitor_cancel (watch->monitor);
+      g_clear_object (&watch->monitor);
+    }
+  watch->monitor = g_file_monitor_directory (file, G_FILE_MONITOR_NONE, NULL, &error);
+  if (watch->monitor == NULL)
+    {
+      g_warning ("Cannot watch %s for claude's logins: %s", watch->dir, error->message);
+      return;
+    }
+  /* Changes to the same file are otherwise held back for 800 ms. */
+  g_file_monitor_set_rate_limit (watch->monitor, 50);
+  g_signal_connect (watch->monitor, "changed", G_CALLBACK (on_directory_changed), watch);
+}
+
+/* GIO notices a missing directory's creation only by polling it every
+ * 4 s, while claude makes its directory and writes the login at once:
+ * the parent says when it appears, and the directory is watched anew. */
+static void
+on_parent_changed (GFileMonitor      *monitor,
+                   GFile             *file,
+                   GFile             *other_file,
+                   GFileMonitorEvent  event,
+                   gpointer           user_data)
+{
+  Watch *watch = user_data;
+  g_autofree char *path = g_file_get_path (file);
+  g_autofree char *other_path = other_file != NULL ? g_file_get_path (other_file) : NULL;
+
+  if ((g_strcmp0 (path, watch->dir) == 0 || g_strcmp0 (other_path, watch->dir) == 0) &&
+      g_file_test (watch->dir, G_FILE_TEST_IS_DIR))
+    {
+      monitor_directory (watch);
+      schedule_check (watch, SETTLE_MS);
+    }
+}
+
 static Watch *
 watch_new (CkAutoImport *self,
            const char   *dir)
 {
-  g_autoptr(GFile) file = g_file_new_for_path (dir);
-  g_autoptr(GError) error = NULL;
   Watch *watch = g_rc_box_new0 (Watch);
 
   watch->self = self;
@@ -223,16 +274,16 @@ watch_new (CkAutoImport *self,
   watch->path = g_build_filename (dir, CK_CLAUDE_CREDENTIALS_FILE, NULL);
   watch->cancellable = g_cancellable_new ();
 
-  /* The directory, since claude may replace the file by a rename. A
-   * directory that does not exist yet is watched by GIO until it does. */
-  watch->monitor = g_file_monitor_directory (file, G_FILE_MONITOR_NONE, NULL, &error);
-  if (watch->monitor == NULL)
-    g_warning ("Cannot watch %s for claude's logins: %s", dir, error->message);
-  else
+  monitor_directory (watch);
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     {
-      /* Changes to the same file are otherwise held back for 800 ms. */
-      g_file_monitor_set_rate_limit (watch->monitor, 50);
-      g_signal_connect (watch->monitor, "changed", G_CALLBACK (on_directory_changed), watch);
+      g_autoptr(GFile) file = g_file_new_for_path (dir);
+      g_autoptr(GFile) parent = g_file_get_parent (file);
+
+      if (parent != NULL &&
+          (watch->parent_monitor = g_file_monitor_directory (parent, G_FILE_MONITOR_NONE,
+                                                             NULL, NULL)) != NULL)
+        g_signal_connect (watch->parent_monitor, "changed", G_CALLBACK (on_parent_changed), watch);
     }
   return watch;
 }

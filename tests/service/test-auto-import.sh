@@ -183,6 +183,18 @@ info "claude-config-dirs: write -> gone in ${ms:-more than 5000} ms"
 check "config dirs: gone within $limit_ms ms (${ms:-never} ms)" within_limit "$ms"
 check "config dirs: GetCredential serves it" serves work
 
+# A directory that does not exist yet (claude makes it at its first
+# start, then writes the login at once): no 4 s polling of GIO's.
+new_dir=$CK_TEST_ROOT/later-claude
+ck_set claude-config-dirs "['$work_dir', '$new_dir']"
+check "missing dir: doctor lists it" wait_doctor "$new_dir"
+mkdir -m 700 "$new_dir"
+rename_into "$new_dir" later 4102444865000
+ms=$(wait_gone "$t0" "$new_dir/.credentials.json")
+info "directory made later: write -> gone in ${ms:-more than 5000} ms"
+check "missing dir: gone within $limit_ms ms once made (${ms:-never} ms)" within_limit "$ms"
+check "missing dir: GetCredential serves it" serves later
+
 # --- The keyring locked at that moment ------------------------------------
 gdbus call --session --dest org.freedesktop.secrets --object-path /org/freedesktop/secrets \
   --method org.freedesktop.Secret.Service.Lock "['/org/freedesktop/secrets/collection/login']" >/dev/null ||
