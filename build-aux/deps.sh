@@ -11,7 +11,7 @@ build_packages=(
 runtime_packages=(gnome-keyring dbus dbus-user-session librsvg2-common)
 test_packages=(
   gnome-keyring libsecret-tools dbus dbus-x11 xvfb xauth bubblewrap
-  python3 util-linux procps strace nodejs
+  python3 python3-dbus util-linux procps strace nodejs
   man-db groff-base bash-completion zsh fish flatpak-builder
   xdotool imagemagick haskell-gtk-sni-tray-utils
   openssh-server openssh-client tmux

@@ -114,7 +114,13 @@ _claude_keyring ()
       esac
       ;;
     import)
-      _claude_keyring_reply "--keep --help"
+      if [[ $option == --config-dir ]]; then
+        local IFS=$'\n'
+        COMPREPLY=($(compgen -d -- "$cur"))
+        compopt -o filenames 2>/dev/null
+        return 0
+      fi
+      _claude_keyring_reply "--keep --config-dir --help"
       ;;
     setup-claude)
       if [[ $option == --settings ]]; then

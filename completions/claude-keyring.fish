@@ -84,6 +84,8 @@ complete -c claude-keyring -n '__claude_keyring_using switch rename logout' -x -
 complete -c claude-keyring -n '__claude_keyring_using bind unbind' -x -a '(__fish_complete_directories)'
 complete -c claude-keyring -n '__claude_keyring_using bind' -x -a '(claude-keyring accounts --names 2>/dev/null)'
 complete -c claude-keyring -n '__claude_keyring_using import' -l keep -d 'Keep the plain text file'
+complete -c claude-keyring -n '__claude_keyring_using import' -l config-dir -x -a '(__fish_complete_directories)' \
+    -d "Import DIR/.credentials.json (claude's CLAUDE_CONFIG_DIR)"
 
 complete -c claude-keyring -n '__claude_keyring_using setup-claude' -l gateway -d 'Send plain claude through the gateway'
 complete -c claude-keyring -n '__claude_keyring_using setup-claude' -l remove -d 'Remove what setup-claude set, revoking the gateway token'

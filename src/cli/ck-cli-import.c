@@ -1,8 +1,10 @@
-/* ck-cli-import.c: `claude-keyring import [--keep]`
+/* ck-cli-import.c: `claude-keyring import [--keep] [--config-dir DIR]`
  *
  * Moves the login claude keeps in plaintext (~/.claude/.credentials.json,
- * or in $CLAUDE_CONFIG_DIR) into the keyring through the agent, and removes
- * the file once the agent has stored the login and read it back.
+ * or in $CLAUDE_CONFIG_DIR, or in DIR) into the keyring through the agent,
+ * and takes it out of the file once the agent has stored the login and
+ * read it back (ck_claude_credentials_remove_login, which the agent's
+ * automatic import uses too).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -11,16 +13,14 @@
 
 #include "config.h"
 
-#include <errno.h>
 #include <string.h>
 
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
+#include "ck-claude-credentials.h"
 #include "ck-claude-settings.h"
 #include "ck-cli.h"
 #include "ck-error.h"
-#include "ck-user-file.h"
 
 /* The agent writes to the keyring and reads the login back. */
 #define IMPORT_TIMEOUT_MS (30 * 1000)
@@ -100,31 +100,18 @@ check_credentials (const char  *contents,
 }
 
 static Secret *
-read_credentials (const char  *path,
-                  GError     **error)
+read_credentials (const char                *path,
+                  CkClaudeCredentialsStamp  *stamp,
+                  GError                   **error)
 {
   g_autoptr(Secret) secret = g_new0 (Secret, 1);
 
   /* A link is refused rather than followed: removing it would leave the
    * login in its target while saying the plaintext is gone. */
-  if (!ck_user_file_read (path, CK_USER_FILE_NO_SYMLINK | CK_USER_FILE_SECRET,
-                          CK_USER_FILE_MAX_SIZE, &secret->data, &secret->length, error))
+  if (!ck_claude_credentials_read (path, &secret->data, &secret->length, stamp, error))
     return NULL;
 
   return g_steal_pointer (&secret);
-}
-
-/* Whether @path still holds exactly @secret: claude may have rewritten
- * it with refreshed tokens while we imported, and removing those would
- * lose the only valid refresh token. */
-static gboolean
-file_unchanged (const char   *path,
-                const Secret *secret)
-{
-  g_autoptr(Secret) now = read_credentials (path, NULL);
-
-  return now != NULL && now->length == secret->length &&
-         memcmp (now->data, secret->data, secret->length) == 0;
 }
 
 int
@@ -136,7 +123,10 @@ ck_cli_import (int    argc,
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(Secret) secret = NULL;
   g_autofree char *path = NULL;
+  g_autofree char *config_dir = NULL;
   g_autofree char *account_note = NULL;
+  CkClaudeCredentialsStamp stamp;
+  CkClaudeCredentialsRemoval removal;
   const char *account = NULL;
   gboolean keep = FALSE;
   GBytes *bytes;
@@ -144,13 +134,17 @@ ck_cli_import (int    argc,
   const GOptionEntry entries[] = {
     { "keep", 0, 0, G_OPTION_ARG_NONE, &keep,
       "Keep the plaintext file after importing it", NULL },
+    { "config-dir", 0, 0, G_OPTION_ARG_FILENAME, &config_dir,
+      "Import DIR/.credentials.json, for a claude run with CLAUDE_CONFIG_DIR=DIR", "DIR" },
     { NULL }
   };
 
   context = ck_cli_option_context_new ("import", NULL,
                                        "Moves the Claude login from ~/.claude/.credentials.json (or\n"
-                                       "$CLAUDE_CONFIG_DIR/.credentials.json) into the keyring, and removes\n"
-                                       "the plaintext file once the keyring holds it.",
+                                       "$CLAUDE_CONFIG_DIR/.credentials.json, or DIR/.credentials.json with\n"
+                                       "--config-dir) into the keyring, and takes it out of the plaintext\n"
+                                       "file once the keyring holds it. The agent does this by itself when\n"
+                                       "claude writes a login (the auto-import setting).",
                                        entries);
   if (!ck_cli_parse_options (context, &argc, &argv))
     return CK_EXIT_USAGE;
@@ -161,9 +155,17 @@ ck_cli_import (int    argc,
       return CK_EXIT_USAGE;
     }
 
-  path = ck_claude_settings_get_credentials_path ();
+  if (config_dir != NULL && config_dir[0] == '\0')
+    {
+      ck_cli_error ("--config-dir needs a directory; see 'claude-keyring import --help'");
+      return CK_EXIT_USAGE;
+    }
+  if (config_dir != NULL)
+    path = g_build_filename (config_dir, CK_CLAUDE_CREDENTIALS_FILE, NULL);
+  else
+    path = ck_claude_settings_get_credentials_path ();
 
-  if (!(secret = read_credentials (path, &error)))
+  if (!(secret = read_credentials (path, &stamp, &error)))
     {
       if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
         ck_cli_error ("no Claude login to import: %s does not exist", path);
@@ -214,24 +216,37 @@ ck_cli_import (int    argc,
       return CK_EXIT_OK;
     }
 
-  if (!file_unchanged (path, secret))
+  if (!ck_claude_credentials_remove_login (path, secret->data, secret->length, &stamp, &removal, &error))
     {
+      ck_cli_error ("imported the Claude login%s into the keyring, but the file stayed (%s); remove it yourself",
+                    account_note, error->message);
+      return CK_EXIT_FAILURE;
+    }
+
+  switch (removal)
+    {
+    case CK_CLAUDE_CREDENTIALS_CHANGED:
       ck_cli_error ("imported the Claude login%s into the keyring, but %s changed meanwhile (is claude running?); "
                     "kept it: quit claude and run claude-keyring import again",
                     account_note, path);
       return CK_EXIT_FAILURE;
+
+    case CK_CLAUDE_CREDENTIALS_KEPT_REST:
+      ck_cli_error ("imported the Claude login%s into the keyring and removed it from %s, which keeps only "
+                    "the MCP servers' logins; start claude with: claude-keyring run",
+                    account_note, path);
+      return CK_EXIT_OK;
+
+    case CK_CLAUDE_CREDENTIALS_GONE:
+      /* The agent's automatic import got there first. */
+      ck_cli_error ("imported the Claude login%s into the keyring; %s is gone already; "
+                    "start claude with: claude-keyring run", account_note, path);
+      return CK_EXIT_OK;
+
+    case CK_CLAUDE_CREDENTIALS_REMOVED:
+    default:
+      ck_cli_error ("imported the Claude login%s into the keyring and removed %s; start claude with: claude-keyring run",
+                    account_note, path);
+      return CK_EXIT_OK;
     }
-
-  if (g_unlink (path) != 0)
-    {
-      int errsv = errno;
-
-      ck_cli_error ("imported the Claude login%s into the keyring, but could not remove %s: %s; remove it yourself",
-                    account_note, path, g_strerror (errsv));
-      return CK_EXIT_FAILURE;
-    }
-
-  ck_cli_error ("imported the Claude login%s into the keyring and removed %s; start claude with: claude-keyring run",
-                account_note, path);
-  return CK_EXIT_OK;
 }

@@ -30,6 +30,10 @@ struct _CkDoctor
   CkHelperRunner *helper;
   CkResolver     *resolver;
   SoupSession    *session;
+
+  CkDoctorChecksFunc  extra_checks;
+  gpointer            extra_data;
+  GDestroyNotify      extra_destroy;
 };
 
 typedef struct
@@ -326,6 +330,8 @@ finish (GTask *task)
   check_accounts (self, run->builder);
   check_claude_files (self, run);
   check_sandbox (self, run->builder);
+  if (self->extra_checks != NULL)
+    self->extra_checks (self->extra_data, run->builder);
   g_task_return_pointer (task, g_variant_ref_sink (g_variant_builder_end (run->builder)),
                          (GDestroyNotify) g_variant_unref);
   g_object_unref (task);
@@ -474,6 +480,31 @@ ck_doctor_run_finish (CkDoctor      *self,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+void
+ck_doctor_set_extra_checks (CkDoctor           *self,
+                            CkDoctorChecksFunc  func,
+                            gpointer            user_data,
+                            GDestroyNotify      destroy)
+{
+  g_return_if_fail (CK_IS_DOCTOR (self));
+
+  if (self->extra_destroy != NULL)
+    self->extra_destroy (self->extra_data);
+  self->extra_checks = func;
+  self->extra_data = user_data;
+  self->extra_destroy = destroy;
+}
+
+void
+ck_doctor_add_check (GVariantBuilder *builder,
+                     const char      *id,
+                     const char      *status,
+                     const char      *summary,
+                     const char      *detail)
+{
+  add_check (builder, id, status, summary, detail);
+}
+
 CkDoctor *
 ck_doctor_new (GSettings      *settings,
                CkTokenStore   *store,
@@ -503,6 +534,7 @@ ck_doctor_dispose (GObject *object)
   g_clear_object (&self->helper);
   g_clear_object (&self->resolver);
   g_clear_object (&self->session);
+  ck_doctor_set_extra_checks (self, NULL, NULL, NULL);
 
   G_OBJECT_CLASS (ck_doctor_parent_class)->dispose (object);
 }

@@ -30,4 +30,19 @@ GVariant *ck_doctor_run_finish (CkDoctor             *self,
                                 GAsyncResult         *result,
                                 GError              **error);
 
+/* The checks of a part outside core (the agent's automatic import): @func
+ * adds them with ck_doctor_add_check at the end of every run. */
+typedef void (*CkDoctorChecksFunc) (gpointer         user_data,
+                                    GVariantBuilder *builder);
+
+void      ck_doctor_set_extra_checks (CkDoctor             *self,
+                                      CkDoctorChecksFunc    func,
+                                      gpointer              user_data,
+                                      GDestroyNotify        destroy);
+void      ck_doctor_add_check        (GVariantBuilder      *builder,
+                                      const char           *id,
+                                      const char           *status,
+                                      const char           *summary,
+                                      const char           *detail);
+
 G_END_DECLS

@@ -75,6 +75,22 @@ ck_gateway_host_is_own (const char *host,
   return FALSE;
 }
 
+/* RFC 9110 5.6.2: a method is a token. Anything else (a control byte, a
+ * CR, a non-ASCII byte) libsoup takes as part of the method and would
+ * write into the request line it sends upstream. */
+static gboolean
+is_token (const char *text)
+{
+  static const char tchar[] = "!#$%&'*+-.^_`|~";
+
+  if (text == NULL || text[0] == '\0')
+    return FALSE;
+  for (const char *c = text; *c != '\0'; c++)
+    if (!g_ascii_isalnum (*c) && strchr (tchar, *c) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
 /* The token of "Bearer TOKEN" (RFC 6750: the scheme is case-insensitive). */
 static const char *
 bearer_token (const char *authorization)
@@ -99,7 +115,7 @@ ck_gateway_check_head (const char          *method,
   SoupMessageHeadersIter iter;
   const char *name, *value;
   const char *host = NULL, *authorization = NULL, *api_key = NULL;
-  guint hosts = 0, authorizations = 0, api_keys = 0;
+  guint hosts = 0, authorizations = 0, api_keys = 0, lengths = 0, encodings = 0;
   gboolean origin = FALSE;
 
   g_return_val_if_fail (headers != NULL, CK_GATEWAY_HEAD_BAD_REQUEST);
@@ -107,6 +123,12 @@ ck_gateway_check_head (const char          *method,
 
   tokens[0] = tokens[1] = NULL;
   *message = NULL;
+
+  if (!is_token (method))
+    {
+      *message = "The request's method is not a valid HTTP method.";
+      return CK_GATEWAY_HEAD_BAD_REQUEST;
+    }
 
   soup_message_headers_iter_init (&iter, headers);
   while (soup_message_headers_iter_next (&iter, &name, &value))
@@ -119,6 +141,10 @@ ck_gateway_check_head (const char          *method,
         api_key = value, api_keys++;
       else if (g_ascii_strcasecmp (name, "Origin") == 0)
         origin = TRUE;
+      else if (g_ascii_strcasecmp (name, "Content-Length") == 0)
+        lengths++;
+      else if (g_ascii_strcasecmp (name, "Transfer-Encoding") == 0)
+        encodings++;
     }
 
   /* Two of these could mean two different things to two parsers. */
@@ -126,6 +152,15 @@ ck_gateway_check_head (const char          *method,
     {
       *message = "The request needs exactly one Host header and at most one "
                  "Authorization and one x-api-key header.";
+      return CK_GATEWAY_HEAD_BAD_REQUEST;
+    }
+
+  /* Where the body ends, read one way here and another by whatever sits
+   * in front (request smuggling): RFC 9112 6.3 lets a server refuse it. */
+  if (lengths > 1 || (lengths > 0 && encodings > 0))
+    {
+      *message = "The request has more than one Content-Length, or both a Content-Length "
+                 "and a Transfer-Encoding header.";
       return CK_GATEWAY_HEAD_BAD_REQUEST;
     }
 
@@ -144,7 +179,7 @@ ck_gateway_check_head (const char          *method,
       return CK_GATEWAY_HEAD_FORBIDDEN;
     }
 
-  if (method == NULL || strcmp (method, SOUP_METHOD_CONNECT) == 0)
+  if (strcmp (method, SOUP_METHOD_CONNECT) == 0)
     {
       *message = "The claude-keyring gateway is not a proxy for CONNECT.";
       return CK_GATEWAY_HEAD_BAD_REQUEST;
@@ -171,10 +206,47 @@ ck_gateway_check_head (const char          *method,
   return CK_GATEWAY_HEAD_OK;
 }
 
+/* @text holds @secret as written, or once percent-decoded (a cookie, a
+ * query parameter). */
+static gboolean
+holds_secret (const char *text,
+              const char *secret)
+{
+  g_autoptr(CkSecretString) decoded = NULL;
+
+  if (strstr (text, secret) != NULL)
+    return TRUE;
+  if (strchr (text, '%') == NULL)
+    return FALSE;
+  decoded = g_uri_unescape_string (text, NULL);
+  return decoded != NULL && strstr (decoded, secret) != NULL;
+}
+
+CkGatewayHead
+ck_gateway_check_target (const char  *path,
+                         const char  *query,
+                         const char  *secret,
+                         const char **message)
+{
+  g_return_val_if_fail (secret != NULL && secret[0] != '\0', CK_GATEWAY_HEAD_BAD_REQUEST);
+  g_return_val_if_fail (message != NULL, CK_GATEWAY_HEAD_BAD_REQUEST);
+
+  *message = NULL;
+  if ((path != NULL && holds_secret (path, secret)) ||
+      (query != NULL && holds_secret (query, secret)))
+    {
+      *message = "The request's URL holds the claude-keyring gateway token, which must not "
+                 "travel on to the API; send it in the Authorization or x-api-key header.";
+      return CK_GATEWAY_HEAD_BAD_REQUEST;
+    }
+  return CK_GATEWAY_HEAD_OK;
+}
+
 static void
 copy_headers (SoupMessageHeaders *from,
               SoupMessageHeaders *to,
-              const char * const *own)
+              const char * const *own,
+              const char         *secret)
 {
   SoupMessageHeadersIter iter;
   const char *name, *value;
@@ -186,17 +258,24 @@ copy_headers (SoupMessageHeaders *from,
       if (name_in (name, hop_by_hop) || name_in (name, own) ||
           (connection != NULL && soup_header_contains (connection, name)))
         continue;
+      if (secret != NULL && (holds_secret (name, secret) || holds_secret (value, secret)))
+        {
+          g_debug ("Left out a header that holds the session token");
+          continue;
+        }
       soup_message_headers_append (to, name, value);
     }
 }
 
 void
 ck_gateway_copy_request_headers (SoupMessageHeaders *from,
-                                 SoupMessageHeaders *to)
+                                 SoupMessageHeaders *to,
+                                 const char         *secret)
 {
   g_return_if_fail (from != NULL && to != NULL);
+  g_return_if_fail (secret == NULL || secret[0] != '\0');
 
-  copy_headers (from, to, request_own);
+  copy_headers (from, to, request_own, secret);
 }
 
 void
@@ -205,7 +284,7 @@ ck_gateway_copy_response_headers (SoupMessageHeaders *from,
 {
   g_return_if_fail (from != NULL && to != NULL);
 
-  copy_headers (from, to, response_own);
+  copy_headers (from, to, response_own, NULL);
 }
 
 char *

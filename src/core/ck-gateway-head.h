@@ -31,7 +31,9 @@ typedef enum
 
 /* Checks a request head that libsoup parsed. On OK, @tokens[0..1] point
  * into @headers: the Bearer token and the x-api-key, either may be NULL
- * but not both. Otherwise @message says why, a sentence for the client. */
+ * but not both. Otherwise @message says why, a sentence for the client.
+ * BAD_REQUEST is also a head whose framing or method could be read two
+ * ways: its connection must not carry another request. */
 CkGatewayHead ck_gateway_check_head              (const char          *method,
                                                   SoupMessageHeaders  *headers,
                                                   guint16              port,
@@ -41,10 +43,19 @@ CkGatewayHead ck_gateway_check_head              (const char          *method,
  * @port 0 takes any port (a session's socket behind a forward). */
 gboolean      ck_gateway_host_is_own             (const char          *host,
                                                   guint16              port);
+/* BAD_REQUEST when the path or query holds @secret (the session token),
+ * as written or percent-decoded: it would travel on to the API. */
+CkGatewayHead ck_gateway_check_target            (const char          *path,
+                                                  const char          *query,
+                                                  const char          *secret,
+                                                  const char         **message);
 /* Hop-by-hop headers (RFC 9110 7.6.1), those the Connection header
- * names, and the ones the gateway sets itself, are left out. */
+ * names, and the ones the gateway sets itself, are left out; so is any
+ * header whose name or value holds @secret (nullable), as written or
+ * percent-decoded. */
 void          ck_gateway_copy_request_headers    (SoupMessageHeaders  *from,
-                                                  SoupMessageHeaders  *to);
+                                                  SoupMessageHeaders  *to,
+                                                  const char          *secret);
 void          ck_gateway_copy_response_headers   (SoupMessageHeaders  *from,
                                                   SoupMessageHeaders  *to);
 /* OAuth: Authorization: Bearer and the OAuth beta in anthropic-beta;

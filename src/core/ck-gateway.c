@@ -345,6 +345,8 @@ typedef struct
   State              state;
   gboolean           retried;
   gboolean           timed_out;
+  gboolean           foreign;     /* another user listens on the upstream's port */
+  uid_t              foreign_uid;
   gsize              pending;     /* bytes of the chunk being written */
   guint              timeout_id;
   GSource           *watch;
@@ -637,6 +639,62 @@ start_response (Request      *request,
   read_next (request);
 }
 
+/* The upstream's owner */
+
+/* A plain http upstream on loopback is whoever listens on its port: a
+ * user of the machine who bound it first (while the local proxy that
+ * ANTHROPIC_BASE_URL names is not running) would get the credential.
+ * Checked as each send starts, on a new connection or a kept one, before
+ * libsoup writes a byte of it. */
+static void
+on_upstream_starting (SoupMessage *upstream,
+                      Request     *request)
+{
+  GSocketAddress *remote = soup_message_get_remote_address (upstream);
+  GInetSocketAddress *address = G_IS_INET_SOCKET_ADDRESS (remote)
+    ? G_INET_SOCKET_ADDRESS (remote) : NULL;
+  uid_t uid = (uid_t) -1;
+
+  if (g_strcmp0 (g_uri_get_scheme (soup_message_get_uri (upstream)), "http") != 0 ||
+      (address != NULL &&
+       !g_inet_address_get_is_loopback (g_inet_socket_address_get_address (address))))
+    return;
+  if (address != NULL && ck_loopback_listener_is_us (address, &uid))
+    return;
+
+  /* Cancelled before it starts, the send writes nothing; the credential
+   * is taken out as well, should anything still write the head. */
+  request->foreign = TRUE;
+  request->foreign_uid = uid;
+  soup_message_headers_remove (soup_message_get_request_headers (upstream), "Authorization");
+  soup_message_headers_remove (soup_message_get_request_headers (upstream), "x-api-key");
+  g_cancellable_cancel (request->cancellable);
+}
+
+static void
+respond_foreign (Request *request)
+{
+  GUri *uri = soup_message_get_uri (request->upstream);
+  int port = g_uri_get_port (uri) > 0 ? g_uri_get_port (uri) : 80;
+  g_autofree char *base = g_uri_join (G_URI_FLAGS_NONE, g_uri_get_scheme (uri), NULL,
+                                      g_uri_get_host (uri), port, "", NULL, NULL);
+  g_autofree char *message = NULL;
+
+  if (request->foreign_uid != (uid_t) -1)
+    message = g_strdup_printf ("claude-keyring sent nothing to %s: port %d there belongs to "
+                               "another user of this machine (uid %u), who would have received "
+                               "your credential. Check ANTHROPIC_BASE_URL, or start your own "
+                               "server on that port.",
+                               base, port, (guint) request->foreign_uid);
+  else
+    message = g_strdup_printf ("claude-keyring sent nothing to %s: it cannot tell who holds "
+                               "port %d there, and it may be another user of this machine. "
+                               "Check ANTHROPIC_BASE_URL.", base, port);
+  g_message ("Refused to send a credential to port %d on loopback: not ours (uid %d)",
+             port, (int) request->foreign_uid);
+  respond_error (request, SOUP_STATUS_BAD_GATEWAY, "api_error", message);
+}
+
 /* Forwarding */
 
 static void fetch_credential (Request *request);
@@ -661,6 +719,11 @@ on_sent (GObject      *object,
       g_autofree char *message = NULL;
       GUri *uri = soup_message_get_uri (request->upstream);
 
+      if (request->foreign)
+        {
+          respond_foreign (request);
+          return;
+        }
       if (request->timed_out || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
         {
           message = g_strdup_printf ("The API at %s did not answer in time; try again.",
@@ -790,7 +853,8 @@ send_upstream (Request            *request,
    * the API) for every POST; a kept-alive one found closed fails before
    * the API has read the request, so sending it again is safe. */
   soup_message_add_flags (upstream, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
-  ck_gateway_copy_request_headers (client_headers, soup_message_get_request_headers (upstream));
+  ck_gateway_copy_request_headers (client_headers, soup_message_get_request_headers (upstream),
+                                   request->session->token);
   if (soup_message_headers_get_encoding (client_headers) != SOUP_ENCODING_NONE)
     soup_message_set_request_body_from_bytes (upstream, NULL, request->body);
   ck_gateway_put_credential (soup_message_get_request_headers (upstream), credential);
@@ -803,6 +867,7 @@ send_upstream (Request            *request,
   /* Until connected (TLS included): the http-timeout setting, short. */
   arm_timeout (request, g_settings_get_uint (request->gateway->settings, "http-timeout"));
   g_signal_connect (upstream, "wrote-headers", G_CALLBACK (on_upstream_wrote_headers), request);
+  g_signal_connect (upstream, "starting", G_CALLBACK (on_upstream_starting), request);
   soup_session_send_async (request->gateway->session, upstream, G_PRIORITY_DEFAULT,
                            request->cancellable, on_sent, request_ref (request));
 }
@@ -902,7 +967,7 @@ early_handler (SoupServer        *server,
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
   Peer *peer = get_peer (msg);
   const char *tokens[2];
-  const char *message;
+  const char *message, *target_message;
   CkGatewayHead head;
   CkGatewaySession *session;
   Request *request;
@@ -928,6 +993,10 @@ early_handler (SoupServer        *server,
     {
     case CK_GATEWAY_HEAD_BAD_REQUEST:
       set_error (msg, SOUP_STATUS_BAD_REQUEST, "invalid_request_error", message);
+      /* What follows on the connection is no request of its own: a
+       * CONNECT's tunnel, a body framed two ways. */
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "Connection", "close");
       return;
     case CK_GATEWAY_HEAD_FORBIDDEN:
       set_error (msg, SOUP_STATUS_FORBIDDEN, "permission_error", message);
@@ -963,6 +1032,14 @@ early_handler (SoupServer        *server,
                  : "The claude-keyring gateway token is not valid: its session has ended. "
                    "Start claude again with “claude-keyring run”, or run “claude-keyring "
                    "setup-claude --gateway” again.");
+      return;
+    }
+
+  if (ck_gateway_check_target (g_uri_get_path (soup_server_message_get_uri (msg)),
+                               g_uri_get_query (soup_server_message_get_uri (msg)),
+                               session->token, &target_message) != CK_GATEWAY_HEAD_OK)
+    {
+      set_error (msg, SOUP_STATUS_BAD_REQUEST, "invalid_request_error", target_message);
       return;
     }
 

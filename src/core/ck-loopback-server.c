@@ -14,6 +14,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <libsoup/soup.h>
@@ -351,15 +352,44 @@ ck_loopback_peer_uid_from_proc_net (const char         *table,
   return FALSE;
 }
 
-/* Asks the kernel for the peer's socket by its exact addresses. */
+/* sock_diag's id of a socket from @src to @dst (NULL: no other end, as
+ * a listener has). */
 static gboolean
-peer_uid_from_sock_diag (GInetSocketAddress *local,
-                         GInetSocketAddress *remote,
-                         uid_t              *uid)
+fill_sockid (struct inet_diag_sockid *id,
+             GInetSocketAddress      *src,
+             GInetSocketAddress      *dst)
 {
-  GInetAddress *local_inet = g_inet_socket_address_get_address (local);
-  GInetAddress *remote_inet = g_inet_socket_address_get_address (remote);
-  gsize size = g_inet_address_get_native_size (remote_inet);
+  GInetAddress *src_inet = g_inet_socket_address_get_address (src);
+  gsize size = g_inet_address_get_native_size (src_inet);
+
+  if (size > sizeof id->idiag_src)
+    return FALSE;
+
+  memset (id, 0, sizeof *id);
+  id->idiag_sport = g_htons (g_inet_socket_address_get_port (src));
+  memcpy (id->idiag_src, g_inet_address_to_bytes (src_inet), size);
+  if (dst != NULL)
+    {
+      GInetAddress *dst_inet = g_inet_socket_address_get_address (dst);
+
+      if (g_inet_address_get_native_size (dst_inet) != size)
+        return FALSE;
+      id->idiag_dport = g_htons (g_inet_socket_address_get_port (dst));
+      memcpy (id->idiag_dst, g_inet_address_to_bytes (dst_inet), size);
+    }
+  id->idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  id->idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  return TRUE;
+}
+
+/* Asks the kernel for the TCP socket that a packet from @id's destination
+ * to its source would reach: the connected socket of exactly those
+ * addresses, else the listener on the source's address and port. */
+static gboolean
+sock_diag_lookup (int                             family,
+                  const struct inet_diag_sockid  *id,
+                  struct inet_diag_msg           *found)
+{
   struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
   struct {
     struct nlmsghdr         header;
@@ -369,27 +399,16 @@ peer_uid_from_sock_diag (GInetSocketAddress *local,
     struct nlmsghdr header;
     char            bytes[1024];
   } reply;
-  const struct inet_diag_msg *found;
   ssize_t length = -1;
   int fd;
-
-  if (size > sizeof query.request.id.idiag_src ||
-      g_inet_address_get_native_size (local_inet) != size)
-    return FALSE;
 
   query.header.nlmsg_len = sizeof query;
   query.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
   query.header.nlmsg_flags = NLM_F_REQUEST;
-  query.request.sdiag_family = size == 16 ? AF_INET6 : AF_INET;
+  query.request.sdiag_family = family;
   query.request.sdiag_protocol = IPPROTO_TCP;
   query.request.idiag_states = ~0U;
-  /* The peer's socket: its source is our remote end. */
-  query.request.id.idiag_sport = g_htons (g_inet_socket_address_get_port (remote));
-  query.request.id.idiag_dport = g_htons (g_inet_socket_address_get_port (local));
-  memcpy (query.request.id.idiag_src, g_inet_address_to_bytes (remote_inet), size);
-  memcpy (query.request.id.idiag_dst, g_inet_address_to_bytes (local_inet), size);
-  query.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-  query.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  query.request.id = *id;
 
   fd = socket (AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0)
@@ -405,14 +424,32 @@ peer_uid_from_sock_diag (GInetSocketAddress *local,
       reply.header.nlmsg_len > (size_t) length)
     return FALSE;
 
-  found = NLMSG_DATA (&reply.header);
-  if (found->id.idiag_sport != query.request.id.idiag_sport ||
-      found->id.idiag_dport != query.request.id.idiag_dport ||
-      memcmp (found->id.idiag_src, query.request.id.idiag_src, size) != 0 ||
-      memcmp (found->id.idiag_dst, query.request.id.idiag_dst, size) != 0)
+  memcpy (found, NLMSG_DATA (&reply.header), sizeof *found);
+  return TRUE;
+}
+
+/* Asks the kernel for the peer's socket by its exact addresses. */
+static gboolean
+peer_uid_from_sock_diag (GInetSocketAddress *local,
+                         GInetSocketAddress *remote,
+                         uid_t              *uid)
+{
+  struct inet_diag_sockid id;
+  struct inet_diag_msg found;
+  gsize size = g_inet_address_get_native_size (g_inet_socket_address_get_address (remote));
+
+  /* The peer's socket: its source is our remote end. */
+  if (!fill_sockid (&id, remote, local) ||
+      !sock_diag_lookup (size == 16 ? AF_INET6 : AF_INET, &id, &found))
     return FALSE;
 
-  *uid = found->idiag_uid;
+  if (found.id.idiag_sport != id.idiag_sport ||
+      found.id.idiag_dport != id.idiag_dport ||
+      memcmp (found.id.idiag_src, id.idiag_src, size) != 0 ||
+      memcmp (found.id.idiag_dst, id.idiag_dst, size) != 0)
+    return FALSE;
+
+  *uid = found.idiag_uid;
   return TRUE;
 }
 
@@ -443,6 +480,105 @@ ck_loopback_peer_is_us (GSocketAddress *local,
       if (!g_file_get_contents (ipv6 ? "/proc/net/tcp6" : "/proc/net/tcp", &table, NULL, NULL) ||
           !ck_loopback_peer_uid_from_proc_net (table, G_INET_SOCKET_ADDRESS (local),
                                                G_INET_SOCKET_ADDRESS (remote), uid))
+        return FALSE;
+    }
+
+  return *uid == geteuid ();
+}
+
+/* Who listens on the other end */
+
+/**
+ * ck_loopback_listener_from_proc_net:
+ * @tcp: the text of `/proc/net/tcp`
+ * @tcp6: the text of `/proc/net/tcp6`
+ * @server: the address a loopback connection went to
+ * @uid: (out): the user who owns the socket listening there
+ *
+ * Finds the listener (a socket with no other end) bound to @server, or to
+ * any address on its port: IPv4's, or IPv6's, which takes IPv4 too.
+ *
+ * Returns: %TRUE if the tables hold it
+ */
+gboolean
+ck_loopback_listener_from_proc_net (const char         *tcp,
+                                    const char         *tcp6,
+                                    GInetSocketAddress *server,
+                                    uid_t              *uid)
+{
+  guint16 port = g_inet_socket_address_get_port (server);
+  gboolean ipv6 = g_socket_address_get_family (G_SOCKET_ADDRESS (server)) == G_SOCKET_FAMILY_IPV6;
+  g_autoptr(GInetAddress) any4 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GInetAddress) any6 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV6);
+  g_autoptr(GSocketAddress) none4 = g_inet_socket_address_new (any4, 0);
+  g_autoptr(GSocketAddress) none6 = g_inet_socket_address_new (any6, 0);
+  g_autoptr(GSocketAddress) all4 = g_inet_socket_address_new (any4, port);
+  g_autoptr(GSocketAddress) all6 = g_inet_socket_address_new (any6, port);
+  struct {
+    const char     *table;
+    GSocketAddress *none, *bound;
+  } candidates[] = {
+    { ipv6 ? tcp6 : tcp, ipv6 ? none6 : none4, G_SOCKET_ADDRESS (server) },
+    { ipv6 ? NULL : tcp, none4, all4 },
+    { tcp6, none6, all6 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (candidates); i++)
+    if (candidates[i].table != NULL &&
+        ck_loopback_peer_uid_from_proc_net (candidates[i].table,
+                                            G_INET_SOCKET_ADDRESS (candidates[i].none),
+                                            G_INET_SOCKET_ADDRESS (candidates[i].bound), uid))
+      return TRUE;
+  return FALSE;
+}
+
+/* Asks the kernel which listener takes connections to @server. */
+static gboolean
+listener_uid_from_sock_diag (GInetSocketAddress *server,
+                             uid_t              *uid)
+{
+  struct inet_diag_sockid id;
+  struct inet_diag_msg found;
+  gboolean ipv6 = g_socket_address_get_family (G_SOCKET_ADDRESS (server)) == G_SOCKET_FAMILY_IPV6;
+
+  /* From nowhere to @server: no connected socket matches, the listener
+   * does (bound to @server's address or to any). */
+  if (!fill_sockid (&id, server, NULL) ||
+      !sock_diag_lookup (ipv6 ? AF_INET6 : AF_INET, &id, &found) ||
+      found.idiag_state != TCP_LISTEN || found.id.idiag_sport != id.idiag_sport)
+    return FALSE;
+
+  *uid = found.idiag_uid;
+  return TRUE;
+}
+
+/**
+ * ck_loopback_listener_is_us:
+ * @server: where a TCP connection on loopback went
+ * @uid: (out): the user listening there, -1 when unknown
+ *
+ * The client's side of ck_loopback_peer_is_us(): whether the socket
+ * listening on @server, which accepted the connection, belongs to this
+ * process's user. (The accepted socket itself has no owner until the
+ * server takes it from the queue.) When neither sock_diag nor
+ * /proc/net/tcp{,6} knows, it is not us.
+ */
+gboolean
+ck_loopback_listener_is_us (GInetSocketAddress *server,
+                            uid_t              *uid)
+{
+  g_autofree char *tcp = NULL;
+  g_autofree char *tcp6 = NULL;
+
+  g_return_val_if_fail (G_IS_INET_SOCKET_ADDRESS (server), FALSE);
+  g_return_val_if_fail (uid != NULL, FALSE);
+
+  *uid = (uid_t) -1;
+  if (!listener_uid_from_sock_diag (server, uid))
+    {
+      g_file_get_contents ("/proc/net/tcp", &tcp, NULL, NULL);
+      g_file_get_contents ("/proc/net/tcp6", &tcp6, NULL, NULL);
+      if (!ck_loopback_listener_from_proc_net (tcp, tcp6, server, uid))
         return FALSE;
     }
 

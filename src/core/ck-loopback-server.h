@@ -51,6 +51,15 @@ gboolean          ck_loopback_peer_uid_from_proc_net   (const char           *ta
                                                         GInetSocketAddress   *local,
                                                         GInetSocketAddress   *remote,
                                                         uid_t                *uid);
+/* Whether the socket listening on @server (a loopback address that a
+ * client connected to) is this process's user's (its uid in @uid, -1
+ * when unknown). */
+gboolean          ck_loopback_listener_is_us           (GInetSocketAddress   *server,
+                                                        uid_t                *uid);
+gboolean          ck_loopback_listener_from_proc_net   (const char           *tcp,
+                                                        const char           *tcp6,
+                                                        GInetSocketAddress   *server,
+                                                        uid_t                *uid);
 /* Of @connections (GIOStreams, each marked by g_object_set_data() under
  * @key with whether it is our user's), how many are open of @own's kind;
  * forgets those seen closed. */

@@ -1499,6 +1499,10 @@ ck_token_store_pick_oauth_account (CkTokenStore         *self,
     {
       if (uuid != NULL)
         account = find_account (self->accounts, "oauth", uuid);
+      /* A login that names no account (claude's .credentials.json) is
+       * "default", as before accounts: it replaces the one stored so. */
+      else if (tokens->account_email == NULL)
+        account = find_account (self->accounts, "oauth", "default");
       for (guint i = 0; i < self->accounts->len && account == NULL; i++)
         {
           CkAccount *other = g_ptr_array_index (self->accounts, i);
@@ -1523,8 +1527,13 @@ ck_token_store_pick_oauth_account (CkTokenStore         *self,
       return TRUE;
     }
 
-  *id = uuid != NULL && find_account (self->accounts, NULL, uuid) == NULL
-        ? g_strdup (uuid) : g_uuid_string_random ();
+  if (uuid != NULL && find_account (self->accounts, NULL, uuid) == NULL)
+    *id = g_strdup (uuid);
+  else if (uuid == NULL && tokens->account_email == NULL &&
+           find_account (self->accounts, NULL, "default") == NULL)
+    *id = g_strdup ("default");
+  else
+    *id = g_uuid_string_random ();
   if (as_name != NULL && as_name[0] != '\0')
     *name = g_strdup (as_name);
   else

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "ck-access-control.h"
+#include "ck-auto-import.h"
 #include "ck-dbus-generated.h"
 #include "ck-doctor.h"
 #include "ck-fast-path.h"
@@ -35,6 +36,7 @@ struct _CkService
   CkOAuthManager     *oauth;
   CkReadLog          *read_log;
   CkFastPath         *fast_path;
+  CkAutoImport       *auto_import;
 
   /* ck-service-status.c */
   GVariant           *last_status;

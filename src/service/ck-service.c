@@ -1135,6 +1135,10 @@ ck_service_new (GSettings *settings)
   g_signal_connect_object (settings, "changed::account-rules",
                            G_CALLBACK (on_accounts_settings_changed), self, G_CONNECT_SWAPPED);
 
+  self->auto_import = ck_auto_import_new (settings, self->store, self->oauth);
+  ck_doctor_set_extra_checks (self->doctor, ck_auto_import_add_checks,
+                              g_object_ref (self->auto_import), g_object_unref);
+
   return self;
 }
 
@@ -1159,6 +1163,8 @@ ck_service_export (CkService        *self,
 
   /* Read the keyring now, so the first caller is answered from memory. */
   ck_token_store_load_async (self->store, NULL, NULL, NULL);
+  /* Queued behind that read: a login claude wrote meanwhile. */
+  ck_auto_import_start (self->auto_import);
   return TRUE;
 }
 
@@ -1168,6 +1174,8 @@ ck_service_unexport (CkService *self)
   g_return_if_fail (CK_IS_SERVICE (self));
 
   g_clear_pointer (&self->fast_path, ck_fast_path_free);
+  if (self->auto_import != NULL)
+    ck_auto_import_stop (self->auto_import);
   if (g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (self->skeleton)))
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->skeleton));
   g_clear_object (&self->access);
@@ -1179,6 +1187,14 @@ ck_service_get_store (CkService *self)
   g_return_val_if_fail (CK_IS_SERVICE (self), NULL);
 
   return self->store;
+}
+
+CkAutoImport *
+ck_service_get_auto_import (CkService *self)
+{
+  g_return_val_if_fail (CK_IS_SERVICE (self), NULL);
+
+  return self->auto_import;
 }
 
 CkAccessControl *
@@ -1207,6 +1223,9 @@ ck_service_dispose (GObject *object)
   ck_service_unexport (self);
   _ck_service_gateway_clear (self);
   _ck_service_status_clear (self);
+  if (self->doctor != NULL)
+    ck_doctor_set_extra_checks (self->doctor, NULL, NULL, NULL);
+  g_clear_object (&self->auto_import);
   g_clear_object (&self->doctor);
   g_clear_object (&self->oauth);
   g_clear_object (&self->resolver);

@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 
 #include "ck-access-control.h"
+#include "ck-auto-import.h"
 #include "ck-read-log.h"
 #include "ck-resolver.h"
 #include "ck-token-store.h"
@@ -33,6 +34,8 @@ GVariant     *ck_service_dup_status   (CkService        *self);
 gboolean      ck_service_start_gateway_on (CkService  *self,
                                            int         listener_fd,
                                            GError    **error);
+/* The import of claude's logins as claude writes them (::imported). */
+CkAutoImport *ck_service_get_auto_import (CkService *self);
 /* Who may call; only while the service is exported. */
 CkAccessControl *ck_service_get_access_control (CkService *self);
 

@@ -121,6 +121,25 @@ on_login_finished (CkUi       *self,
     }
 }
 
+/* A login claude wrote is in the keyring now (CkAutoImport). */
+static void
+on_auto_imported (CkUi       *self,
+                  const char *path,
+                  const char *account)
+{
+  g_autofree char *body = NULL;
+
+  if (account != NULL && account[0] != '\0')
+    /* Translators: %s are an email address, then a file name */
+    body = g_strdup_printf (_("The login of %s that claude wrote to %s is in the keyring now, and out of the file."),
+                            account, path);
+  else
+    /* Translators: %s is a file name */
+    body = g_strdup_printf (_("The login claude wrote to %s is in the keyring now, and out of the file."), path);
+  send_notification (self, "auto-import", _("Claude Login Moved to the Keyring"), body, NULL, NULL,
+                     G_NOTIFICATION_PRIORITY_NORMAL);
+}
+
 static void
 notify_status (CkUi *self)
 {
@@ -652,6 +671,8 @@ ck_ui_new (GApplication  *application,
                            self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->proxy, "login-finished", G_CALLBACK (on_login_finished),
                            self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (ck_service_get_auto_import (service), "imported",
+                           G_CALLBACK (on_auto_imported), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (application, "activate", G_CALLBACK (on_activate), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (application, "shutdown", G_CALLBACK (ck_ui_shutdown), self, G_CONNECT_SWAPPED);
 

@@ -37,6 +37,9 @@ for c in checks:
     assert c["summary"] and "\n" not in c["summary"], c' "$out"
 }
 
+# A plaintext login left behind is what is checked below: the agent must
+# not move it away first (set before the agent starts).
+gsettings set io.github.claudekeyring.ClaudeKeyring auto-import false
 printf '%s' test-api-key-0001 | "$CK_CLI" set-api-key >/dev/null 2>&1
 
 doctor

@@ -16,6 +16,10 @@ lines () { [ -s "$1" ] && wc -l <"$1" || echo 0; }
 
 out=$CK_TEST_ROOT/out err=$CK_TEST_ROOT/err
 creds=$HOME/.claude/.credentials.json
+# The command by hand: the agent's own import of ~/.claude
+# (tests/service/test-auto-import.sh) would race it. Set before the agent
+# starts, so it reads it at once.
+gsettings set io.github.claudekeyring.ClaudeKeyring auto-import false
 import () { "$CK_CLI" import "$@" >"$out" 2>"$err"; rc=$?; }
 status_field () { # status_field KEY: from `status --json`
   "$CK_CLI" status --json 2>/dev/null |
@@ -118,6 +122,33 @@ CLAUDE_CONFIG_DIR=$config "$CK_CLI" import >"$out" 2>"$err"; rc=$?
 check "CLAUDE_CONFIG_DIR: exit 0" test "$rc" = 0
 check "CLAUDE_CONFIG_DIR: that file removed" test ! -e "$config/.credentials.json"
 check "CLAUDE_CONFIG_DIR: the new expiry" test "$(status_field expires-at)" = 4102445000
+
+# --config-dir DIR: that directory's file, whatever CLAUDE_CONFIG_DIR says.
+work=$CK_TEST_ROOT/work-claude
+write_creds "$work/.credentials.json" test-oauth-token-0005 4102445050000
+CLAUDE_CONFIG_DIR=$config "$CK_CLI" import --config-dir "$work" >"$out" 2>"$err"; rc=$?
+check "--config-dir: exit 0" test "$rc" = 0
+check "--config-dir: that file removed" test ! -e "$work/.credentials.json"
+check "--config-dir: names it" grep -qF "removed $work/.credentials.json" "$err"
+check "--config-dir: the new expiry" test "$(status_field expires-at)" = 4102445050
+check "--config-dir: no secret printed" no_secret_printed
+import --config-dir "$CK_TEST_ROOT/nowhere"
+check "--config-dir, no file: exit 1" test "$rc" = 1
+check "--config-dir, no file: names it" grep -qF "$CK_TEST_ROOT/nowhere/.credentials.json does not exist" "$err"
+import --config-dir ''
+check "--config-dir '': usage error" test "$rc" = 2
+
+# The MCP servers' logins claude keeps in the same file stay there.
+write_creds "$creds" test-oauth-token-0006 4102445060000
+sed -i 's/}$/,"mcpOAuth":{"test-server":{"accessToken":"test-mcp-token-0001"}}}/' "$creds"
+import
+check "mcpOAuth: exit 0" test "$rc" = 0
+check "mcpOAuth: the login is out of the file" bash -c "! grep -q claudeAiOauth '$creds'"
+check "mcpOAuth: the MCP login stays" grep -q '"mcpOAuth":{"test-server":{"accessToken":"test-mcp-token-0001"}}' "$creds"
+check "mcpOAuth: still only the owner may read it" test "$(stat -c %a "$creds")" = 600
+check "mcpOAuth: says so" grep -q "keeps only the MCP servers' logins" "$err"
+check "mcpOAuth: the new expiry" test "$(status_field expires-at)" = 4102445060
+rm -f "$creds"
 
 # The agent cannot store it (keyring locked): the file must stay.
 write_creds "$creds" test-oauth-token-0004 4102445100000

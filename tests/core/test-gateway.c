@@ -733,7 +733,8 @@ assert_error_body (Reply      *reply,
 
 /* A hand-made request over a raw socket, in a thread (the gateway runs in
  * this one). With @first_event, the client closes the connection as soon
- * as one SSE event has arrived. */
+ * as one SSE event has arrived. @closed: the gateway closed the connection
+ * (rather than leaving it open until the timeout). */
 typedef struct
 {
   guint16            port;
@@ -743,6 +744,7 @@ typedef struct
   gint               done;
   GSocketConnection *connection;  /* connected already, or NULL */
   const char        *unix_path;   /* else this socket, or else the port */
+  gboolean           closed;
 } Raw;
 
 /* A gateway that stopped answering fails the test rather than hang it. */
@@ -782,6 +784,7 @@ raw_thread (gpointer data)
       if (raw->first_event && end_of_head != NULL && strstr (end_of_head, "\n\n") != NULL)
         break;
     }
+  raw->closed = n == 0;
   g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
   g_atomic_int_set (&raw->done, 1);
   g_main_context_wakeup (NULL);
@@ -792,15 +795,18 @@ static char *
 raw_exchange_on (Fixture           *fixture,
                  GSocketConnection *connection,
                  const char        *request,
-                 gboolean           first_event)
+                 gboolean           first_event,
+                 gboolean          *closed)
 {
   Raw raw = { ck_gateway_get_port (fixture->gateway), (char *) request, first_event,
-              g_string_new (NULL), 0, connection, fixture->unix_path };
+              g_string_new (NULL), 0, connection, fixture->unix_path, FALSE };
   GThread *thread = g_thread_new ("raw-client", raw_thread, &raw);
 
   while (!g_atomic_int_get (&raw.done))
     g_main_context_iteration (NULL, TRUE);
   g_thread_join (thread);
+  if (closed != NULL)
+    *closed = raw.closed;
   return g_string_free (raw.response, FALSE);
 }
 
@@ -809,7 +815,7 @@ raw_exchange (Fixture    *fixture,
               const char *request,
               gboolean    first_event)
 {
-  return raw_exchange_on (fixture, NULL, request, first_event);
+  return raw_exchange_on (fixture, NULL, request, first_event, NULL);
 }
 
 static guint
@@ -927,6 +933,70 @@ test_head (void)
   soup_message_headers_append (headers, "Authorization", "Bearer other");
   g_assert_cmpint (ck_gateway_check_head ("GET", headers, 9, tokens, &message), ==,
                    CK_GATEWAY_HEAD_BAD_REQUEST);
+}
+
+/* What no request may be: a method that is not a token, a body framed
+ * two ways, the session token in its URL or in a header that travels. */
+static void
+test_head_refusals (void)
+{
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  g_autoptr(SoupMessageHeaders) out = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  static const char * const methods[] = { "", "GE T", "GE\001T", "GET\r", "G(E)T", "G\303\251T", "GET/" };
+  const char *tokens[2], *message;
+
+  soup_message_headers_append (headers, "Host", "127.0.0.1:9");
+  soup_message_headers_append (headers, "x-api-key", "tok");
+  g_assert_cmpint (ck_gateway_check_head ("get", headers, 9, tokens, &message), ==,
+                   CK_GATEWAY_HEAD_OK);
+  g_assert_cmpint (ck_gateway_check_head ("M-SEARCH!#$%&'*+.^_`|~9", headers, 9, tokens, &message),
+                   ==, CK_GATEWAY_HEAD_OK);
+  for (guint i = 0; i < G_N_ELEMENTS (methods); i++)
+    g_assert_cmpint (ck_gateway_check_head (methods[i], headers, 9, tokens, &message), ==,
+                     CK_GATEWAY_HEAD_BAD_REQUEST);
+  g_assert_cmpint (ck_gateway_check_head (NULL, headers, 9, tokens, &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+
+  soup_message_headers_append (headers, "Content-Length", "2");
+  g_assert_cmpint (ck_gateway_check_head ("POST", headers, 9, tokens, &message), ==,
+                   CK_GATEWAY_HEAD_OK);
+  soup_message_headers_append (headers, "Transfer-Encoding", "chunked");
+  g_assert_cmpint (ck_gateway_check_head ("POST", headers, 9, tokens, &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+  soup_message_headers_remove (headers, "Transfer-Encoding");
+  soup_message_headers_append (headers, "Content-Length", "2");
+  g_assert_cmpint (ck_gateway_check_head ("POST", headers, 9, tokens, &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+
+  g_assert_cmpint (ck_gateway_check_target ("/v1/messages", "beta=true", "s3cret", &message), ==,
+                   CK_GATEWAY_HEAD_OK);
+  g_assert_null (message);
+  g_assert_cmpint (ck_gateway_check_target ("/v1/models", NULL, "s3cret", &message), ==,
+                   CK_GATEWAY_HEAD_OK);
+  g_assert_cmpint (ck_gateway_check_target ("/v1/models", "k=s3cret", "s3cret", &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+  g_assert_nonnull (message);
+  g_assert_cmpint (ck_gateway_check_target ("/v1/models", "k=%733cret", "s3cret", &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+  g_assert_cmpint (ck_gateway_check_target ("/v1/xs3cretx", NULL, "s3cret", &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+  /* Not a percent-encoding at all: looked at as written. */
+  g_assert_cmpint (ck_gateway_check_target ("/v1/models", "k=%zz&s3cret", "s3cret", &message), ==,
+                   CK_GATEWAY_HEAD_BAD_REQUEST);
+
+  soup_message_headers_clear (headers);
+  soup_message_headers_append (headers, "Cookie", "a=1; b=s3cret");
+  soup_message_headers_append (headers, "X-Escaped", "%733cret");
+  soup_message_headers_append (headers, "X-s3cret", "1");
+  soup_message_headers_append (headers, "X-Kept", "s3cre");
+  ck_gateway_copy_request_headers (headers, out, "s3cret");
+  g_assert_cmpstr (soup_message_headers_get_one (out, "X-Kept"), ==, "s3cre");
+  g_assert_null (soup_message_headers_get_one (out, "Cookie"));
+  g_assert_null (soup_message_headers_get_one (out, "X-Escaped"));
+  g_assert_null (soup_message_headers_get_one (out, "X-s3cret"));
+  soup_message_headers_clear (out);
+  ck_gateway_copy_request_headers (headers, out, NULL);
+  g_assert_nonnull (soup_message_headers_get_one (out, "Cookie"));
 }
 
 static void
@@ -1170,6 +1240,214 @@ test_forbidden (Fixture       *fixture,
         g_assert_nonnull (strstr (response, "\"permission_error\""));
     }
   g_assert_cmpuint (fixture->up.hits, ==, 3);
+}
+
+/* A request head, by hand, with the session's token as x-api-key. */
+static char *
+raw_request (Fixture    *fixture,
+             const char *request_line,
+             const char *headers,
+             const char *body)
+{
+  return g_strdup_printf ("%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nx-api-key: %s\r\n%s\r\n%s",
+                          request_line, ck_gateway_get_port (fixture->gateway),
+                          ck_gateway_session_get_token (fixture->session), headers, body);
+}
+
+/* Heads that two parsers could read two ways are refused, and their
+ * connection closed after the answer: what follows on it (a CONNECT's
+ * tunnel, a body framed one way or the other, the rest of a broken
+ * request line) is never taken for a request of its own. */
+static void
+test_refused_heads (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  static const struct { const char *request_line, *headers, *body; } cases[] = {
+    { "CONNECT api.anthropic.com:443", "", "" },
+    { "POST /v1/messages", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n" },
+    { "POST /v1/messages", "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", "0\r\n\r\n" },
+    { "POST /v1/messages", "Content-Length: 0\r\nContent-Length: 5\r\n", "" },
+    { "GE\001T /v1/models", "", "" },
+    { "GET\177 /v1/models", "", "" },
+    { "GET\013 /v1/models", "", "" },
+    { "GET\r /v1/models", "", "" },
+    { "G(E)T /v1/models", "", "" },
+    { "GET\"x /v1/models", "", "" },
+    { "G\303\251T /v1/models", "", "" },
+  };
+  g_autofree char *next = raw_request (fixture, "GET /v1/smuggled", "", "");
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *head = raw_request (fixture, cases[i].request_line, cases[i].headers,
+                                           cases[i].body);
+      g_autofree char *request = g_strconcat (head, next, NULL);
+      g_autofree char *response = NULL;
+      g_autofree char *lower = NULL;
+      gboolean closed = FALSE;
+
+      g_test_message ("case %u", i);
+      response = raw_exchange_on (fixture, NULL, request, FALSE, &closed);
+      g_assert_cmpuint (raw_status (response), ==, 400);
+      lower = g_ascii_strdown (response, -1);
+      g_assert_nonnull (strstr (lower, "\r\nconnection: close\r\n"));
+      /* One answer, and then the end. */
+      g_assert_null (strstr (response + 1, "HTTP/1.1 "));
+      g_assert_true (closed);
+    }
+  g_assert_cmpuint (fixture->up.hits, ==, 0);
+}
+
+/* The session token goes to the gateway and no further: a header that
+ * holds it, whatever its name, stays behind; a URL that holds it is
+ * refused (it cannot be taken out without changing what was asked). */
+static void
+test_token_elsewhere (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  const char *token = ck_gateway_session_get_token (fixture->session);
+  g_autoptr(SoupMessage) msg = new_request (fixture, "POST", "/v1/messages", token);
+  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
+  g_autofree char *cookie = g_strdup_printf ("a=1; ck=%s", token);
+  g_autofree char *wrapped = g_strdup_printf ("x%sx", token);
+  g_autofree char *escaped = g_strdup_printf ("%%%02X%s", token[0], token + 1);
+  g_autofree char *named = g_strconcat ("X-", token, NULL);
+  g_autofree char *in_query = g_strdup_printf ("/v1/models?key=%s", token);
+  g_autofree char *in_query_escaped = g_strdup_printf ("/v1/models?a=b&key=%s", escaped);
+  g_autofree char *in_path = g_strdup_printf ("/v1/%s/models", token);
+  const char *refused[] = { in_query, in_query_escaped, in_path };
+  g_autoptr(Reply) reply = NULL;
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+
+  soup_message_headers_append (headers, "anthropic-api-key", token);
+  soup_message_headers_append (headers, "Cookie", cookie);
+  soup_message_headers_append (headers, "X-Custom-Token", wrapped);
+  soup_message_headers_append (headers, "X-Escaped", escaped);
+  soup_message_headers_append (headers, named, "1");
+  soup_message_headers_append (headers, "X-Custom", "kept");
+  reply = send_message (fixture, msg);
+  g_assert_cmpuint (reply->status, ==, 201);
+  g_assert_cmpuint (fixture->up.hits, ==, 1);
+  g_assert_cmpstr (soup_message_headers_get_one (fixture->up.headers, "X-Custom"), ==, "kept");
+  g_assert_cmpstr (soup_message_headers_get_one (fixture->up.headers, "x-api-key"), ==, API_KEY);
+  assert_no_header (fixture->up.headers, "anthropic-api-key");
+  assert_no_header (fixture->up.headers, "Cookie");
+  assert_no_header (fixture->up.headers, "X-Custom-Token");
+  assert_no_header (fixture->up.headers, "X-Escaped");
+  assert_nowhere (fixture->up.headers, token);
+  assert_nowhere (fixture->up.headers, token + 1);
+  soup_message_headers_iter_init (&iter, fixture->up.headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    g_assert_null (strstr (name, token));
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr(Reply) no = call (fixture, "GET", refused[i], token);
+      g_autofree char *message = NULL;
+
+      g_test_message ("URL %u", i);
+      g_assert_cmpuint (no->status, ==, 400);
+      message = assert_error_body (no, "invalid_request_error");
+      g_assert_null (strstr (message, token));
+    }
+  g_assert_cmpuint (fixture->up.hits, ==, 1);
+}
+
+/* Stands for another user of the machine who bound a port first: a
+ * listener on 127.0.0.1 that counts what it is sent. Prints its port,
+ * then (once its standard input ends) how many bytes came. */
+static const char other_listener[] =
+  "import select, socket, sys\n"
+  "s = socket.socket()\n"
+  "s.bind(('127.0.0.1', 0))\n"
+  "s.listen(16)\n"
+  "print(s.getsockname()[1], flush=True)\n"
+  "conns, got = [], 0\n"
+  "while True:\n"
+  "    ready = select.select([s, sys.stdin] + conns, [], [])[0]\n"
+  "    if sys.stdin in ready:\n"
+  "        break\n"
+  "    for c in ready:\n"
+  "        if c is s:\n"
+  "            conns.append(s.accept()[0])\n"
+  "        else:\n"
+  "            got += len(c.recv(65536))\n"
+  "            conns.remove(c)\n"
+  "            c.close()\n"
+  "print(got, flush=True)\n";
+
+static void
+test_upstream_other_user (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autofree char *setpriv = g_find_program_in_path ("setpriv");
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GDataInputStream) lines = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *port = NULL;
+  g_autofree char *received = NULL;
+  g_autoptr(CkGatewaySession) own = NULL;
+  g_autoptr(Reply) fine = NULL;
+  const char *hosts[] = { "127.0.0.1", "localhost" };
+
+  if (setpriv == NULL || !g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("setpriv or /usr/bin/python3 is missing");
+      return;
+    }
+  if (geteuid () != 0)
+    {
+      g_test_skip ("only root can act as another user");
+      return;
+    }
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+
+  process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                              "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                              "/usr/bin/python3", "-c", other_listener, NULL);
+  g_assert_no_error (error);
+  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
+  port = g_data_input_stream_read_line (lines, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (port);
+
+  for (guint i = 0; i < G_N_ELEMENTS (hosts); i++)
+    {
+      g_autofree char *upstream = g_strdup_printf ("http://%s:%s", hosts[i], port);
+      g_autoptr(CkGatewaySession) session = ck_gateway_session_new (CK_CREDENTIAL_KIND_API_KEY,
+                                                                    upstream);
+      g_autoptr(Reply) reply = NULL;
+      g_autofree char *message = NULL;
+
+      ck_gateway_add_session (fixture->gateway, session);
+      reply = call (fixture, "POST", "/v1/messages", ck_gateway_session_get_token (session));
+      g_assert_cmpuint (reply->status, ==, 502);
+      message = assert_error_body (reply, "api_error");
+      g_test_message ("%s", message);
+      g_assert_nonnull (strstr (message, port));
+      g_assert_nonnull (strstr (message, "another user"));
+      ck_gateway_remove_session (fixture->gateway, ck_gateway_session_get_id (session));
+    }
+
+  /* The same, to a listener of our own: sent. */
+  own = ck_gateway_session_new (CK_CREDENTIAL_KIND_API_KEY, fixture->up.url);
+  ck_gateway_add_session (fixture->gateway, own);
+  fine = call (fixture, "POST", "/v1/messages", ck_gateway_session_get_token (own));
+  g_assert_cmpuint (fine->status, ==, 201);
+
+  /* Not a byte reached the other user: no request, no credential. */
+  g_output_stream_close (g_subprocess_get_stdin_pipe (process), NULL, NULL);
+  received = g_data_input_stream_read_line (lines, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (received, ==, "0");
+  g_subprocess_wait (process, NULL, &error);
+  g_assert_no_error (error);
 }
 
 static void
@@ -2009,7 +2287,7 @@ test_out_of_descriptors (Fixture       *fixture,
 
   host = g_strdup_printf ("127.0.0.1:%u", ck_gateway_get_port (fixture->gateway));
   request = raw_head (fixture, host, "");
-  response = raw_exchange_on (fixture, connection, request, FALSE);
+  response = raw_exchange_on (fixture, connection, request, FALSE, NULL);
   g_assert_cmpuint (raw_status (response), ==, 201);
 }
 
@@ -2071,12 +2349,16 @@ main (int   argc,
   g_test_add (path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
 
   g_test_add_func ("/gateway/head", test_head);
+  g_test_add_func ("/gateway/head-refusals", test_head_refusals);
   g_test_add_func ("/gateway/listen", test_listen);
   ADD ("/gateway/forward", test_forward);
   ADD ("/gateway/keep-alive", test_keep_alive);
   ADD ("/gateway/oauth", test_oauth);
   ADD ("/gateway/unauthorized", test_unauthorized);
   ADD ("/gateway/forbidden", test_forbidden);
+  ADD ("/gateway/refused-heads", test_refused_heads);
+  ADD ("/gateway/token-elsewhere", test_token_elsewhere);
+  ADD ("/gateway/upstream-other-user", test_upstream_other_user);
   ADD ("/gateway/no-credential", test_no_credential);
   ADD ("/gateway/retry-after-401", test_retry_after_401);
   ADD ("/gateway/unreachable", test_unreachable);

@@ -1010,6 +1010,108 @@ test_peer_uid_real_table (void)
 }
 
 static void
+test_listener_from_proc_net (void)
+{
+  g_autoptr(GInetAddress) v4 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GInetAddress) v6 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
+  static const struct { gboolean ipv6; guint16 port; gboolean found; uid_t uid; } cases[] = {
+    { FALSE, 0x9C40, TRUE, 1004 },   /* bound to 127.0.0.1 */
+    { FALSE, 0x9C41, TRUE, 1005 },   /* to any IPv4 address */
+    { FALSE, 0x9C42, TRUE, 1006 },   /* to any IPv6 address, which takes IPv4 too */
+    { TRUE, 0x9C42, TRUE, 1006 },
+    { TRUE, 0x9C43, TRUE, 1007 },    /* bound to ::1 */
+    { FALSE, 0x9C43, FALSE, 0 },
+    { FALSE, 0xC350, FALSE, 0 },     /* connected sockets on that port, no listener */
+  };
+  /* As a little-endian machine shows them. */
+  const char *tcp =
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    "   0: 0100007F:9C40 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1004        0 1 1\n"
+    "   1: 00000000:9C41 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1005        0 2 1\n"
+    "   2: 0100007F:C350 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1001        0 3 1\n";
+  const char *tcp6 =
+    "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    "   0: 00000000000000000000000000000000:9C42 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1006        0 4 1\n"
+    "   1: 00000000000000000000000001000000:9C43 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1007        0 5 1\n";
+
+  if (G_BYTE_ORDER != G_LITTLE_ENDIAN)
+    {
+      g_test_skip ("the tables are written as a little-endian machine shows them");
+      return;
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GSocketAddress) server = g_inet_socket_address_new (cases[i].ipv6 ? v6 : v4,
+                                                                    cases[i].port);
+      uid_t uid = (uid_t) -1;
+
+      g_test_message ("case %u", i);
+      g_assert_cmpint (ck_loopback_listener_from_proc_net (tcp, tcp6, G_INET_SOCKET_ADDRESS (server),
+                                                           &uid), ==, cases[i].found);
+      if (cases[i].found)
+        g_assert_cmpuint (uid, ==, cases[i].uid);
+      /* Without the tables (unreadable), nothing is known. */
+      g_assert_false (ck_loopback_listener_from_proc_net (NULL, NULL, G_INET_SOCKET_ADDRESS (server),
+                                                          &uid));
+    }
+}
+
+/* The kernel's answer, and the fallback's, for real listeners of ours. */
+static void
+test_listener_real (void)
+{
+  GSocketFamily families[] = { G_SOCKET_FAMILY_IPV4, G_SOCKET_FAMILY_IPV6 };
+  g_autofree char *tcp = NULL;
+  g_autofree char *tcp6 = NULL;
+
+  g_file_get_contents ("/proc/net/tcp", &tcp, NULL, NULL);
+  g_file_get_contents ("/proc/net/tcp6", &tcp6, NULL, NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (families); i++)
+    {
+      g_autoptr(GSocketListener) listener = g_socket_listener_new ();
+      g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (families[i]);
+      g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+      g_autoptr(GSocketAddress) bound = NULL;
+      g_autoptr(GSocketAddress) closed = NULL;
+      g_autoptr(GError) error = NULL;
+      uid_t uid = (uid_t) -1;
+      guint16 port;
+
+      if (families[i] == G_SOCKET_FAMILY_IPV6 && !have_ipv6_loopback ())
+        {
+          g_test_message ("No IPv6 loopback here");
+          continue;
+        }
+      g_assert_true (g_socket_listener_add_address (listener, any_port, G_SOCKET_TYPE_STREAM,
+                                                    G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error));
+      g_assert_no_error (error);
+      port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+
+      g_assert_true (ck_loopback_listener_is_us (G_INET_SOCKET_ADDRESS (bound), &uid));
+      g_assert_cmpuint (uid, ==, geteuid ());
+      g_clear_pointer (&tcp, g_free);
+      g_clear_pointer (&tcp6, g_free);
+      g_file_get_contents ("/proc/net/tcp", &tcp, NULL, NULL);
+      g_file_get_contents ("/proc/net/tcp6", &tcp6, NULL, NULL);
+      if (tcp != NULL && tcp6 != NULL)
+        {
+          uid = (uid_t) -1;
+          g_assert_true (ck_loopback_listener_from_proc_net (tcp, tcp6, G_INET_SOCKET_ADDRESS (bound),
+                                                             &uid));
+          g_assert_cmpuint (uid, ==, geteuid ());
+        }
+
+      /* Nobody listens once it is closed: not us either. */
+      g_socket_listener_close (listener);
+      closed = g_inet_socket_address_new (loopback, port);
+      g_assert_false (ck_loopback_listener_is_us (G_INET_SOCKET_ADDRESS (closed), &uid));
+      g_assert_cmpint (uid, ==, (uid_t) -1);
+    }
+}
+
+static void
 test_loopback_only (void)
 {
   g_autoptr(GError) error = NULL;
@@ -1202,6 +1304,8 @@ main (int   argc,
   g_test_add_func ("/loopback/body-refused", test_body_refused);
   g_test_add_func ("/loopback/peer-uid-proc-net", test_peer_uid_from_proc_net);
   g_test_add_func ("/loopback/peer-uid-real-table", test_peer_uid_real_table);
+  g_test_add_func ("/loopback/listener-proc-net", test_listener_from_proc_net);
+  g_test_add_func ("/loopback/listener-real", test_listener_real);
   g_test_add_func ("/loopback/loopback-only", test_loopback_only);
   g_test_add_func ("/loopback/dispose-closes", test_dispose_closes);
 

@@ -1,7 +1,8 @@
 /* fuzz-gateway-head.c: the gateway's view of a request head. The input is
  * the head as a client sends it, parsed by libsoup's own request parser
  * (what the gateway's server runs first); then every decision the gateway
- * takes from it: ck_gateway_check_head(), the headers that go upstream
+ * takes from it: ck_gateway_check_head(), ck_gateway_check_target()
+ * with the session token the corpus uses, the headers that go upstream
  * with a credential put in, and the error body.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -14,6 +15,8 @@
 #include "ck-gateway-head.h"
 
 #define PORT 8080
+/* The session token of the corpus's requests. */
+#define SECRET "fuzz-token-abc"
 
 static const char * const never_upstream[] = {
   "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
@@ -38,6 +41,57 @@ check_forwarded (SoupMessageHeaders *from,
     }
 }
 
+/* Nothing that goes upstream holds the session token. */
+static void
+check_no_secret (SoupMessageHeaders *headers)
+{
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+
+  soup_message_headers_iter_init (&iter, headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      g_autofree char *decoded = g_uri_unescape_string (value, NULL);
+
+      g_assert_null (strstr (name, SECRET));
+      g_assert_null (strstr (value, SECRET));
+      g_assert_true (decoded == NULL || strstr (decoded, SECRET) == NULL);
+    }
+}
+
+/* A method is an RFC 9110 token. */
+static gboolean
+is_token (const char *method)
+{
+  return method[0] != '\0' &&
+         strspn (method, "!#$%&'*+-.^_`|~0123456789"
+                         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == strlen (method);
+}
+
+static void
+check_target (const char *target)
+{
+  g_autofree char *path = g_strdup (target);
+  char *query = strchr (path, '?');
+  const char *message = (const char *) 1;
+  CkGatewayHead head;
+
+  if (query != NULL)
+    *query++ = '\0';
+  head = ck_gateway_check_target (path, query, SECRET, &message);
+  if (strstr (target, SECRET) != NULL)
+    g_assert_cmpint (head, ==, CK_GATEWAY_HEAD_BAD_REQUEST);
+  if (head == CK_GATEWAY_HEAD_OK)
+    {
+      g_assert_null (message);
+    }
+  else
+    {
+      g_assert_cmpint (head, ==, CK_GATEWAY_HEAD_BAD_REQUEST);
+      g_assert_nonnull (message);
+    }
+}
+
 static guint
 count_beta (SoupMessageHeaders *headers)
 {
@@ -58,8 +112,9 @@ check_credential (SoupMessageHeaders *client)
   CkCredential oauth = { CK_CREDENTIAL_KIND_OAUTH, (char *) "fuzz-access", 0, "oauth", NULL };
   CkCredential key = { CK_CREDENTIAL_KIND_API_KEY, (char *) "fuzz-key", 0, "keyring", NULL };
 
-  ck_gateway_copy_request_headers (client, out);
+  ck_gateway_copy_request_headers (client, out, SECRET);
   check_forwarded (client, out);
+  check_no_secret (out);
   g_assert_null (soup_message_headers_get_one (out, "Authorization"));
   g_assert_null (soup_message_headers_get_one (out, "x-api-key"));
 
@@ -121,6 +176,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
     {
     case CK_GATEWAY_HEAD_OK:
     case CK_GATEWAY_HEAD_TOO_LARGE:
+      g_assert_true (is_token (method));
+      /* Framed one way only. */
+      g_assert_false (soup_message_headers_get_one (headers, "Content-Length") != NULL &&
+                      soup_message_headers_get_one (headers, "Transfer-Encoding") != NULL);
       g_assert_true (tokens[0] != NULL || tokens[1] != NULL);
       for (guint i = 0; i < 2; i++)
         g_assert_true (tokens[i] == NULL || tokens[i][0] != '\0');
@@ -142,6 +201,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   if (message != NULL)
     check_error_body (message);
 
+  check_target (path);
   check_credential (headers);
 
   /* The same head read as an answer coming back from upstream. */

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The bash completion loads in a plain bash and in one with bash-completion,
 # completes every command claude-keyring --help lists and every option each
-# command's --help lists, completes files for setup-claude --settings, and
+# command's --help lists, completes files for setup-claude --settings and
+# directories for import --config-dir, and
 # completes the command line after "run" as a command of its own.
 #
 #   test-completions-bash.sh COMPLETION_FILE
@@ -88,6 +89,10 @@ for prelude in "${preludes[@]}"; do
     claude-keyring setup-claude --settings "$CK_TEST_ROOT/completion/sett"
   expect_exactly "$prelude" "$CK_TEST_ROOT/completion/settings.json" \
     claude-keyring setup-claude --settings = "$CK_TEST_ROOT/completion/sett"
+  # import --config-dir: directories only.
+  mkdir -p "$CK_TEST_ROOT/completion/claude-work"
+  expect_exactly "$prelude" "$CK_TEST_ROOT/completion/claude-work" \
+    claude-keyring import --config-dir "$CK_TEST_ROOT/completion/"
 
   # After "run" (and after its "--") come command names.
   expect_all "$prelude" "bash" claude-keyring run bas

@@ -80,6 +80,9 @@ done
 touch "$CK_TEST_ROOT/settings.json"
 expect "claude-keyring setup-claude --settings=$CK_TEST_ROOT/sett"$'\t' \
   "--settings=$CK_TEST_ROOT/settings.json"
+mkdir -p "$CK_TEST_ROOT/claude-work"
+expect "claude-keyring import --config-dir=$CK_TEST_ROOT/claude-w"$'\t' \
+  "--config-dir=$CK_TEST_ROOT/claude-work/"
 expect $'claude-keyring run -- claude-keyring-agent --hea\t' 'claude-keyring-agent --headless'
 expect $'claude-keyring run --env claude-keyring-agent --hea\t' 'claude-keyring-agent --headless'
 expect $'claude-keyring run --dir\t' '--direct'

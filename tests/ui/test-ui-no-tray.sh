@@ -1,9 +1,11 @@
 #!/bin/bash
 # No tray host: the agent with a display starts, says so in one line,
 # serves D-Bus as always, and registers its icon once a host appears.
+# A login claude writes is moved into the keyring with a notification.
 # A second start of the agent (the desktop file) opens the status window.
 . "$(dirname "$0")/ui-lib.sh"
 
+mkdir -p -m 700 "$HOME/.claude"
 start_display
 start_notifications
 start_agent
@@ -29,6 +31,17 @@ dump_has '^gtk\tnot started' && pass "without a window, GTK is not even started"
   { fail "GTK started without a window"; show_dump; }
 echo "# agent memory with the UI module, no tray host, no window: $(agent_memory)"
 dump_has '^window' && fail "a window opened by itself" || pass "no window opened by itself"
+
+# claude /login writes its login: the agent moves it and says so, without
+# the token.
+printf '{"claudeAiOauth":{"accessToken":"test-ui-auto-access","refreshToken":"test-ui-auto-refresh","expiresAt":4102444800000}}\n' \
+  >"$HOME/.claude/.credentials.json"
+wait_for 10 grep -qP '^notify\t\d+\tClaude Login Moved to the Keyring\t.*\Q'"$HOME"'/.claude/.credentials.json\E' \
+  "$CK_TEST_ROOT/notifications.log" && pass "an imported login raises a notification" ||
+  fail "no notification for the imported login: $(cat "$CK_TEST_ROOT/notifications.log")"
+grep -q test-ui-auto "$CK_TEST_ROOT/notifications.log" && fail "the notification shows the token" ||
+  pass "the notification shows no token"
+[ ! -e "$HOME/.claude/.credentials.json" ] && pass "the imported file is gone" || fail "the imported file stays"
 
 # A tray host appears later: the icon shows up.
 start_tray
