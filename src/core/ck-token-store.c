@@ -627,6 +627,27 @@ on_secrets (GObject      *object,
         }
     }
 
+  /* A key stored before accounts, already written again under its own
+   * id, its old item not deleted yet: one account, not two. */
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      CkAccount *legacy = g_ptr_array_index (accounts, i);
+
+      if (!account_is_legacy_key (legacy))
+        continue;
+      for (guint j = 0; j < accounts->len; j++)
+        {
+          CkAccount *other = g_ptr_array_index (accounts, j);
+
+          if (other != legacy && g_strcmp0 (other->api_key, legacy->api_key) == 0)
+            {
+              g_ptr_array_remove_index (accounts, i);
+              break;
+            }
+        }
+      break;
+    }
+
   if (any_locked && accounts->len == 0)
     {
       set_locked (self);
