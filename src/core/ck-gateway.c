@@ -173,6 +173,14 @@ ck_gateway_session_set_account (CkGatewaySession *self,
 }
 
 const char *
+ck_gateway_session_get_account (CkGatewaySession *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+
+  return self->account;
+}
+
+const char *
 ck_gateway_session_get_id (CkGatewaySession *self)
 {
   g_return_val_if_fail (self != NULL, NULL);

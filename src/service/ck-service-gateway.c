@@ -272,6 +272,7 @@ session_to_json (CkGatewaySession *session,
   g_autoptr(JsonNode) root = NULL;
   const char *upstream = ck_gateway_session_get_upstream (session);
   const char *remote = ck_gateway_session_get_remote (session);
+  const char *account = ck_gateway_session_get_account (session);
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "id");
@@ -284,6 +285,11 @@ session_to_json (CkGatewaySession *session,
     {
       json_builder_set_member_name (builder, "upstream");
       json_builder_add_string_value (builder, upstream);
+    }
+  if (account != NULL)
+    {
+      json_builder_set_member_name (builder, "account");
+      json_builder_add_string_value (builder, account);
     }
   json_builder_set_member_name (builder, "created");
   json_builder_add_int_value (builder, ck_gateway_session_get_created (session));
@@ -361,6 +367,8 @@ session_from_json (CkService   *self,
                                          json_object_get_string_member_with_default (object, "upstream", NULL),
                                          json_object_get_int_member_with_default (object, "created", 0));
   ck_gateway_session_set_remote (session, remote);
+  /* Items stored before accounts have none: the default account. */
+  ck_gateway_session_set_account (session, json_object_get_string_member_with_default (object, "account", NULL));
   return session;
 }
 

@@ -123,6 +123,22 @@ check "a gateway session opened in a bound directory serves its account" [ "$(ga
 check "one opened elsewhere the default" [ "$(gateway_who "$root/elsewhere")" = "$USER1" ]
 check "and one with --account that account" [ "$(gateway_who "$root/elsewhere" --account work)" = "$USER2" ]
 
+# A persistent session keeps its account across a restart of the agent.
+reply=$(ck_call OpenGatewaySession "{'persistent': <true>, 'account': <'work'>, 'upstream': <'$CK_OAUTH_BASE'>, 'command': <'test'>}" 2>&1)
+gw_url=$(sed -n "s/.*'url': <'\([^']*\)'>.*/\1/p" <<<"$reply")
+gw_token=$(sed -n "s/.*'token': <'\([^']*\)'>.*/\1/p" <<<"$reply")
+gw_id=$(sed -n "s/.*'id': <'\([^']*\)'>.*/\1/p" <<<"$reply")
+[ -n "$gw_url" ] && [ -n "$gw_token" ] || bail "OpenGatewaySession failed"
+ck_agent_stop
+ck_call GetStatus >/dev/null
+persistent_who () {
+  curl -fsS -H "Authorization: Bearer $gw_token" "$gw_url/api/oauth/profile" 2>/dev/null |
+    "$PY" -S -c 'import json, sys; print(json.load(sys.stdin)["account"]["email"])' 2>/dev/null || echo failed
+}
+for _ in $(seq 50); do [ "$(persistent_who)" != failed ] && break; sleep 0.1; done
+check "a persistent session serves its account after a restart" [ "$(persistent_who)" = "$USER2" ]
+ck_call CloseGatewaySession "'$gw_id'" >/dev/null
+
 (cd "$root/elsewhere" && "$CK_CLI" token --account nope >/dev/null 2>"$CK_TEST_ROOT/nope.err")
 status=$?
 check "an unknown account fails" [ "$status" -ne 0 ]
