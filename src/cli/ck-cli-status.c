@@ -234,10 +234,33 @@ print_gateway (GVariant *status,
     }
 }
 
+/* "personal (default), work, ci-key" when there are several accounts. */
+static char *
+dup_account_list (GVariant *status)
+{
+  g_autoptr(GVariant) rows = g_variant_lookup_value (status, "accounts", G_VARIANT_TYPE ("aa{sv}"));
+  g_autoptr(GString) list = g_string_new (NULL);
+
+  if (rows == NULL || g_variant_n_children (rows) < 2)
+    return NULL;
+  for (gsize i = 0; i < g_variant_n_children (rows); i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (rows, i);
+      const char *name = "";
+      gboolean is_default = FALSE;
+
+      g_variant_lookup (row, "name", "&s", &name);
+      g_variant_lookup (row, "default", "b", &is_default);
+      g_string_append_printf (list, "%s%s%s", i > 0 ? ", " : "", name, is_default ? " (default)" : "");
+    }
+  return g_string_free (g_steal_pointer (&list), FALSE);
+}
+
 static void
 print_human (GVariant *status,
              GVariant *sessions)
 {
+  g_autofree char *accounts = dup_account_list (status);
   g_autofree const char **scopes = NULL;
   g_autofree char *expires = NULL;
   g_autofree char *scope_list = NULL;
@@ -268,6 +291,7 @@ print_human (GVariant *status,
   print_line ("Expires:", expires);
   print_line ("Scopes:", scope_list);
   print_line ("Last refresh:", last_refresh);
+  print_line ("Accounts:", accounts);
   print_gateway (status, sessions);
 
   if (ck_cli_get_env_api_key () != NULL)

@@ -177,6 +177,7 @@ check "a call there fails naming the account ($(cat "$CK_TEST_ROOT/ghost.err"))"
 ck_set account-rules "{'$root/work': 'work', '$root/ci': 'ci-key'}"
 
 # Status names the accounts; logout without a name is the directory's account.
+check "status lists the accounts and the default" eval '"$CK_CLI" status | grep -q "^Accounts: *ci-key, personal (default), work$"'
 check "status --account work" eval '"$CK_CLI" status --account work | grep -q "$USER2"'
 check "GetStatus carries the accounts" eval '[[ $(ck_call GetStatus) == *"'"'"'accounts'"'"'"* ]]'
 out=$(cd "$root/ci" && "$CK_CLI" logout 2>&1)
