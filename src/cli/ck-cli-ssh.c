@@ -129,6 +129,7 @@ typedef struct
 
   GVariant         *session;      /* OpenGatewaySession's reply */
   const char       *session_id;
+  gboolean          session_ended;
   const char       *token;
   gboolean          is_oauth;
   guint             remote_port;
@@ -1008,6 +1009,25 @@ run_user_session (CkSsh *self)
   return status;
 }
 
+/* `ssh -O COMMAND` to the master, silent; TRUE when it succeeded. */
+static gboolean
+control_master (CkSsh      *self,
+                const char *command)
+{
+  g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GSubprocess) process = NULL;
+
+  g_ptr_array_add (args, g_strdup ("-F/dev/null"));
+  g_ptr_array_add (args, g_strdup ("-S"));
+  g_ptr_array_add (args, g_strdup (self->control_path));
+  g_ptr_array_add (args, g_strdup (command));
+  g_ptr_array_add (args, g_strdup (self->args.destination));
+  process = spawn_ssh (self, args, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                       TRUE, NULL);
+  return process != NULL && wait_process (self, process, SSH_CLEANUP_TIMEOUT_MS) &&
+         g_subprocess_get_if_exited (process) && g_subprocess_get_exit_status (process) == 0;
+}
+
 /* Says what a 127 from the remote shell means. */
 static void
 explain_not_found (CkSsh *self)
@@ -1021,19 +1041,27 @@ explain_not_found (CkSsh *self)
     ck_cli_error ("%s was not found on %s (exit status 127)", self->args.command[0], self->args.destination);
 }
 
+/* Refuses the token from now on (a persistent session stays, without its
+ * socket once this process goes). The agent also ends it when this
+ * process goes; this is sooner. */
+static void
+end_session (CkSsh *self)
+{
+  g_autoptr(GVariant) reply = NULL;
+
+  if (self->session_id == NULL || self->args.persist || self->session_ended)
+    return;
+  self->session_ended = TRUE;
+  reply = ck_cli_call ("CloseGatewaySession", g_variant_new ("(s)", self->session_id),
+                       NULL, SSH_CLEANUP_TIMEOUT_MS, NULL);
+}
+
 /* Ends what is left, in this order: the token (at once), the remote
  * command's lifeline, the master, the control directory. */
 static void
 cleanup (CkSsh *self)
 {
-  if (self->session_id != NULL && !self->args.persist)
-    {
-      g_autoptr(GVariant) reply = NULL;
-
-      /* The agent also ends it when this process goes. */
-      reply = ck_cli_call ("CloseGatewaySession", g_variant_new ("(s)", self->session_id),
-                           NULL, SSH_CLEANUP_TIMEOUT_MS, NULL);
-    }
+  end_session (self);
 
   if (self->user_session != NULL && !self->user_session_exited)
     {
@@ -1057,22 +1085,9 @@ cleanup (CkSsh *self)
         g_main_context_iteration (NULL, TRUE);
     }
 
+  /* Gone already when the connection dropped: nothing to say then. */
   if (self->master_up)
-    {
-      g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
-      g_autoptr(GSubprocess) process = NULL;
-
-      g_ptr_array_add (args, g_strdup ("-F/dev/null"));
-      g_ptr_array_add (args, g_strdup ("-S"));
-      g_ptr_array_add (args, g_strdup (self->control_path));
-      g_ptr_array_add (args, g_strdup ("-Oexit"));
-      g_ptr_array_add (args, g_strdup (self->args.destination));
-      /* Gone already when the connection dropped: nothing to say then. */
-      process = spawn_ssh (self, args, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
-                           TRUE, NULL);
-      if (process != NULL)
-        wait_process (self, process, SSH_CLEANUP_TIMEOUT_MS);
-    }
+    control_master (self, "-Oexit");
 
   if (self->control_dir != NULL)
     {
@@ -1111,8 +1126,15 @@ run (CkSsh *self)
     return self->signal != 0 ? 128 + self->signal : CK_EXIT_FAILURE;
 
   status = run_user_session (self);
+  end_session (self);
   if (status == EXIT_NOT_FOUND)
     explain_not_found (self);
+  /* ssh's mux client says nothing when the connection goes. */
+  else if (status == 255 && self->signal == 0 && !control_master (self, "-Ocheck"))
+    {
+      ck_cli_error ("the connection to %s was closed; its session has ended", self->args.destination);
+      self->master_up = FALSE;
+    }
   return status;
 }
 

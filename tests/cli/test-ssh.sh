@@ -45,8 +45,11 @@ case " $* " in
     case " $* " in *" 127.0.0.1:0:"*) echo 4242 ;; esac
     exit 0 ;;
   *" -Oexit "*) exit 0 ;;
+  *" -Ocheck "*) [ -z "${FAKE_SSH_DROP:-}" ]; exit ;;
 esac
 [ -n "${FAKE_SSH_CHATTER:-}" ] && echo "Welcome to the remote host"
+# The connection dropped under the user's session: the mux client's 255.
+if [ -n "${FAKE_SSH_DROP:-}" ] && [[ ${@: -1} == "exec sh /"* ]]; then sh -c "${@: -1}"; exit 255; fi
 exec sh -c "${@: -1}"
 SSH
 chmod +x "$bin/ssh"
@@ -146,6 +149,12 @@ check "no TCP forwarding on the server: one line naming the setting, nothing lef
   eval '[ "$status" = 1 ] && [ "$(lines "$err")" = 1 ] &&
         grep -qx "claude-keyring: me@host does not allow remote port forwarding (sshd_config: AllowTcpForwarding): ask its administrator to set it to yes or remote" "$err" &&
         grep -q -- "-Oexit" "$FAKE_SSH_LOG" && [ "$(sessions)" = 0 ] && no_control_dir'
+
+FAKE_SSH_DROP=1 run me@host -- true
+check "the connection gone: one line that says so, ssh's 255, nothing left" \
+  eval '[ "$status" = 255 ] && [ "$(lines "$err")" = 1 ] &&
+        grep -qx "claude-keyring: the connection to me@host was closed; its session has ended" "$err" &&
+        [ "$(sessions)" = 0 ] && no_control_dir'
 
 # --- --persist -----------------------------------------------------------------------
 

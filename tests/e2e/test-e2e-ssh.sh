@@ -225,8 +225,9 @@ ms=$(refused_after_ms kill -KILL "$(master_pid)")
 info "token refused ${ms} ms after the master ssh was killed"
 check "master killed: the token is refused within 1 s ($ms ms)" eval '[[ $ms =~ ^[0-9]+$ ]] && [ "$ms" -lt 1000 ]'
 wait "$probe_pid"; rc=$?
-check "master killed: claude-keyring ssh ends ($rc), its control directory gone" \
-  eval '[ "$rc" != 0 ] && ! control_dirs_left && [ "$(sessions)" = 0 ]'
+check "master killed: claude-keyring ssh ends ($rc) saying so, its control directory gone" \
+  eval '[ "$rc" = 255 ] && grep -qx "claude-keyring: the connection to $DEST was closed; its session has ended" "$err" &&
+        ! control_dirs_left && [ "$(sessions)" = 0 ]'
 check "master killed: the remote command is hung up" eval 'sleep 1; [ -z "$(user_processes)" ]'
 
 # The same from the server's side: sshd's process of the connection.
