@@ -476,6 +476,7 @@ session_args (CkSsh      *self,
   return args;
 }
 
+/* A GSubprocess wait's callback: sets the gboolean it is given. */
 static void
 on_flag_async_done (GObject      *source,
                     GAsyncResult *result,
@@ -583,17 +584,6 @@ read_lifeline (CkSsh *self)
   self->lifeline_reading = TRUE;
   g_data_input_stream_read_line_async (self->lifeline_out, G_PRIORITY_DEFAULT,
                                        self->lifeline_cancellable, on_lifeline_line, self);
-}
-
-static void
-on_lifeline_exited (GObject      *source,
-                    GAsyncResult *result,
-                    gpointer      user_data)
-{
-  CkSsh *self = user_data;
-
-  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
-  self->lifeline_exited = TRUE;
 }
 
 /* Writes "LENGTH\nDATA" to the lifeline; the copy is wiped. */
@@ -911,7 +901,7 @@ start_lifeline (CkSsh *self)
   self->lifeline_in = g_object_ref (g_subprocess_get_stdin_pipe (self->lifeline));
   self->lifeline_out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (self->lifeline));
   self->lifeline_cancellable = g_cancellable_new ();
-  g_subprocess_wait_async (self->lifeline, NULL, on_lifeline_exited, self);
+  g_subprocess_wait_async (self->lifeline, NULL, on_flag_async_done, &self->lifeline_exited);
 
   if (!send_to_lifeline (self, script, &error))
     {
@@ -950,17 +940,6 @@ start_lifeline (CkSsh *self)
   return TRUE;
 }
 
-static void
-on_user_session_exited (GObject      *source,
-                        GAsyncResult *result,
-                        gpointer      user_data)
-{
-  CkSsh *self = user_data;
-
-  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
-  self->user_session_exited = TRUE;
-}
-
 /* Runs the user's session to its end; returns the exit status. */
 static int
 run_user_session (CkSsh *self)
@@ -982,7 +961,7 @@ run_user_session (CkSsh *self)
       ck_cli_error ("cannot run %s: %s", self->ssh, error->message);
       return CK_EXIT_FAILURE;
     }
-  g_subprocess_wait_async (self->user_session, NULL, on_user_session_exited, self);
+  g_subprocess_wait_async (self->user_session, NULL, on_flag_async_done, &self->user_session_exited);
 
   while (!self->user_session_exited)
     {
@@ -1066,6 +1045,7 @@ cleanup (CkSsh *self)
   if (self->user_session != NULL && !self->user_session_exited)
     {
       g_subprocess_send_signal (self->user_session, SIGTERM);
+      wait_process (self, self->user_session, SSH_CLEANUP_TIMEOUT_MS);
       while (!self->user_session_exited)
         g_main_context_iteration (NULL, TRUE);
     }
