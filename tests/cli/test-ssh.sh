@@ -81,6 +81,28 @@ check "no destination: one line" eval '[ "$status" = 2 ] && grep -q "a destinati
 status=0; PATH=/nonexistent "$CK_CLI" ssh host </dev/null >"$out" 2>"$err" || status=$?
 check "no ssh in PATH: one line, exit 127" \
   eval '[ "$status" = 127 ] && [ "$(lines "$err")" = 1 ] && grep -q "ssh was not found in PATH" "$err"'
+# A bus where no agent can be activated.
+mkdir -p "$CK_TEST_ROOT/no-services"
+cat >"$CK_TEST_ROOT/no-agent.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=$XDG_RUNTIME_DIR</listen>
+  <servicedir>$CK_TEST_ROOT/no-services</servicedir>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+status=0
+dbus-run-session --config-file="$CK_TEST_ROOT/no-agent.conf" -- "$CK_CLI" ssh host </dev/null >"$out" 2>"$err.all" || status=$?
+grep -v '^dbus-daemon' "$err.all" >"$err"
+check "no agent: one line, and no ssh run" \
+  eval '[ "$status" = 1 ] && [ "$(lines "$err")" = 1 ] && grep -q "agent is not installed or could not start" "$err" &&
+        [ ! -s "$FAKE_SSH_LOG" ]'
 run host
 check "not logged in: one line, and no ssh run" \
   eval '[ "$status" = 1 ] && [ "$(lines "$err")" = 1 ] && grep -q "no credentials are stored; run: claude-keyring login" "$err" &&
