@@ -41,8 +41,12 @@ case " $* " in
       echo "muxclient: master forward request failed" >&2
       exit 255
     fi
+    if [ -n "${FAKE_SSH_PORT_TAKEN:-}" ] && [[ " $* " != *" 127.0.0.1:0:"* ]]; then
+      echo "mux_client_forward: forwarding request failed: remote port forwarding failed for listen port 4242" >&2
+      exit 255
+    fi
     # A port of its choice is printed, a given one not.
-    case " $* " in *" 127.0.0.1:0:"*) echo 4242 ;; esac
+    case " $* " in *" 127.0.0.1:0:"*) echo "${FAKE_SSH_PORT:-4242}" ;; esac
     exit 0 ;;
   *" -Oexit "*) exit 0 ;;
   *" -Ocheck "*) [ -z "${FAKE_SSH_DROP:-}" ]; exit ;;
@@ -191,5 +195,11 @@ check "--persist: the next connection asks for the same remote port" \
   eval '[ "$status" = 0 ] && [ "$(cat "$out")" = http://127.0.0.1:4242 ] &&
         [ "$(grep -c -- "-R 127.0.0.1:4242:" "$FAKE_SSH_LOG")" = 1 ] &&
         [[ $first == *"'"'remote-port'"': <uint32 4242>"* ]] && [ "$(sessions)" = 1 ]'
+FAKE_SSH_PORT_TAKEN=1 FAKE_SSH_PORT=4343 run --persist me@host -- sh -c 'echo "$ANTHROPIC_BASE_URL"'
+check "--persist: the old port still taken on the server: another one, and a warning that says what to do" \
+  eval '[ "$status" = 0 ] && [ "$(cat "$out")" = http://127.0.0.1:4343 ] && [ "$(lines "$err")" = 1 ] &&
+        grep -q "^claude-keyring: warning: port 4242 on me@host, which the last connection had, is taken" "$err" &&
+        [[ $(gdbus call --session --dest io.github.claudekeyring.ClaudeKeyring --object-path /io/github/claudekeyring/ClaudeKeyring \
+               --method io.github.claudekeyring.Credentials1.ListGatewaySessions) == *"'"'remote-port'"': <uint32 4343>"* ]]'
 
 exit $fail
