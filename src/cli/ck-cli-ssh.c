@@ -624,9 +624,9 @@ on_signal (CkSsh *self,
 {
   self->signal = signum;
 
-  /* Without a terminal the remote command would not hear of it: the
-   * lifeline passes it on (with one, it went through the terminal too,
-   * and the command's own handling decides). */
+  /* The remote command is in no process group of this machine: the
+   * lifeline passes the signal on. (With a remote terminal, Ctrl-C
+   * travels as a keystroke instead and never reaches this process.) */
   if (self->user_session != NULL && !self->user_session_exited)
     {
       if (!signal_remote (self, signum))
