@@ -4,7 +4,14 @@
 # loads a file when its command is first completed. Works without
 # bash-completion too: source this file from ~/.bashrc.
 
-_claude_keyring_commands="login logout status token set-api-key helper run ssh setup-claude import doctor"
+_claude_keyring_commands="login logout status token set-api-key helper run ssh setup-claude import doctor accounts switch bind unbind rename"
+
+# _claude_keyring_accounts: completes the names of the stored accounts.
+_claude_keyring_accounts ()
+{
+  local IFS=$'\n'
+  COMPREPLY=($(compgen -W "$(claude-keyring accounts --names 2>/dev/null)" -- "${COMP_WORDS[COMP_CWORD]}"))
+}
 
 # _claude_keyring_reply WORDLIST: completes the current word from WORDLIST.
 _claude_keyring_reply ()
@@ -59,17 +66,52 @@ _claude_keyring ()
     option=$prev
   fi
 
+  if [[ $option == --account || ($option == --as && $command == login) ]]; then
+    _claude_keyring_accounts
+    return 0
+  fi
+
   case $command in
     login)
       # The code is pasted from the web page: nothing to complete.
       [[ $option == --code ]] && { COMPREPLY=(); return 0; }
-      _claude_keyring_reply "--console --no-browser --manual --code --help"
+      _claude_keyring_reply "--console --no-browser --manual --code --as --help"
       ;;
-    status | doctor)
+    status)
+      _claude_keyring_reply "--json --account --help"
+      ;;
+    doctor)
       _claude_keyring_reply "--json --help"
       ;;
+    accounts)
+      _claude_keyring_reply "--json --names --help"
+      ;;
     set-api-key)
-      _claude_keyring_reply "--clear --help"
+      [[ $option == --as ]] && { COMPREPLY=(); return 0; }
+      _claude_keyring_reply "--clear --as --help"
+      ;;
+    switch | rename)
+      case $cur in
+        -*) _claude_keyring_reply "--help" ;;
+        *) ((COMP_CWORD == command_index + 1)) && _claude_keyring_accounts ;;
+      esac
+      ;;
+    logout)
+      case $cur in
+        -*) _claude_keyring_reply "--all --help" ;;
+        *) _claude_keyring_accounts ;;
+      esac
+      ;;
+    bind | unbind)
+      case $cur in
+        -*) _claude_keyring_reply "--help" ;;
+        *)
+          local IFS=$'\n'
+          COMPREPLY=($(compgen -d -- "$cur"))
+          [[ $command == bind ]] && COMPREPLY+=($(compgen -W "$(claude-keyring accounts --names 2>/dev/null)" -- "$cur"))
+          compopt -o filenames 2>/dev/null
+          ;;
+      esac
       ;;
     import)
       if [[ $option == --config-dir ]]; then
@@ -102,7 +144,7 @@ _claude_keyring ()
       done
       if ((start == 0)); then
         case $cur in
-          -*) _claude_keyring_reply "--env --direct --help --" ;;
+          -*) _claude_keyring_reply "--env --direct --account --help --" ;;
           *) COMPREPLY=($(compgen -c -- "$cur")) ;;
         esac
       elif ((start == COMP_CWORD)); then
@@ -143,8 +185,8 @@ _claude_keyring ()
         COMPREPLY=($(compgen -A hostname -- "$cur"))
       fi
       ;;
-    logout | token | helper)
-      _claude_keyring_reply "--help"
+    token | helper)
+      _claude_keyring_reply "--account --help"
       ;;
     *)
       COMPREPLY=()

@@ -86,8 +86,13 @@ complete -c claude-keyring -n __claude_keyring_no_command -a ssh -d 'Run claude 
 complete -c claude-keyring -n __claude_keyring_no_command -a setup-claude -d "Set apiKeyHelper in Claude Code's settings"
 complete -c claude-keyring -n __claude_keyring_no_command -a import -d 'Move ~/.claude/.credentials.json into the keyring'
 complete -c claude-keyring -n __claude_keyring_no_command -a doctor -d 'Check the setup and say what breaks claude'
+complete -c claude-keyring -n __claude_keyring_no_command -a accounts -d 'List the stored accounts'
+complete -c claude-keyring -n __claude_keyring_no_command -a switch -d 'Make an account the default'
+complete -c claude-keyring -n __claude_keyring_no_command -a bind -d 'Use an account for a directory and below'
+complete -c claude-keyring -n __claude_keyring_no_command -a unbind -d "Remove a directory's account rule"
+complete -c claude-keyring -n __claude_keyring_no_command -a rename -d 'Rename an account'
 
-complete -c claude-keyring -n '__claude_keyring_using login logout status token set-api-key helper setup-claude import doctor' \
+complete -c claude-keyring -n '__claude_keyring_using login logout status token set-api-key helper setup-claude import doctor accounts switch bind unbind rename' \
     -s h -l help -d 'Show the options of this command'
 
 complete -c claude-keyring -n '__claude_keyring_using login' -l console -d 'Log in with an Anthropic Console account'
@@ -95,8 +100,16 @@ complete -c claude-keyring -n '__claude_keyring_using login' -l no-browser -d 'O
 complete -c claude-keyring -n '__claude_keyring_using login' -l manual -d 'Paste the code the web page shows'
 complete -c claude-keyring -n '__claude_keyring_using login' -l code -x -d 'Complete a pending login with CODE#STATE'
 
-complete -c claude-keyring -n '__claude_keyring_using status doctor' -l json -d 'Print JSON'
+complete -c claude-keyring -n '__claude_keyring_using status doctor accounts' -l json -d 'Print JSON'
 complete -c claude-keyring -n '__claude_keyring_using set-api-key' -l clear -d 'Remove the stored API key'
+complete -c claude-keyring -n '__claude_keyring_using set-api-key' -l as -x -d 'Store the key as this account'
+complete -c claude-keyring -n '__claude_keyring_using login' -l as -x -a '(claude-keyring accounts --names 2>/dev/null)' -d 'Log in as this account'
+complete -c claude-keyring -n '__claude_keyring_using status token helper' -l account -x -a '(claude-keyring accounts --names 2>/dev/null)' -d 'Use this account'
+complete -c claude-keyring -n '__claude_keyring_using accounts' -l names -d 'Print the names only'
+complete -c claude-keyring -n '__claude_keyring_using logout' -l all -d 'Log out of every account'
+complete -c claude-keyring -n '__claude_keyring_using switch rename logout' -x -a '(claude-keyring accounts --names 2>/dev/null)'
+complete -c claude-keyring -n '__claude_keyring_using bind unbind' -x -a '(__fish_complete_directories)'
+complete -c claude-keyring -n '__claude_keyring_using bind' -x -a '(claude-keyring accounts --names 2>/dev/null)'
 complete -c claude-keyring -n '__claude_keyring_using import' -l keep -d 'Keep the plain text file'
 complete -c claude-keyring -n '__claude_keyring_using import' -l config-dir -x -a '(__fish_complete_directories)' \
     -d "Import DIR/.credentials.json (claude's CLAUDE_CONFIG_DIR)"
@@ -108,6 +121,7 @@ complete -c claude-keyring -n '__claude_keyring_using setup-claude' -l settings 
 # run: its own options, then a command line completed as if typed alone.
 complete -c claude-keyring -n __claude_keyring_run_options -l env -d 'Pass the token in the environment'
 complete -c claude-keyring -n __claude_keyring_run_options -l direct -d 'Pass the credential itself, without the gateway'
+complete -c claude-keyring -n __claude_keyring_run_options -l account -x -a '(claude-keyring accounts --names 2>/dev/null)' -d 'Use this account'
 complete -c claude-keyring -n __claude_keyring_run_options -s h -l help -d 'Show the options of this command'
 complete -c claude-keyring -n '__claude_keyring_using run' -x -a '(__fish_complete_subcommand --fcs-skip=2)'
 

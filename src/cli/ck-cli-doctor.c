@@ -480,6 +480,40 @@ print_human (GArray *checks)
           counts[STATUS_FAIL], counts[STATUS_FAIL] == 1 ? "failure" : "failures");
 }
 
+/* Which account claude started here gets, and why. */
+static void
+add_account_check (GArray *checks)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) account = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *cwd = g_get_current_dir ();
+  const char *name = NULL, *reason = "", *rule = "";
+  GVariantBuilder options;
+
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  ck_cli_add_account_options (&options);
+  reply = ck_cli_call ("ResolveAccount", g_variant_new ("(a{sv})", &options),
+                       G_VARIANT_TYPE ("(a{sv})"), DOCTOR_TIMEOUT_MS, &error);
+  if (reply == NULL)
+    {
+      /* An agent that does not answer is the agent check's to report. */
+      if (g_error_matches (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT))
+        add_check (checks, "account-here", STATUS_FAIL, NULL, "This directory's account: %s",
+                   error->message);
+      return;
+    }
+  account = g_variant_get_child_value (reply, 0);
+  g_variant_lookup (account, "reason", "&s", &reason);
+  g_variant_lookup (account, "rule", "&s", &rule);
+  if (!g_variant_lookup (account, "name", "&s", &name))
+    return;
+  add_check (checks, "account-here", STATUS_OK, NULL, "%s uses the account %s (%s%s).", cwd, name,
+             g_str_equal (reason, "rule") ? "bound to " : g_str_equal (reason, "option")
+               ? "CLAUDE_KEYRING_ACCOUNT" : "the default account",
+             g_str_equal (reason, "rule") ? rule : "");
+}
+
 int
 ck_cli_doctor (int    argc,
                char **argv)
@@ -524,6 +558,7 @@ ck_cli_doctor (int    argc,
   add_settings_checks (checks, state, source);
   add_gateway_checks (checks);
   add_plaintext_check (checks);
+  add_account_check (checks);
 
   for (guint i = 0; i < checks->len; i++)
     failed |= g_array_index (checks, Check, i).status == STATUS_FAIL;

@@ -47,13 +47,20 @@ ck_cli_helper (int    argc,
   const char *token = NULL;
   const char *kind = NULL;
 
+  g_autofree char *account = NULL;
+  const GOptionEntry entries[] = {
+    CK_CLI_ACCOUNT_ENTRY (account),
+    { NULL }
+  };
+
   context = ck_cli_option_context_new ("helper", NULL,
                                        "Prints the stored API key for Claude Code's apiKeyHelper setting\n"
                                        "(set it with 'claude-keyring setup-claude'). Prints nothing and exits 1\n"
                                        "when no API key is available.",
-                                       NULL);
+                                       entries);
   if (!ck_cli_parse_options (context, &argc, &argv))
     return CK_EXIT_USAGE;
+  ck_cli_set_account (account);
 
   if (argc > 1)
     {

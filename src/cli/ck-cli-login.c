@@ -458,6 +458,7 @@ ck_cli_login (int    argc,
   GVariantBuilder options;
   gboolean console = FALSE;
   gboolean no_browser = FALSE;
+  g_autofree char *as_name = NULL;
   gboolean manual = FALSE;
   gboolean open_browser;
   gboolean stdin_is_tty;
@@ -470,6 +471,7 @@ ck_cli_login (int    argc,
     { "console", 0, 0, G_OPTION_ARG_NONE, &console, "Log in with an Anthropic Console account (API usage billing)", NULL },
     { "no-browser", 0, 0, G_OPTION_ARG_NONE, &no_browser, "Do not open a browser; only print the link", NULL },
     { "manual", 0, 0, G_OPTION_ARG_NONE, &manual, "Show the code on the web page and paste it here (for remote machines)", NULL },
+    { "as", 0, 0, G_OPTION_ARG_STRING, &as_name, "Log in as the account NAME: a new account of that name, or new tokens for the account of that name (default: the login's email address)", "NAME" },
     { "code", 0, 0, G_OPTION_ARG_STRING, &code, "Complete a pending login with the code the web page showed (or the localhost address the browser was sent to)", "CODE#STATE" },
     { NULL }
   };
@@ -518,6 +520,8 @@ ck_cli_login (int    argc,
   login_init (&self, LOGIN_WAIT_SECONDS);
 
   g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  if (as_name != NULL)
+    g_variant_builder_add (&options, "{sv}", "name", g_variant_new_string (as_name));
   g_variant_builder_add (&options, "{sv}", "mode",
                          g_variant_new_string (console ? "console" : "claude-ai"));
   g_variant_builder_add (&options, "{sv}", "open-browser",

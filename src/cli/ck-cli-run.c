@@ -518,6 +518,7 @@ open_gateway_session (char    **command,
   /* Where claude would have gone: the session's upstream, not bypassed. */
   if (base_url != NULL && base_url[0] != '\0')
     g_variant_builder_add (&options, "{sv}", "upstream", g_variant_new_string (base_url));
+  ck_cli_add_account_options (&options);
 
   reply = ck_cli_call ("OpenGatewaySession", g_variant_new ("(a{sv})", &options),
                        G_VARIANT_TYPE ("(a{sv})"), RUN_TIMEOUT_MS, error);
@@ -576,7 +577,9 @@ ck_cli_run (int    argc,
   char **command = default_command;
   gboolean use_env = FALSE;
   gboolean direct = FALSE;
+  g_autofree char *account = NULL;
   const GOptionEntry entries[] = {
+    CK_CLI_ACCOUNT_ENTRY (account),
     { "env", 0, 0, G_OPTION_ARG_NONE, &use_env,
       "Pass the token in CLAUDE_CODE_OAUTH_TOKEN or ANTHROPIC_API_KEY, for programs that read no file descriptor", NULL },
     { "direct", 0, 0, G_OPTION_ARG_NONE, &direct,
@@ -604,6 +607,7 @@ ck_cli_run (int    argc,
   g_option_context_set_strict_posix (context, TRUE);
   if (!ck_cli_parse_options (context, &argc, &argv))
     return CK_EXIT_USAGE;
+  ck_cli_set_account (account);
 
   if (argc > 1)
     {

@@ -212,11 +212,13 @@ ck_cli_set_api_key (int    argc,
   g_autoptr(GError) error = NULL;
   GVariant *key_variant;
   gboolean clear = FALSE;
+  g_autofree char *as_name = NULL;
   const char *key;
   char *buffer;
   gssize len;
   const GOptionEntry entries[] = {
     { "clear", 0, 0, G_OPTION_ARG_NONE, &clear, "Remove the stored API key instead", NULL },
+    { "as", 0, 0, G_OPTION_ARG_STRING, &as_name, "Store the key as the account NAME (default: api-key)", "NAME" },
     { NULL }
   };
 
@@ -224,14 +226,20 @@ ck_cli_set_api_key (int    argc,
    * an option, is never echoed back in an error message. */
   for (int i = 1; i < argc; i++)
     {
+      if (strcmp (argv[i], "--as") == 0 && i + 1 < argc)
+        {
+          i++;
+          continue;
+        }
       if (strcmp (argv[i], "--clear") != 0 &&
+          strncmp (argv[i], "--as=", 5) != 0 &&
           strcmp (argv[i], "--help") != 0 &&
           strcmp (argv[i], "-h") != 0 &&
           strcmp (argv[i], "-?") != 0 &&
           strcmp (argv[i], "--help-all") != 0)
         {
           ck_cli_error ("set-api-key reads the key from standard input, never from the command line; "
-                        "pipe it in or paste it at the prompt (only --clear is accepted)");
+                        "pipe it in or paste it at the prompt (only --clear and --as NAME are accepted)");
           return CK_EXIT_USAGE;
         }
     }
@@ -272,8 +280,9 @@ ck_cli_set_api_key (int    argc,
   key_variant = g_variant_new_from_data (G_VARIANT_TYPE_STRING,
                                          key, strlen (key) + 1,
                                          TRUE, wipe_and_free, buffer);
-  reply = ck_cli_call ("SetApiKey",
-                       g_variant_new_tuple (&key_variant, 1),
+  reply = ck_cli_call (as_name != NULL ? "SetApiKeyAs" : "SetApiKey",
+                       as_name != NULL ? g_variant_new ("(s@s)", as_name, key_variant)
+                                       : g_variant_new_tuple (&key_variant, 1),
                        G_VARIANT_TYPE_UNIT,
                        SET_API_KEY_TIMEOUT_MS,
                        &error);

@@ -667,6 +667,8 @@ open_session (CkSsh *self)
   /* Where claude would have gone from here: the session's upstream. */
   if (base_url != NULL && base_url[0] != '\0')
     g_variant_builder_add (&options, "{sv}", "upstream", g_variant_new_string (base_url));
+  /* CLAUDE_KEYRING_ACCOUNT, or this directory's account. */
+  ck_cli_add_account_options (&options);
 
   reply = ck_cli_call ("OpenGatewaySession", g_variant_new ("(a{sv})", &options),
                        G_VARIANT_TYPE ("(a{sv})"), SSH_DBUS_TIMEOUT_MS, &error);

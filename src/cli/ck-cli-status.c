@@ -234,10 +234,33 @@ print_gateway (GVariant *status,
     }
 }
 
+/* "personal (default), work, ci-key" when there are several accounts. */
+static char *
+dup_account_list (GVariant *status)
+{
+  g_autoptr(GVariant) rows = g_variant_lookup_value (status, "accounts", G_VARIANT_TYPE ("aa{sv}"));
+  g_autoptr(GString) list = g_string_new (NULL);
+
+  if (rows == NULL || g_variant_n_children (rows) < 2)
+    return NULL;
+  for (gsize i = 0; i < g_variant_n_children (rows); i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (rows, i);
+      const char *name = "";
+      gboolean is_default = FALSE;
+
+      g_variant_lookup (row, "name", "&s", &name);
+      g_variant_lookup (row, "default", "b", &is_default);
+      g_string_append_printf (list, "%s%s%s", i > 0 ? ", " : "", name, is_default ? " (default)" : "");
+    }
+  return g_string_free (g_steal_pointer (&list), FALSE);
+}
+
 static void
 print_human (GVariant *status,
              GVariant *sessions)
 {
+  g_autofree char *accounts = dup_account_list (status);
   g_autofree const char **scopes = NULL;
   g_autofree char *expires = NULL;
   g_autofree char *scope_list = NULL;
@@ -268,6 +291,7 @@ print_human (GVariant *status,
   print_line ("Expires:", expires);
   print_line ("Scopes:", scope_list);
   print_line ("Last refresh:", last_refresh);
+  print_line ("Accounts:", accounts);
   print_gateway (status, sessions);
 
   if (ck_cli_get_env_api_key () != NULL)
@@ -316,6 +340,68 @@ print_json (GVariant *status,
   printf ("%s\n", text);
 }
 
+/* status --account (or CLAUDE_KEYRING_ACCOUNT): that account's row. */
+static int
+print_account (GVariant *status,
+               gboolean  json)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) chosen = NULL;
+  g_autoptr(GVariant) rows = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantBuilder options;
+  const char *id = NULL;
+
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  ck_cli_add_account_options (&options);
+  reply = ck_cli_call ("ResolveAccount", g_variant_new ("(a{sv})", &options),
+                       G_VARIANT_TYPE ("(a{sv})"), STATUS_TIMEOUT_MS, &error);
+  if (reply == NULL)
+    {
+      ck_cli_print_error (error);
+      return CK_EXIT_FAILURE;
+    }
+  chosen = g_variant_get_child_value (reply, 0);
+  g_variant_lookup (chosen, "id", "&s", &id);
+  rows = g_variant_lookup_value (status, "accounts", G_VARIANT_TYPE ("aa{sv}"));
+  for (gsize i = 0; id != NULL && rows != NULL && i < g_variant_n_children (rows); i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (rows, i);
+      const char *row_id = "", *state = "";
+      gint64 expires = 0;
+
+      if (!g_variant_lookup (row, "id", "&s", &row_id) || !g_str_equal (row_id, id))
+        continue;
+      g_variant_lookup (row, "state", "&s", &state);
+      if (json)
+        {
+          g_autoptr(JsonNode) node = json_gvariant_serialize (row);
+          g_autofree char *text = json_to_string (node, TRUE);
+
+          printf ("%s\n", text);
+        }
+      else
+        {
+          print_line ("Account:", lookup_string (row, "name"));
+          print_line ("Kind:", lookup_string (row, "kind"));
+          print_line ("State:", describe_state (state));
+          print_line ("Email:", lookup_string (row, "email"));
+          print_line ("Organization:", lookup_string (row, "organization"));
+          if (g_variant_lookup (row, "expires", "x", &expires) && expires > 0)
+            {
+              g_autoptr(GDateTime) time = g_date_time_new_from_unix_local (expires);
+              g_autofree char *text = g_date_time_format (time, "%Y-%m-%d %H:%M:%S");
+
+              print_line ("Expires:", text);
+            }
+        }
+      return g_str_equal (state, "logged-in") || g_str_equal (state, "stored")
+             ? CK_EXIT_OK : CK_EXIT_FAILURE;
+    }
+  ck_cli_error ("no such account is stored; see 'claude-keyring accounts'");
+  return CK_EXIT_FAILURE;
+}
+
 int
 ck_cli_status (int    argc,
                char **argv)
@@ -326,8 +412,10 @@ ck_cli_status (int    argc,
   g_autoptr(GVariant) sessions = NULL;
   g_autoptr(GError) error = NULL;
   gboolean json = FALSE;
+  g_autofree char *account = NULL;
   const GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the status as a JSON object", NULL },
+    CK_CLI_ACCOUNT_ENTRY (account),
     { NULL }
   };
 
@@ -353,6 +441,11 @@ ck_cli_status (int    argc,
     }
 
   status = g_variant_get_child_value (reply, 0);
+  if (account != NULL)
+    {
+      ck_cli_set_account (account);
+      return print_account (status, json);
+    }
   sessions = dup_gateway_sessions (status);
 
   if (json)

@@ -24,13 +24,19 @@ ck_cli_token (int    argc,
   g_autoptr(GVariant) credential = NULL;
   g_autoptr(GError) error = NULL;
   const char *token = NULL;
+  g_autofree char *account = NULL;
+  const GOptionEntry entries[] = {
+    CK_CLI_ACCOUNT_ENTRY (account),
+    { NULL }
+  };
 
   context = ck_cli_option_context_new ("token", NULL,
                                        "Prints the current token (API key or OAuth access token) alone on standard output.\n"
                                        "ANTHROPIC_API_KEY in the environment wins, as it does for claude.",
-                                       NULL);
+                                       entries);
   if (!ck_cli_parse_options (context, &argc, &argv))
     return CK_EXIT_USAGE;
+  ck_cli_set_account (account);
 
   if (argc > 1)
     {

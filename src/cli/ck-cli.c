@@ -55,6 +55,27 @@ ck_cli_print_error (const GError *error)
   ck_cli_error ("%s", copy->message);
 }
 
+static char *cli_account;
+
+void
+ck_cli_set_account (const char *name)
+{
+  g_free (cli_account);
+  cli_account = g_strdup (name);
+}
+
+void
+ck_cli_add_account_options (GVariantBuilder *options)
+{
+  const char *name = cli_account != NULL ? cli_account : g_getenv ("CLAUDE_KEYRING_ACCOUNT");
+  g_autofree char *cwd = g_get_current_dir ();
+
+  if (name != NULL && name[0] != '\0')
+    g_variant_builder_add (options, "{sv}", "account", g_variant_new_string (name));
+  if (cwd != NULL && cwd[0] == '/')
+    g_variant_builder_add (options, "{sv}", "cwd", g_variant_new_string (cwd));
+}
+
 const char *
 ck_cli_get_env_api_key (void)
 {
@@ -337,6 +358,7 @@ ck_cli_get_credential (guint        min_validity,
   if (kind != NULL)
     g_variant_builder_add (&options, "{sv}", "kind",
                            g_variant_new_string (kind));
+  ck_cli_add_account_options (&options);
 
   reply = ck_cli_call ("GetCredential",
                        g_variant_new ("(a{sv})", &options),

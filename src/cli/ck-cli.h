@@ -53,6 +53,16 @@ GVariant        *ck_cli_get_credential (guint        min_validity,
                                         int          timeout_ms,
                                         GError     **error);
 
+/* The account for the calls that use one: --account (set here by the
+ * command), else CLAUDE_KEYRING_ACCOUNT; the agent gets it as "account",
+ * and the working directory as "cwd" for its directory rules. */
+void             ck_cli_set_account    (const char       *name);
+void             ck_cli_add_account_options (GVariantBuilder *options);
+/* The --account option of run, token, status and helper. */
+#define CK_CLI_ACCOUNT_ENTRY(var) \
+  { "account", 0, 0, G_OPTION_ARG_STRING, &(var), \
+    "Use the account NAME (default: CLAUDE_KEYRING_ACCOUNT, else the directory's rule, else the default account)", "NAME" }
+
 /* ANTHROPIC_API_KEY when it is set and not empty, else NULL. */
 const char      *ck_cli_get_env_api_key (void);
 
@@ -125,5 +135,10 @@ int ck_cli_setup_claude (int argc, char **argv);
 int ck_cli_import       (int argc, char **argv);
 int ck_cli_doctor       (int argc, char **argv);
 int ck_cli_ssh          (int argc, char **argv);
+int ck_cli_accounts     (int argc, char **argv);
+int ck_cli_switch       (int argc, char **argv);
+int ck_cli_bind         (int argc, char **argv);
+int ck_cli_unbind       (int argc, char **argv);
+int ck_cli_rename       (int argc, char **argv);
 
 G_END_DECLS

@@ -25,6 +25,11 @@ static const CkCliCommand commands[] = {
   { "setup-claude", "Set or remove apiKeyHelper, or the gateway, in Claude Code's settings", ck_cli_setup_claude },
   { "import",       "Move ~/.claude/.credentials.json into the keyring", ck_cli_import },
   { "doctor",       "Check the setup and say what breaks claude", ck_cli_doctor },
+  { "accounts",     "List the stored accounts (logins and API keys)", ck_cli_accounts },
+  { "switch",       "Make an account the default", ck_cli_switch },
+  { "bind",         "Use an account for a directory and everything below it", ck_cli_bind },
+  { "unbind",       "Remove a directory's account rule", ck_cli_unbind },
+  { "rename",       "Rename an account", ck_cli_rename },
 };
 
 static void

@@ -137,3 +137,49 @@ ck_config_dup_scopes (GSettings *settings,
     return g_strconcat (scopes, " " CK_CONSOLE_EXTRA_SCOPE, NULL);
   return g_steal_pointer (&scopes);
 }
+
+/* @dir holds @path: the same directory or one of its parents, compared a
+ * whole component at a time ("/work" does not hold "/workshop"). */
+static gboolean
+dir_holds (const char *dir,
+           const char *path)
+{
+  gsize length = strlen (dir);
+
+  while (length > 1 && dir[length - 1] == '/')
+    length--;
+  if (strncmp (dir, path, length) != 0)
+    return FALSE;
+  return path[length] == '\0' || path[length] == '/' || (length == 1 && dir[0] == '/');
+}
+
+char *
+ck_config_match_account_rule (GSettings   *settings,
+                              const char  *cwd,
+                              char       **dir)
+{
+  g_autoptr(GVariant) rules = NULL;
+  g_autofree char *best_dir = NULL;
+  g_autofree char *best = NULL;
+  GVariantIter iter;
+  const char *rule_dir, *account;
+
+  if (cwd == NULL || cwd[0] != '/')
+    return NULL;
+
+  rules = g_settings_get_value (settings, "account-rules");
+  g_variant_iter_init (&iter, rules);
+  while (g_variant_iter_next (&iter, "{&s&s}", &rule_dir, &account))
+    if (rule_dir[0] == '/' && dir_holds (rule_dir, cwd) &&
+        (best_dir == NULL || strlen (rule_dir) > strlen (best_dir)))
+      {
+        g_free (best_dir);
+        best_dir = g_strdup (rule_dir);
+        g_free (best);
+        best = g_strdup (account);
+      }
+
+  if (dir != NULL)
+    *dir = g_steal_pointer (&best_dir);
+  return g_steal_pointer (&best);
+}

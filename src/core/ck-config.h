@@ -29,5 +29,10 @@ char     *ck_config_dup_scopes    (GSettings   *settings,
                                    gboolean     console);
 gboolean  ck_config_check_url     (const char  *url,
                                    GError     **error);
+/* The account the longest "account-rules" directory holding @cwd names
+ * (a whole path component at a time), or NULL; @dir gets the directory. */
+char     *ck_config_match_account_rule (GSettings   *settings,
+                                        const char  *cwd,
+                                        char       **dir);
 
 G_END_DECLS

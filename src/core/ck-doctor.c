@@ -271,6 +271,53 @@ check_claude_files (CkDoctor *self,
     }
 }
 
+/* One line per account when there are several, and the directory rules
+ * that name no account. */
+static void
+check_accounts (CkDoctor        *self,
+                GVariantBuilder *builder)
+{
+  GPtrArray *accounts = ck_token_store_get_accounts (self->store);
+  g_autoptr(GVariant) rules = g_settings_get_value (self->settings, "account-rules");
+  gint64 now_ms = g_get_real_time () / 1000;
+  GVariantIter iter;
+  const char *dir, *name;
+
+  for (guint i = 0; accounts->len > 1 && i < accounts->len; i++)
+    {
+      CkAccount *account = g_ptr_array_index (accounts, i);
+      CkOAuthTokens *tokens = account->oauth;
+      g_autofree char *summary = NULL;
+      g_autoptr(GDateTime) expiry = NULL;
+      g_autofree char *when = NULL;
+      gboolean expired = tokens != NULL && tokens->expires_at_ms != 0 && tokens->expires_at_ms <= now_ms;
+
+      if (tokens != NULL && tokens->expires_at_ms != 0 &&
+          (expiry = g_date_time_new_from_unix_local (tokens->expires_at_ms / 1000)) != NULL)
+        when = g_date_time_format (expiry, "%Y-%m-%d %H:%M");
+      if (tokens == NULL)
+        summary = g_strdup_printf ("Account %s: an API key.", account->name);
+      else
+        summary = g_strdup_printf ("Account %s: the login of %s, %s %s.", account->name,
+                                   tokens->account_email != NULL ? tokens->account_email : "an account",
+                                   expired ? "expired" : "valid until", when != NULL ? when : "unknown");
+      add_check (builder, "account", expired && tokens->refresh_token == NULL ? "fail"
+                                     : expired ? "warn" : "ok", summary, NULL);
+    }
+
+  g_variant_iter_init (&iter, rules);
+  while (g_variant_iter_next (&iter, "{&s&s}", &dir, &name))
+    if (ck_token_store_is_loaded (self->store) && ck_token_store_find_account (self->store, name) == NULL)
+      {
+        g_autofree char *summary = g_strdup_printf ("The rule for %s names “%s”, which is not an account.",
+                                                    dir, name);
+
+        add_check (builder, "account-rules", "fail", summary,
+                   "claude started there gets an error. Run “claude-keyring accounts”, then "
+                   "“claude-keyring bind DIR NAME” or “claude-keyring unbind DIR”.");
+      }
+}
+
 static void
 finish (GTask *task)
 {
@@ -280,6 +327,7 @@ finish (GTask *task)
   check_keyring (self, run->builder);
   check_credential (self, run->builder);
   check_oauth (self, run->builder);
+  check_accounts (self, run->builder);
   check_claude_files (self, run);
   check_sandbox (self, run->builder);
   if (self->extra_checks != NULL)

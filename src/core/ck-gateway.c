@@ -85,6 +85,7 @@ struct _CkGatewaySession
   char             *digest;     /* SHA-256 of the token, hex: the lookup key */
   CkCredentialKind  kind;
   char             *upstream;
+  char             *account;    /* the account it serves; NULL: the default */
   char             *remote;     /* NULL: a local session */
   gint64            created;
   guint64           requests;   /* atomic */
@@ -154,8 +155,29 @@ ck_gateway_session_unref (CkGatewaySession *self)
   ck_secret_free (self->token);
   ck_secret_free (self->digest);
   g_free (self->upstream);
+  g_free (self->account);
   g_free (self->remote);
   g_free (self);
+}
+
+/* Before the session is added: later requests use the account's
+ * credential (see CkAccount), not the default one. */
+void
+ck_gateway_session_set_account (CkGatewaySession *self,
+                                const char       *account)
+{
+  g_return_if_fail (self != NULL);
+
+  g_free (self->account);
+  self->account = g_strdup (account);
+}
+
+const char *
+ck_gateway_session_get_account (CkGatewaySession *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+
+  return self->account;
 }
 
 const char *
@@ -888,9 +910,11 @@ static void
 fetch_credential (Request *request)
 {
   request->state = STATE_WAITING;
-  ck_resolver_get_credential_async (request->gateway->resolver, NULL, CK_CREDENTIAL_KIND_ANY,
-                                    CREDENTIAL_MIN_VALIDITY, request->cancellable,
-                                    on_credential, request_ref (request));
+  ck_resolver_get_credential_for_async (request->gateway->resolver,
+                                        request->session != NULL ? request->session->account : NULL,
+                                        NULL, CK_CREDENTIAL_KIND_ANY,
+                                        CREDENTIAL_MIN_VALIDITY, request->cancellable,
+                                        on_credential, request_ref (request));
 }
 
 /* The server's handlers */

@@ -34,6 +34,9 @@ CkGatewaySession *ck_gateway_session_new_full     (const char       *id,
                                                    CkCredentialKind  kind,
                                                    const char       *upstream,
                                                    gint64            created);
+void              ck_gateway_session_set_account  (CkGatewaySession *self,
+                                                   const char       *account);
+const char       *ck_gateway_session_get_account  (CkGatewaySession *self); /* NULL: the default */
 CkGatewaySession *ck_gateway_session_ref          (CkGatewaySession *self);
 void              ck_gateway_session_unref        (CkGatewaySession *self);
 const char       *ck_gateway_session_get_id       (CkGatewaySession *self);

@@ -11,6 +11,12 @@
  *
  * A login attempt is a CkLoginFlow of its own; the manager holds at most
  * one, saves what it brings, and ends the attempt by dropping it.
+ *
+ * Each account refreshes on its own: the manager the service holds keeps
+ * one child manager per OAuth account (its "account" set), and a child's
+ * refresh, waiters, failures and back-off are its account's alone. The
+ * parent logs in, imports and logs out, and as a CkOAuthSource serves the
+ * account chosen when none is named, through that account's child.
  */
 
 #define G_LOG_DOMAIN "ck-oauth-manager"
@@ -36,6 +42,9 @@ struct _CkOAuthManager
   GSettings        *settings;
   CkTokenStore     *store;
   guint             generation;
+  char             *account;         /* a child's account id; NULL: the parent */
+  GHashTable       *children;        /* the parent's: account id → child */
+  char             *login_as;        /* the name the login in progress is for */
 
   /* Refresh */
   GPtrArray        *waiters;
@@ -85,6 +94,53 @@ static gint64
 now_ms (void)
 {
   return g_get_real_time () / 1000;
+}
+
+/* The account's tokens; the parent's are the ones chosen by default. */
+static CkOAuthTokens *
+tokens_of (CkOAuthManager *self)
+{
+  return ck_token_store_get_oauth_for (self->store, self->account);
+}
+
+static const char *
+default_oauth_id (CkOAuthManager *self)
+{
+  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
+  GPtrArray *accounts = ck_token_store_get_accounts (self->store);
+
+  for (guint i = 0; tokens != NULL && i < accounts->len; i++)
+    {
+      CkAccount *account = g_ptr_array_index (accounts, i);
+
+      if (account->oauth == tokens)
+        return account->id;
+    }
+  return NULL;
+}
+
+static void
+on_child_refreshing (CkOAuthManager *self)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_REFRESHING]);
+}
+
+static CkOAuthManager *
+child_for (CkOAuthManager *self,
+           const char     *id)
+{
+  CkOAuthManager *child;
+
+  g_assert (self->account == NULL);
+
+  if ((child = g_hash_table_lookup (self->children, id)) != NULL)
+    return child;
+  child = ck_oauth_manager_new (self->settings, self->store);
+  child->account = g_strdup (id);
+  g_signal_connect_object (child, "notify::refreshing", G_CALLBACK (on_child_refreshing), self,
+                           G_CONNECT_SWAPPED);
+  g_hash_table_insert (self->children, g_strdup (id), child);
+  return child;
 }
 
 /* Refresh */
@@ -212,7 +268,7 @@ on_saved (GObject      *object,
   if (refresh_is_stale (data))
     return;
 
-  if (!ck_token_store_set_oauth_finish (CK_TOKEN_STORE (object), result, &error))
+  if (!ck_token_store_op_finish (CK_TOKEN_STORE (object), result, &error))
     {
       fail_refresh (self, g_error_new (CK_ERROR, CK_ERROR_REFRESH_FAILED,
                                        "The refreshed login could not be saved to the keyring (%s); "
@@ -231,8 +287,11 @@ on_saved (GObject      *object,
 static void
 save_unsaved (CkOAuthManager *self)
 {
-  ck_token_store_set_oauth_async (self->store, self->unsaved, NULL, on_saved,
-                                  refresh_data_new (self));
+  CkAccount *account = ck_token_store_find_account (self->store, self->account);
+
+  ck_token_store_set_oauth_for_async (self->store, self->account,
+                                      account != NULL ? account->name : self->account,
+                                      self->unsaved, NULL, on_saved, refresh_data_new (self));
 }
 
 static void
@@ -264,7 +323,7 @@ on_refreshed (GObject      *object,
       return;
     }
 
-  if ((old = ck_token_store_get_oauth (self->store)) != NULL)
+  if ((old = tokens_of (self)) != NULL)
     merge_tokens (fresh, old);
   self->unsaved = g_steal_pointer (&fresh);
   save_unsaved (self);
@@ -275,7 +334,7 @@ start_refresh (CkOAuthManager *self)
 {
   g_autoptr(CkOAuthClient) client = NULL;
   g_autoptr(GError) error = NULL;
-  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
+  CkOAuthTokens *tokens = tokens_of (self);
 
   set_refreshing (self, TRUE);
 
@@ -302,7 +361,7 @@ start_refresh (CkOAuthManager *self)
 
   self->refresh_count++;
   self->last_refresh = now_ms () / 1000;
-  g_debug ("Refreshing the login (request %u)", self->refresh_count);
+  g_debug ("Refreshing the login of account %s (request %u)", self->account, self->refresh_count);
   ck_oauth_client_refresh_async (client, tokens->refresh_token, NULL, on_refreshed,
                                  refresh_data_new (self));
 }
@@ -316,7 +375,16 @@ ck_oauth_manager_get_tokens_async (CkOAuthSource       *source,
 {
   CkOAuthManager *self = CK_OAUTH_MANAGER (source);
   g_autoptr(GTask) task = NULL;
-  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
+  CkOAuthTokens *tokens = tokens_of (self);
+  const char *id;
+
+  /* The parent serves the default login through its account's child. */
+  if (self->account == NULL && (id = default_oauth_id (self)) != NULL)
+    {
+      ck_oauth_manager_get_tokens_async (CK_OAUTH_SOURCE (child_for (self, id)), min_validity,
+                                         cancellable, callback, user_data);
+      return;
+    }
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, ck_oauth_manager_get_tokens_async);
@@ -357,12 +425,29 @@ ck_oauth_manager_invalidate_token (CkOAuthSource *source,
                                    const char    *access_token)
 {
   CkOAuthManager *self = CK_OAUTH_MANAGER (source);
-  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
+  CkOAuthTokens *tokens = tokens_of (self);
+  const char *id;
 
+  if (self->account == NULL && (id = default_oauth_id (self)) != NULL)
+    {
+      ck_oauth_manager_invalidate_token (CK_OAUTH_SOURCE (child_for (self, id)), access_token);
+      return;
+    }
   if (tokens == NULL || !ck_pkce_state_equal (tokens->access_token, access_token))
     return;
   g_clear_pointer (&self->rejected, ck_secret_free);
   self->rejected = g_strdup (access_token);
+}
+
+static CkOAuthSource *
+ck_oauth_manager_for_account (CkOAuthSource *source,
+                              const char    *id)
+{
+  CkOAuthManager *self = CK_OAUTH_MANAGER (source);
+
+  if (self->account != NULL)
+    return g_str_equal (self->account, id) ? source : NULL;
+  return CK_OAUTH_SOURCE (child_for (self, id));
 }
 
 static void
@@ -371,6 +456,7 @@ ck_oauth_manager_source_init (CkOAuthSourceInterface *iface)
   iface->get_tokens_async = ck_oauth_manager_get_tokens_async;
   iface->get_tokens_finish = ck_oauth_manager_get_tokens_finish;
   iface->invalidate_token = ck_oauth_manager_invalidate_token;
+  iface->for_account = ck_oauth_manager_for_account;
 }
 
 /* Background refresh, so a long-running claude is not the one to find the
@@ -403,11 +489,27 @@ on_background (gpointer user_data)
 static void
 schedule_background (CkOAuthManager *self)
 {
-  CkOAuthTokens *tokens = ck_token_store_get_oauth (self->store);
+  CkOAuthTokens *tokens = tokens_of (self);
   gint64 delay_ms, due_ms, since_last_ms;
   guint margin;
 
   g_clear_handle_id (&self->background_id, g_source_remove);
+  /* Each account's child refreshes it in the background. */
+  if (self->account == NULL)
+    {
+      if (self->children == NULL)
+        return;
+      GPtrArray *accounts = ck_token_store_get_accounts (self->store);
+
+      for (guint i = 0; i < accounts->len; i++)
+        {
+          CkAccount *account = g_ptr_array_index (accounts, i);
+
+          if (account->oauth != NULL)
+            child_for (self, account->id);
+        }
+      return;
+    }
   if (tokens == NULL || tokens->expires_at_ms == 0 || self->refreshing || self->login != NULL)
     return;
   if (self->unsaved == NULL && (tokens->refresh_token == NULL || tokens->refresh_token[0] == '\0'))
@@ -437,17 +539,23 @@ schedule_background (CkOAuthManager *self)
  * a refresh in flight is dropped when it answers, and a refreshed login
  * still waiting to be saved is forgotten, so neither can overwrite them. */
 static void
-supersede (CkOAuthManager *self)
+supersede (CkOAuthManager *self,
+           const char     *id)
 {
   self->generation++;
   g_clear_pointer (&self->unsaved, ck_oauth_tokens_unref);
+  if (self->account == NULL && id != NULL)
+    supersede (child_for (self, id), NULL);
 }
 
 static void
-forget_failures (CkOAuthManager *self)
+forget_failures (CkOAuthManager *self,
+                 const char     *id)
 {
   self->failures = 0;
   g_clear_pointer (&self->last_refresh_error, g_free);
+  if (self->account == NULL && id != NULL)
+    forget_failures (child_for (self, id), NULL);
 }
 
 /* Import */
@@ -461,12 +569,12 @@ on_import_saved (GObject      *object,
   CkOAuthManager *self = g_task_get_source_object (task);
   GError *error = NULL;
 
-  if (!ck_token_store_set_oauth_finish (CK_TOKEN_STORE (object), result, &error))
+  if (!ck_token_store_op_finish (CK_TOKEN_STORE (object), result, &error))
     {
       g_task_return_error (task, error);
       return;
     }
-  forget_failures (self);
+  forget_failures (self, g_task_get_task_data (task));
   schedule_background (self);
   g_task_return_boolean (task, TRUE);
 }
@@ -479,14 +587,25 @@ ck_oauth_manager_import_async (CkOAuthManager      *self,
                                gpointer             user_data)
 {
   GTask *task;
+  g_autofree char *id = NULL;
+  g_autofree char *name = NULL;
+  GError *error = NULL;
 
   g_return_if_fail (CK_IS_OAUTH_MANAGER (self));
   g_return_if_fail (tokens != NULL);
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, ck_oauth_manager_import_async);
-  supersede (self);
-  ck_token_store_set_oauth_async (self->store, tokens, cancellable, on_import_saved, task);
+  if (!ck_token_store_pick_oauth_account (self->store, tokens, NULL, &id, &name, &error))
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  g_task_set_task_data (task, g_strdup (id), g_free);
+  supersede (self, id);
+  ck_token_store_set_oauth_for_async (self->store, id, name, tokens, cancellable,
+                                      on_import_saved, task);
 }
 
 gboolean
@@ -525,6 +644,7 @@ typedef struct
   CkOAuthManager *self;
   GWeakRef        login;
   CkOAuthTokens  *tokens;
+  char           *id;
 } LoginData;
 
 static void
@@ -533,6 +653,7 @@ login_data_free (LoginData *data)
   g_object_unref (data->self);
   g_weak_ref_clear (&data->login);
   ck_oauth_tokens_unref (data->tokens);
+  g_free (data->id);
   g_free (data);
 }
 
@@ -552,7 +673,7 @@ on_login_saved (GObject      *object,
    * reported then. */
   gboolean current = login != NULL && login == self->login;
 
-  if (!ck_token_store_set_oauth_finish (CK_TOKEN_STORE (object), result, &error))
+  if (!ck_token_store_op_finish (CK_TOKEN_STORE (object), result, &error))
     {
       message = g_strdup_printf ("The login worked but could not be saved to the keyring: %s",
                                  error->message);
@@ -560,7 +681,7 @@ on_login_saved (GObject      *object,
         finish_login (self, FALSE, message);
       return;
     }
-  forget_failures (self);
+  forget_failures (self, data->id);
   if (current)
     finish_login (self, TRUE,
                   data->tokens->account_email != NULL ? data->tokens->account_email
@@ -574,6 +695,8 @@ on_login_finished (CkLoginFlow    *login,
                    CkOAuthManager *self)
 {
   LoginData *data;
+  g_autofree char *name = NULL;
+  g_autoptr(GError) error = NULL;
 
   if (login != self->login)
     return;
@@ -583,13 +706,21 @@ on_login_finished (CkLoginFlow    *login,
       return;
     }
 
-  supersede (self);
-
   data = g_new0 (LoginData, 1);
+  if (!ck_token_store_pick_oauth_account (self->store, tokens, self->login_as, &data->id, &name,
+                                          &error))
+    {
+      g_free (data);
+      finish_login (self, FALSE, error->message);
+      return;
+    }
+  supersede (self, data->id);
+
   data->self = g_object_ref (self);
   g_weak_ref_init (&data->login, login);
   data->tokens = ck_oauth_tokens_ref (tokens);
-  ck_token_store_set_oauth_async (self->store, tokens, NULL, on_login_saved, data);
+  ck_token_store_set_oauth_for_async (self->store, data->id, name, tokens, NULL,
+                                      on_login_saved, data);
 }
 
 static void
@@ -610,9 +741,31 @@ ck_oauth_manager_start_login (CkOAuthManager  *self,
                               gboolean         open_browser,
                               GError         **error)
 {
+  return ck_oauth_manager_start_login_as (self, NULL, mode, manual, open_browser, error);
+}
+
+/* @as_name: the account the login is for (a new one of that name, or an
+ * existing one whose tokens it replaces); NULL: by the login's account. */
+char *
+ck_oauth_manager_start_login_as (CkOAuthManager  *self,
+                                 const char      *as_name,
+                                 CkLoginMode      mode,
+                                 gboolean         manual,
+                                 gboolean         open_browser,
+                                 GError         **error)
+{
   const char *url;
+  CkAccount *existing;
 
   g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), NULL);
+
+  if (as_name != NULL && (existing = ck_token_store_find_account (self->store, as_name)) != NULL &&
+      existing->oauth == NULL)
+    {
+      g_set_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                   "“%s” is the name of an API key; choose another name for the login.", as_name);
+      return NULL;
+    }
 
   if (self->login != NULL)
     {
@@ -624,6 +777,8 @@ ck_oauth_manager_start_login (CkOAuthManager  *self,
 
   if (!(self->login = ck_login_flow_new (self->settings, mode, manual, error)))
     return NULL;
+  g_free (self->login_as);
+  self->login_as = g_strdup (as_name);
   g_signal_connect_object (self->login, "finished", G_CALLBACK (on_login_finished), self, 0);
   g_clear_handle_id (&self->background_id, g_source_remove);
 
@@ -670,6 +825,20 @@ ck_oauth_manager_cancel_login (CkOAuthManager *self)
 
 /* Logout */
 
+typedef struct
+{
+  GPtrArray *tokens;     /* to revoke, one after the other */
+  char      *remove_id;  /* one account; NULL: every credential */
+} LogoutData;
+
+static void
+logout_data_free (LogoutData *data)
+{
+  g_ptr_array_unref (data->tokens);
+  g_free (data->remove_id);
+  g_free (data);
+}
+
 static void
 on_cleared (GObject      *object,
             GAsyncResult *result,
@@ -678,20 +847,13 @@ on_cleared (GObject      *object,
   g_autoptr(GTask) task = user_data;
   GError *error = NULL;
 
-  if (!ck_token_store_clear_finish (CK_TOKEN_STORE (object), result, &error))
+  if (!ck_token_store_op_finish (CK_TOKEN_STORE (object), result, &error))
     g_task_return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
 }
 
-static void
-clear_store (GTask *task)
-{
-  CkOAuthManager *self = g_task_get_source_object (task);
-
-  ck_token_store_clear_async (self->store, NULL, g_task_get_cancellable (task),
-                              on_cleared, task);
-}
+static void revoke_next (GTask *task);
 
 static void
 on_revoked (GObject      *object,
@@ -703,7 +865,94 @@ on_revoked (GObject      *object,
   /* Not every server can revoke; local state is cleared all the same. */
   if (!ck_oauth_client_revoke_finish (CK_OAUTH_CLIENT (object), result, &error))
     g_debug ("The server did not revoke the login: %s", error->message);
-  clear_store (user_data);
+  revoke_next (user_data);
+}
+
+static void
+revoke_next (GTask *task)
+{
+  CkOAuthManager *self = g_task_get_source_object (task);
+  LogoutData *data = g_task_get_task_data (task);
+  g_autoptr(CkOAuthClient) client = NULL;
+
+  if (data->tokens->len > 0 && (client = ck_oauth_client_new_for_settings (self->settings, NULL)))
+    {
+      g_autofree char *token = g_ptr_array_steal_index (data->tokens, data->tokens->len - 1);
+
+      ck_oauth_client_set_timeout (client, MIN (LOGOUT_TIMEOUT_SEC,
+                                                g_settings_get_uint (self->settings, "http-timeout")));
+      ck_oauth_client_revoke_async (client, token, g_task_get_cancellable (task), on_revoked, task);
+      ck_secret_free (g_steal_pointer (&token));
+      return;
+    }
+
+  if (data->remove_id != NULL)
+    ck_token_store_remove_account_async (self->store, data->remove_id,
+                                         g_task_get_cancellable (task), on_cleared, task);
+  else
+    ck_token_store_clear_async (self->store, NULL, g_task_get_cancellable (task),
+                                on_cleared, task);
+}
+
+/* Ends whatever @self (a child, or the parent) does for its account and
+ * adds the token to revoke. */
+static void
+forget_account (CkOAuthManager *self,
+                GPtrArray      *revoke)
+{
+  g_autoptr(CkOAuthTokens) tokens = NULL;
+  const char *token;
+
+  self->generation++;
+  tokens = self->unsaved != NULL ? g_steal_pointer (&self->unsaved)
+         : tokens_of (self) != NULL ? ck_oauth_tokens_ref (tokens_of (self)) : NULL;
+  self->failures = 0;
+  g_clear_pointer (&self->last_refresh_error, g_free);
+  g_clear_handle_id (&self->background_id, g_source_remove);
+
+  token = tokens == NULL ? NULL
+        : tokens->refresh_token != NULL ? tokens->refresh_token : tokens->access_token;
+  if (token != NULL)
+    g_ptr_array_add (revoke, g_strdup (token));
+}
+
+static void
+logout (CkOAuthManager      *self,
+        const char          *id,
+        GCancellable        *cancellable,
+        GAsyncReadyCallback  callback,
+        gpointer             user_data,
+        gpointer             source_tag)
+{
+  GTask *task;
+  LogoutData *data;
+  GHashTableIter iter;
+  gpointer key, child;
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, source_tag);
+  data = g_new0 (LogoutData, 1);
+  data->tokens = g_ptr_array_new_with_free_func ((GDestroyNotify) ck_secret_free);
+  data->remove_id = g_strdup (id);
+  g_task_set_task_data (task, data, (GDestroyNotify) logout_data_free);
+
+  if (id == NULL)
+    {
+      finish_login (self, FALSE, "The login was cancelled by a logout.");
+      self->generation++;
+      g_clear_pointer (&self->unsaved, ck_oauth_tokens_unref);
+      self->failures = 0;
+      g_clear_pointer (&self->last_refresh_error, g_free);
+      g_clear_handle_id (&self->background_id, g_source_remove);
+      schedule_background (self);  /* a child for every login */
+      g_hash_table_iter_init (&iter, self->children);
+      while (g_hash_table_iter_next (&iter, &key, &child))
+        forget_account (child, data->tokens);
+    }
+  else if (ck_token_store_get_oauth_for (self->store, id) != NULL)
+    forget_account (child_for (self, id), data->tokens);
+
+  revoke_next (task);
 }
 
 void
@@ -712,36 +961,9 @@ ck_oauth_manager_logout_async (CkOAuthManager      *self,
                                GAsyncReadyCallback  callback,
                                gpointer             user_data)
 {
-  GTask *task;
-  g_autoptr(CkOAuthClient) client = NULL;
-  g_autoptr(CkOAuthTokens) tokens = NULL;
-  const char *token;
-
   g_return_if_fail (CK_IS_OAUTH_MANAGER (self));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, ck_oauth_manager_logout_async);
-
-  finish_login (self, FALSE, "The login was cancelled by a logout.");
-  self->generation++;
-  tokens = self->unsaved != NULL ? g_steal_pointer (&self->unsaved)
-                                 : (ck_token_store_get_oauth (self->store) != NULL
-                                      ? ck_oauth_tokens_ref (ck_token_store_get_oauth (self->store))
-                                      : NULL);
-  self->failures = 0;
-  g_clear_pointer (&self->last_refresh_error, g_free);
-  g_clear_handle_id (&self->background_id, g_source_remove);
-
-  token = tokens == NULL ? NULL
-        : tokens->refresh_token != NULL ? tokens->refresh_token : tokens->access_token;
-  if (token != NULL && (client = ck_oauth_client_new_for_settings (self->settings, NULL)))
-    {
-      ck_oauth_client_set_timeout (client, MIN (LOGOUT_TIMEOUT_SEC,
-                                                g_settings_get_uint (self->settings, "http-timeout")));
-      ck_oauth_client_revoke_async (client, token, cancellable, on_revoked, task);
-      return;
-    }
-  clear_store (task);
+  logout (self, NULL, cancellable, callback, user_data, ck_oauth_manager_logout_async);
 }
 
 gboolean
@@ -755,7 +977,72 @@ ck_oauth_manager_logout_finish (CkOAuthManager  *self,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
+/* One account: a login is revoked at the server when it can be, its
+ * items removed; the other accounts are not touched. */
+void
+ck_oauth_manager_remove_account_async (CkOAuthManager      *self,
+                                       const char          *id,
+                                       GCancellable        *cancellable,
+                                       GAsyncReadyCallback  callback,
+                                       gpointer             user_data)
+{
+  g_return_if_fail (CK_IS_OAUTH_MANAGER (self));
+  g_return_if_fail (id != NULL);
+
+  logout (self, id, cancellable, callback, user_data, ck_oauth_manager_remove_account_async);
+}
+
+gboolean
+ck_oauth_manager_remove_account_finish (CkOAuthManager  *self,
+                                        GAsyncResult    *result,
+                                        GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* The refresh state of one account, for its row in the status. */
+gboolean
+ck_oauth_manager_get_account_refreshing (CkOAuthManager *self,
+                                         const char     *id)
+{
+  CkOAuthManager *child = g_hash_table_lookup (self->children, id);
+
+  return child != NULL && child->refreshing;
+}
+
+const char *
+ck_oauth_manager_get_account_refresh_error (CkOAuthManager *self,
+                                            const char     *id)
+{
+  CkOAuthManager *child = g_hash_table_lookup (self->children, id);
+
+  return child != NULL ? child->last_refresh_error : NULL;
+}
+
+guint
+ck_oauth_manager_get_account_refresh_count (CkOAuthManager *self,
+                                            const char     *id)
+{
+  CkOAuthManager *child = g_hash_table_lookup (self->children, id);
+
+  return child != NULL ? child->refresh_count : 0;
+}
+
 /* Accessors */
+
+/* The parent's refresh state is that of the account chosen by default. */
+static CkOAuthManager *
+default_child (CkOAuthManager *self)
+{
+  const char *id;
+
+  if (self->account != NULL)
+    return self;
+  id = default_oauth_id (self);
+  return id != NULL ? child_for (self, id) : self;
+}
 
 gboolean
 ck_oauth_manager_get_login_pending (CkOAuthManager *self)
@@ -770,7 +1057,7 @@ ck_oauth_manager_get_refreshing (CkOAuthManager *self)
 {
   g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), FALSE);
 
-  return self->refreshing;
+  return default_child (self)->refreshing;
 }
 
 gint64
@@ -778,7 +1065,7 @@ ck_oauth_manager_get_last_refresh (CkOAuthManager *self)
 {
   g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), 0);
 
-  return self->last_refresh;
+  return default_child (self)->last_refresh;
 }
 
 const char *
@@ -786,15 +1073,27 @@ ck_oauth_manager_get_last_refresh_error (CkOAuthManager *self)
 {
   g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), NULL);
 
-  return self->last_refresh_error;
+  return default_child (self)->last_refresh_error;
 }
 
 guint
 ck_oauth_manager_get_refresh_count (CkOAuthManager *self)
 {
+  GHashTableIter iter;
+  gpointer child;
+  guint count;
+
   g_return_val_if_fail (CK_IS_OAUTH_MANAGER (self), 0);
 
-  return self->refresh_count;
+  /* Every account's refreshes. */
+  count = self->refresh_count;
+  if (self->children != NULL)
+    {
+      g_hash_table_iter_init (&iter, self->children);
+      while (g_hash_table_iter_next (&iter, NULL, &child))
+        count += CK_OAUTH_MANAGER (child)->refresh_count;
+    }
+  return count;
 }
 
 static void
@@ -828,6 +1127,7 @@ ck_oauth_manager_dispose (GObject *object)
 
   g_clear_handle_id (&self->background_id, g_source_remove);
   g_clear_object (&self->login);
+  g_clear_pointer (&self->children, g_hash_table_unref);
   g_clear_object (&self->store);
   g_clear_object (&self->settings);
 
@@ -844,6 +1144,8 @@ ck_oauth_manager_finalize (GObject *object)
   g_clear_pointer (&self->unsaved, ck_oauth_tokens_unref);
   g_clear_pointer (&self->last_refresh_error, g_free);
   g_clear_pointer (&self->rejected, ck_secret_free);
+  g_clear_pointer (&self->account, g_free);
+  g_clear_pointer (&self->login_as, g_free);
 
   G_OBJECT_CLASS (ck_oauth_manager_parent_class)->finalize (object);
 }
@@ -902,4 +1204,5 @@ static void
 ck_oauth_manager_init (CkOAuthManager *self)
 {
   self->waiters = g_ptr_array_new ();
+  self->children = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
 }

@@ -32,6 +32,12 @@ char           *ck_oauth_manager_start_login         (CkOAuthManager       *self
                                                       gboolean              manual,
                                                       gboolean              open_browser,
                                                       GError              **error);
+char           *ck_oauth_manager_start_login_as      (CkOAuthManager       *self,
+                                                      const char           *as_name,
+                                                      CkLoginMode           mode,
+                                                      gboolean              manual,
+                                                      gboolean              open_browser,
+                                                      GError              **error);
 /* Accepts "code#state" or the URL the browser was sent to. */
 gboolean        ck_oauth_manager_complete_login      (CkOAuthManager       *self,
                                                       const char           *pasted,
@@ -54,5 +60,19 @@ void            ck_oauth_manager_logout_async        (CkOAuthManager       *self
 gboolean        ck_oauth_manager_logout_finish       (CkOAuthManager       *self,
                                                       GAsyncResult         *result,
                                                       GError              **error);
+void            ck_oauth_manager_remove_account_async  (CkOAuthManager     *self,
+                                                        const char         *id,
+                                                        GCancellable       *cancellable,
+                                                        GAsyncReadyCallback callback,
+                                                        gpointer            user_data);
+gboolean        ck_oauth_manager_remove_account_finish (CkOAuthManager     *self,
+                                                        GAsyncResult       *result,
+                                                        GError            **error);
+gboolean        ck_oauth_manager_get_account_refreshing    (CkOAuthManager *self,
+                                                            const char     *id);
+const char     *ck_oauth_manager_get_account_refresh_error (CkOAuthManager *self,
+                                                            const char     *id);
+guint           ck_oauth_manager_get_account_refresh_count (CkOAuthManager *self,
+                                                            const char     *id);
 
 G_END_DECLS

@@ -52,3 +52,18 @@ ck_oauth_source_invalidate_token (CkOAuthSource *self,
   if (iface->invalidate_token != NULL)
     iface->invalidate_token (self, access_token);
 }
+
+/* Borrowed: lives as long as @self. */
+CkOAuthSource *
+ck_oauth_source_for_account (CkOAuthSource *self,
+                             const char    *id)
+{
+  CkOAuthSourceInterface *iface;
+
+  g_return_val_if_fail (CK_IS_OAUTH_SOURCE (self), NULL);
+
+  iface = CK_OAUTH_SOURCE_GET_IFACE (self);
+  if (id == NULL || iface->for_account == NULL)
+    return self;
+  return iface->for_account (self, id);
+}

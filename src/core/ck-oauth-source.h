@@ -33,6 +33,10 @@ struct _CkOAuthSourceInterface
    * one, the next get_tokens refreshes whatever its expiry says. */
   void           (*invalidate_token)  (CkOAuthSource        *self,
                                        const char           *access_token);
+  /* Optional. The source of one account's tokens (see CkAccount), or
+   * NULL when @self does not know @id; without it, @self serves all. */
+  CkOAuthSource *(*for_account)       (CkOAuthSource        *self,
+                                       const char           *id);
 };
 
 void           ck_oauth_source_get_tokens_async  (CkOAuthSource        *self,
@@ -45,5 +49,7 @@ CkOAuthTokens *ck_oauth_source_get_tokens_finish (CkOAuthSource        *self,
                                                   GError              **error);
 void           ck_oauth_source_invalidate_token  (CkOAuthSource        *self,
                                                   const char           *access_token);
+CkOAuthSource *ck_oauth_source_for_account       (CkOAuthSource        *self,
+                                                  const char           *id);
 
 G_END_DECLS

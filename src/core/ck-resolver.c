@@ -32,6 +32,7 @@ G_DEFINE_FINAL_TYPE (CkResolver, ck_resolver, G_TYPE_OBJECT)
 
 typedef struct
 {
+  char             *account;
   char             *env_api_key;
   CkCredentialKind  kind;
   guint             min_validity;
@@ -42,6 +43,7 @@ static void
 request_free (Request *request)
 {
   ck_secret_free (request->env_api_key);
+  g_free (request->account);
   g_free (request);
 }
 
@@ -86,6 +88,62 @@ ck_resolver_resolve_now (CkResolver        *self,
                          CkCredential     **credential,
                          GError           **error)
 {
+  return ck_resolver_resolve_for_now (self, NULL, env_api_key, kind, min_validity,
+                                      credential, error);
+}
+
+static gboolean
+resolve_account_now (CkResolver        *self,
+                     const char        *id,
+                     CkCredentialKind   kind,
+                     guint              min_validity,
+                     CkCredential     **credential,
+                     GError           **error)
+{
+  CkAccount *account = ck_token_store_find_account (self->store, id);
+  GError *state_error;
+
+  if (account == NULL && (state_error = ck_token_store_dup_state_error (self->store)) != NULL)
+    {
+      g_propagate_error (error, state_error);
+      return TRUE;
+    }
+  if (account == NULL)
+    {
+      g_set_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                   "There is no account “%s”; see “claude-keyring accounts”.", id);
+      return TRUE;
+    }
+  if ((account->api_key != NULL && kind == CK_CREDENTIAL_KIND_OAUTH) ||
+      (account->oauth != NULL && kind == CK_CREDENTIAL_KIND_API_KEY))
+    {
+      g_set_error (error, CK_ERROR, CK_ERROR_NOT_LOGGED_IN,
+                   "The account “%s” holds %s; ask for it without a kind, or choose another account.",
+                   account->name, account->api_key != NULL ? "an API key" : "a login");
+      return TRUE;
+    }
+  if (account->api_key != NULL)
+    {
+      *credential = ck_credential_new (CK_CREDENTIAL_KIND_API_KEY, account->api_key, 0,
+                                       "keyring", NULL);
+      return TRUE;
+    }
+  if (!ck_oauth_tokens_valid_for (account->oauth, g_get_real_time () / 1000, min_validity) ||
+      ck_pkce_state_equal (account->oauth->access_token, self->rejected))
+    return FALSE;
+  *credential = credential_from_tokens (account->oauth);
+  return TRUE;
+}
+
+gboolean
+ck_resolver_resolve_for_now (CkResolver        *self,
+                             const char        *account,
+                             const char        *env_api_key,
+                             CkCredentialKind   kind,
+                             guint              min_validity,
+                             CkCredential     **credential,
+                             GError           **error)
+{
   gboolean want_key = kind != CK_CREDENTIAL_KIND_OAUTH;
   gboolean want_oauth = kind != CK_CREDENTIAL_KIND_API_KEY;
   CkOAuthTokens *tokens;
@@ -100,11 +158,14 @@ ck_resolver_resolve_now (CkResolver        *self,
       return TRUE;
     }
 
-  if (want_key && ck_helper_runner_is_configured (self->helper))
+  if (account == NULL && want_key && ck_helper_runner_is_configured (self->helper))
     return FALSE;
 
   if (!ck_token_store_is_loaded (self->store))
     return FALSE;
+
+  if (account != NULL)
+    return resolve_account_now (self, account, kind, min_validity, credential, error);
 
   if (want_key && ck_token_store_get_api_key (self->store) != NULL)
     {
@@ -200,8 +261,8 @@ resolve (GTask *task)
   CkCredential *credential = NULL;
   GError *error = NULL;
 
-  if (ck_resolver_resolve_now (self, request->env_api_key, request->kind,
-                               request->min_validity, &credential, &error))
+  if (ck_resolver_resolve_for_now (self, request->account, request->env_api_key, request->kind,
+                                   request->min_validity, &credential, &error))
     {
       if (error != NULL)
         g_task_return_error (task, error);
@@ -211,7 +272,7 @@ resolve (GTask *task)
       return;
     }
 
-  if (request->kind != CK_CREDENTIAL_KIND_OAUTH &&
+  if (request->account == NULL && request->kind != CK_CREDENTIAL_KIND_OAUTH &&
       ck_helper_runner_is_configured (self->helper))
     {
       ck_helper_runner_get_key_async (self->helper, cancellable, on_helper_key, task);
@@ -225,7 +286,21 @@ resolve (GTask *task)
       return;
     }
 
-  if (self->oauth != NULL && ck_token_store_get_oauth (self->store) != NULL)
+  if (request->account != NULL && self->oauth != NULL)
+    {
+      CkAccount *account = ck_token_store_find_account (self->store, request->account);
+      CkOAuthSource *source = account != NULL && account->oauth != NULL
+                              ? ck_oauth_source_for_account (self->oauth, account->id) : NULL;
+
+      if (source != NULL)
+        {
+          ck_oauth_source_get_tokens_async (source, request->min_validity, cancellable,
+                                            on_tokens, task);
+          return;
+        }
+    }
+
+  if (request->account == NULL && self->oauth != NULL && ck_token_store_get_oauth (self->store) != NULL)
     {
       ck_oauth_source_get_tokens_async (self->oauth, request->min_validity,
                                         cancellable, on_tokens, task);
@@ -249,12 +324,27 @@ ck_resolver_get_credential_async (CkResolver          *self,
                                   GAsyncReadyCallback  callback,
                                   gpointer             user_data)
 {
+  ck_resolver_get_credential_for_async (self, NULL, env_api_key, kind, min_validity,
+                                        cancellable, callback, user_data);
+}
+
+void
+ck_resolver_get_credential_for_async (CkResolver          *self,
+                                      const char          *account,
+                                      const char          *env_api_key,
+                                      CkCredentialKind     kind,
+                                      guint                min_validity,
+                                      GCancellable        *cancellable,
+                                      GAsyncReadyCallback  callback,
+                                      gpointer             user_data)
+{
   GTask *task;
   Request *request;
 
   g_return_if_fail (CK_IS_RESOLVER (self));
 
   request = g_new0 (Request, 1);
+  request->account = g_strdup (account);
   request->env_api_key = g_strdup (env_api_key);
   request->kind = kind;
   request->min_validity = min_validity;
@@ -289,20 +379,28 @@ void
 ck_resolver_invalidate (CkResolver *self,
                         const char *token)
 {
-  CkOAuthTokens *tokens;
+  GPtrArray *accounts;
 
   g_return_if_fail (CK_IS_RESOLVER (self));
   g_return_if_fail (token != NULL);
 
-  tokens = ck_token_store_get_oauth (self->store);
-  if (tokens == NULL || !ck_pkce_state_equal (tokens->access_token, token))
-    return;
+  /* Whichever account's current token it is. */
+  accounts = ck_token_store_get_accounts (self->store);
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      CkAccount *account = g_ptr_array_index (accounts, i);
+      CkOAuthSource *source;
 
-  g_debug ("The API refused the current access token; refreshing before the next use");
-  g_clear_pointer (&self->rejected, ck_secret_free);
-  self->rejected = g_strdup (token);
-  if (self->oauth != NULL)
-    ck_oauth_source_invalidate_token (self->oauth, token);
+      if (account->oauth == NULL || !ck_pkce_state_equal (account->oauth->access_token, token))
+        continue;
+
+      g_debug ("The API refused the current access token; refreshing before the next use");
+      g_clear_pointer (&self->rejected, ck_secret_free);
+      self->rejected = g_strdup (token);
+      if (self->oauth != NULL && (source = ck_oauth_source_for_account (self->oauth, account->id)) != NULL)
+        ck_oauth_source_invalidate_token (source, token);
+      return;
+    }
 }
 
 void

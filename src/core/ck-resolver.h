@@ -38,6 +38,24 @@ void          ck_resolver_get_credential_async  (CkResolver           *self,
 CkCredential *ck_resolver_get_credential_finish (CkResolver           *self,
                                                  GAsyncResult         *result,
                                                  GError              **error);
+/* The same for one account (@account: its id; NULL as above). The
+ * environment's API key still wins; the helper serves only when no
+ * account is named. */
+gboolean      ck_resolver_resolve_for_now       (CkResolver           *self,
+                                                 const char           *account,
+                                                 const char           *env_api_key,
+                                                 CkCredentialKind      kind,
+                                                 guint                 min_validity,
+                                                 CkCredential        **credential,
+                                                 GError              **error);
+void          ck_resolver_get_credential_for_async (CkResolver        *self,
+                                                 const char           *account,
+                                                 const char           *env_api_key,
+                                                 CkCredentialKind      kind,
+                                                 guint                 min_validity,
+                                                 GCancellable         *cancellable,
+                                                 GAsyncReadyCallback   callback,
+                                                 gpointer              user_data);
 /* The API answered 401 to @token: refresh before serving it again. */
 void          ck_resolver_invalidate            (CkResolver           *self,
                                                  const char           *token);

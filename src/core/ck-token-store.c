@@ -14,6 +14,13 @@
  * sessions (kind "gateway", the session id as "account"): not Anthropic
  * credentials, so a logout leaves them, and only their own removal
  * revokes them.
+ *
+ * Each credential is an account (CkAccount): the item's "account"
+ * attribute is its id, "name" its short name. Items written before
+ * accounts have no name (it is derived: the login's email, "api-key"),
+ * and an API key's id was "default", as a login without uuid may be:
+ * such a key is rewritten once under an id of its own (written, read
+ * back, then the old item deleted), so ids are unique across kinds.
  */
 
 #define G_LOG_DOMAIN "ck-token-store"
@@ -39,6 +46,7 @@ typedef enum
   OP_SET_OAUTH,
   OP_SET_GATEWAY,
   OP_CLEAR,
+  OP_RENAME,
 } OpKind;
 
 typedef struct
@@ -47,6 +55,7 @@ typedef struct
   char          *secret;
   char          *account;
   char          *label;
+  char          *name;
   char          *clear_kind;
   CkOAuthTokens *tokens;
   GCancellable  *caller_cancellable;
@@ -80,8 +89,10 @@ struct _CkTokenStore
   CkKeyringState  state;
   GError         *state_error;
   gboolean        loaded;
-  char           *api_key;
+  GPtrArray      *accounts;    /* of CkAccount, sorted by name */
+  const char     *api_key;     /* the fallback's, borrowed from accounts */
   CkOAuthTokens  *oauth;
+  gboolean        migrated;    /* a legacy key was rewritten, or tried */
   guint           generation;  /* bumped on every change of the above */
   GHashTable     *gateway;     /* session id → its secret; never NULL */
 };
@@ -110,6 +121,7 @@ ck_token_store_get_schema (void)
     {
       { "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
       { "account", SECRET_SCHEMA_ATTRIBUTE_STRING },
+      { "name", SECRET_SCHEMA_ATTRIBUTE_STRING },
       { NULL, 0 },
     }
   };
@@ -118,6 +130,8 @@ ck_token_store_get_schema (void)
 }
 
 static void run_next (CkTokenStore *self);
+static char *dup_api_key_id (CkTokenStore *self,
+                             const char   *name);
 static void step_final_load (GTask *task);
 
 static void
@@ -126,6 +140,7 @@ op_free (Op *op)
   g_clear_pointer (&op->secret, ck_secret_free);
   g_clear_pointer (&op->account, g_free);
   g_clear_pointer (&op->label, g_free);
+  g_clear_pointer (&op->name, g_free);
   g_clear_pointer (&op->clear_kind, g_free);
   g_clear_pointer (&op->tokens, ck_oauth_tokens_unref);
   g_clear_handle_id (&op->timeout_id, g_source_remove);
@@ -187,12 +202,93 @@ map_error (CkTokenStore *self,
 }
 
 static void
+account_free (CkAccount *account)
+{
+  g_free (account->id);
+  g_free (account->name);
+  g_free (account->kind);
+  g_clear_pointer (&account->api_key, ck_secret_free);
+  g_clear_pointer (&account->oauth, ck_oauth_tokens_unref);
+  g_free (account);
+}
+
+static GPtrArray *
+accounts_new (void)
+{
+  return g_ptr_array_new_with_free_func ((GDestroyNotify) account_free);
+}
+
+static gboolean
+accounts_equal (GPtrArray *a,
+                GPtrArray *b)
+{
+  if (a->len != b->len)
+    return FALSE;
+  for (guint i = 0; i < a->len; i++)
+    {
+      CkAccount *x = g_ptr_array_index (a, i), *y = g_ptr_array_index (b, i);
+
+      if (g_strcmp0 (x->id, y->id) != 0 || g_strcmp0 (x->name, y->name) != 0 ||
+          g_strcmp0 (x->kind, y->kind) != 0 || g_strcmp0 (x->api_key, y->api_key) != 0 ||
+          !ck_oauth_tokens_equal (x->oauth, y->oauth))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static int
+account_compare (gconstpointer a,
+                 gconstpointer b)
+{
+  const CkAccount *x = *(CkAccount **) a, *y = *(CkAccount **) b;
+  int by_name = g_strcmp0 (x->name, y->name);
+
+  return by_name != 0 ? by_name : g_strcmp0 (x->id, y->id);
+}
+
+static CkAccount *
+find_account (GPtrArray  *accounts,
+              const char *kind,
+              const char *id)
+{
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      CkAccount *account = g_ptr_array_index (accounts, i);
+
+      if ((kind == NULL || g_str_equal (account->kind, kind)) && g_str_equal (account->id, id))
+        return account;
+    }
+  return NULL;
+}
+
+static CkAccount *
+find_by_name (GPtrArray  *accounts,
+              const char *name)
+{
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      CkAccount *account = g_ptr_array_index (accounts, i);
+
+      if (g_str_equal (account->name, name))
+        return account;
+    }
+  return NULL;
+}
+
+/* Before accounts, a key was always stored as "default". */
+static gboolean
+account_is_legacy_key (const CkAccount *account)
+{
+  return g_str_equal (account->kind, "api-key") && g_str_equal (account->id, "default");
+}
+
+static void
 set_state (CkTokenStore   *self,
            CkKeyringState  state,
            const GError   *error)
 {
   if (self->state != state ||
-      (state != CK_KEYRING_STATE_READY && (self->api_key != NULL || self->oauth != NULL)))
+      (state != CK_KEYRING_STATE_READY && self->accounts->len > 0))
     g_atomic_int_inc (&self->generation);
   self->state = state;
   g_clear_error (&self->state_error);
@@ -200,8 +296,9 @@ set_state (CkTokenStore   *self,
     self->state_error = g_error_copy (error);
   if (state != CK_KEYRING_STATE_READY)
     {
-      g_clear_pointer (&self->api_key, ck_secret_free);
-      g_clear_pointer (&self->oauth, ck_oauth_tokens_unref);
+      g_ptr_array_set_size (self->accounts, 0);
+      self->api_key = NULL;
+      self->oauth = NULL;
       g_hash_table_remove_all (self->gateway);
     }
 }
@@ -233,16 +330,40 @@ set_locked (CkTokenStore *self)
 /* What the keyring holds now; the generation moves only on a change, so
  * that reading back our own writes keeps answers learnt from memory. */
 static void
-set_contents (CkTokenStore  *self,
-              char          *api_key,
-              CkOAuthTokens *oauth)
+set_contents (CkTokenStore *self,
+              GPtrArray    *accounts)
 {
-  if (g_strcmp0 (self->api_key, api_key) != 0 || !ck_oauth_tokens_equal (self->oauth, oauth))
+  CkAccount *fallback;
+
+  if (accounts == NULL)
+    accounts = accounts_new ();
+  g_ptr_array_sort (accounts, account_compare);
+  if (!accounts_equal (self->accounts, accounts))
     g_atomic_int_inc (&self->generation);
-  g_clear_pointer (&self->api_key, ck_secret_free);
-  self->api_key = api_key;
-  g_clear_pointer (&self->oauth, ck_oauth_tokens_unref);
-  self->oauth = oauth;
+  g_ptr_array_unref (self->accounts);
+  self->accounts = accounts;
+
+  self->api_key = NULL;
+  self->oauth = NULL;
+  fallback = ck_token_store_get_fallback_account (self);
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      CkAccount *account = g_ptr_array_index (accounts, i);
+
+      if (self->api_key == NULL && account->api_key != NULL)
+        self->api_key = account->api_key;
+    }
+  if (fallback != NULL && fallback->oauth != NULL)
+    self->oauth = fallback->oauth;
+  else
+    for (guint i = 0; i < accounts->len; i++)
+      {
+        CkAccount *account = g_ptr_array_index (accounts, i);
+
+        if (account->oauth != NULL &&
+            (self->oauth == NULL || account->oauth->expires_at_ms > self->oauth->expires_at_ms))
+          self->oauth = account->oauth;
+      }
 }
 
 static void
@@ -327,6 +448,32 @@ attributes_new (const char *kind,
   return attributes;
 }
 
+static void on_legacy_key_rewritten (GObject      *object,
+                                     GAsyncResult *result,
+                                     gpointer      user_data);
+
+/* A key stored before accounts: written again under an id of its own,
+ * then (once read back) the old item deleted. Once per run: a keyring
+ * that refuses writes keeps serving the old item. */
+static void
+migrate_legacy_key (CkTokenStore *self)
+{
+  CkAccount *legacy = NULL;
+
+  if (self->migrated)
+    return;
+  for (guint i = 0; i < self->accounts->len && legacy == NULL; i++)
+    if (account_is_legacy_key (g_ptr_array_index (self->accounts, i)))
+      legacy = g_ptr_array_index (self->accounts, i);
+  if (legacy == NULL)
+    return;
+
+  self->migrated = TRUE;
+  g_message ("Giving the API key stored by an older version an account of its own");
+  ck_token_store_set_api_key_as_async (self, legacy->name, legacy->api_key, NULL,
+                                       on_legacy_key_rewritten, NULL);
+}
+
 /* Loading */
 
 static gboolean
@@ -382,7 +529,7 @@ on_default_collection_for_load (GObject      *object,
       Op *op = g_task_get_task_data (task);
 
       set_state (self, CK_KEYRING_STATE_READY, NULL);
-      set_contents (self, NULL, NULL);
+      set_contents (self, NULL);
       set_gateway (self, g_steal_pointer (&op->gateway));
     }
   self->loaded = TRUE;
@@ -400,9 +547,9 @@ on_secrets (GObject      *object,
   CkTokenStore *self = g_task_get_source_object (task);
   Op *op = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
-  char *api_key = NULL;
-  g_autoptr(CkOAuthTokens) oauth = NULL;
+  g_autoptr(GPtrArray) accounts = accounts_new ();
   gboolean any_locked = op->any_locked;
+  CkAccount *written;
 
   if (result != NULL && !secret_item_load_secrets_finish (result, &error))
     {
@@ -418,6 +565,9 @@ on_secrets (GObject      *object,
       SecretItem *item = g_ptr_array_index (op->items, i);
       g_autoptr(GHashTable) attributes = secret_item_get_attributes (item);
       const char *kind = g_hash_table_lookup (attributes, "kind");
+      const char *id = g_hash_table_lookup (attributes, "account");
+      const char *name = g_hash_table_lookup (attributes, "name");
+      CkAccount *account;
       g_autoptr(SecretValue) value = secret_item_get_secret (item);
       const char *text = value != NULL ? secret_value_get_text (value) : NULL;
 
@@ -428,8 +578,20 @@ on_secrets (GObject      *object,
           continue;
         }
 
-      if (g_strcmp0 (kind, "api-key") == 0 && api_key == NULL && text[0] != '\0')
-        api_key = g_strdup (text);
+      if (id == NULL || id[0] == '\0')
+        id = "default";
+      if (g_strcmp0 (kind, "api-key") == 0 && text[0] != '\0')
+        {
+          /* Two items of one account: a rewrite cut short; either will do. */
+          if (find_account (accounts, kind, id) != NULL)
+            continue;
+          account = g_new0 (CkAccount, 1);
+          account->id = g_strdup (id);
+          account->kind = g_strdup (kind);
+          account->name = g_strdup (name != NULL && name[0] != '\0' ? name : "api-key");
+          account->api_key = g_strdup (text);
+          g_ptr_array_add (accounts, account);
+        }
       else if (g_strcmp0 (kind, "gateway") == 0 && g_hash_table_lookup (attributes, "account") != NULL)
         g_hash_table_replace (op->gateway, g_strdup (g_hash_table_lookup (attributes, "account")),
                               g_strdup (text));
@@ -441,15 +603,52 @@ on_secrets (GObject      *object,
           if (tokens == NULL)
             g_warning ("Ignoring a stored login that cannot be read: %s",
                        parse_error->message);
-          else if (oauth == NULL || tokens->expires_at_ms > oauth->expires_at_ms)
+          else if ((account = find_account (accounts, kind, id)) == NULL)
             {
-              g_clear_pointer (&oauth, ck_oauth_tokens_unref);
-              oauth = g_steal_pointer (&tokens);
+              account = g_new0 (CkAccount, 1);
+              account->id = g_strdup (id);
+              account->kind = g_strdup (kind);
+              account->name = g_strdup (name != NULL && name[0] != '\0' ? name
+                                        : tokens->account_email != NULL ? tokens->account_email
+                                        : "login");
+              account->oauth = g_steal_pointer (&tokens);
+              g_ptr_array_add (accounts, account);
+            }
+          else if (tokens->expires_at_ms > account->oauth->expires_at_ms)
+            {
+              ck_oauth_tokens_unref (account->oauth);
+              account->oauth = g_steal_pointer (&tokens);
+              if (name != NULL && name[0] != '\0')
+                {
+                  g_free (account->name);
+                  account->name = g_strdup (name);
+                }
             }
         }
     }
 
-  if (any_locked && api_key == NULL && oauth == NULL)
+  /* A key stored before accounts, already written again under its own
+   * id, its old item not deleted yet: one account, not two. */
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      CkAccount *legacy = g_ptr_array_index (accounts, i);
+
+      if (!account_is_legacy_key (legacy))
+        continue;
+      for (guint j = 0; j < accounts->len; j++)
+        {
+          CkAccount *other = g_ptr_array_index (accounts, j);
+
+          if (other != legacy && g_strcmp0 (other->api_key, legacy->api_key) == 0)
+            {
+              g_ptr_array_remove_index (accounts, i);
+              break;
+            }
+        }
+      break;
+    }
+
+  if (any_locked && accounts->len == 0)
     {
       set_locked (self);
       self->loaded = TRUE;
@@ -458,7 +657,7 @@ on_secrets (GObject      *object,
       return;
     }
 
-  if (op->kind == OP_LOAD && api_key == NULL && oauth == NULL)
+  if (op->kind == OP_LOAD && accounts->len == 0)
     {
       /* (The gateway's sessions, if any, are shown with the state.) */
       /* Empty: say "locked" rather than "logged out" when a write would fail. */
@@ -471,13 +670,16 @@ on_secrets (GObject      *object,
     }
 
   set_state (self, CK_KEYRING_STATE_READY, NULL);
-  set_contents (self, g_steal_pointer (&api_key), g_steal_pointer (&oauth));
+  set_contents (self, g_steal_pointer (&accounts));
   set_gateway (self, g_steal_pointer (&op->gateway));
   self->loaded = TRUE;
 
   /* Check that what we wrote is what the keyring gives back. */
-  if ((op->kind == OP_SET_API_KEY && g_strcmp0 (self->api_key, op->secret) != 0) ||
-      (op->kind == OP_SET_OAUTH && !ck_oauth_tokens_equal (self->oauth, op->tokens)) ||
+  written = op->account != NULL ? find_account (self->accounts, NULL, op->account) : NULL;
+  if (((op->kind == OP_SET_API_KEY || op->kind == OP_SET_OAUTH || op->kind == OP_RENAME) &&
+       (written == NULL || g_strcmp0 (written->name, op->name) != 0)) ||
+      (op->kind == OP_SET_API_KEY && g_strcmp0 (written->api_key, op->secret) != 0) ||
+      (op->kind == OP_SET_OAUTH && !ck_oauth_tokens_equal (written->oauth, op->tokens)) ||
       (op->kind == OP_SET_GATEWAY &&
        g_strcmp0 (g_hash_table_lookup (self->gateway, op->account), op->secret) != 0))
     {
@@ -490,6 +692,8 @@ on_secrets (GObject      *object,
     }
 
   g_signal_emit (self, signals[CHANGED], 0);
+  /* Queued before the task (and its reference on us) goes. */
+  migrate_legacy_key (self);
   finish_op (g_steal_pointer (&task), NULL);
 }
 
@@ -650,10 +854,17 @@ on_searched_for_delete (GObject      *object,
       SecretItem *item = l->data;
       g_autoptr(GHashTable) attributes = secret_item_get_attributes (item);
 
-      /* A new login keeps only its own item; clearing every kind (a
-       * logout) leaves the gateway's sessions. */
-      if ((op->kind == OP_SET_OAUTH &&
-           g_strcmp0 (g_hash_table_lookup (attributes, "account"), op->account) == 0) ||
+      const char *account = g_hash_table_lookup (attributes, "account");
+      gboolean same_name = g_strcmp0 (g_hash_table_lookup (attributes, "name"), op->name) == 0;
+
+      /* A write keeps the item just written and drops the account's older
+       * ones, and for a key, the items of another id under its name (a
+       * write that seemed to time out, then landed); clearing every kind
+       * (a logout) leaves the gateway's sessions. */
+      if ((op->kind != OP_CLEAR &&
+           !(g_strcmp0 (account, op->account) == 0 ? !same_name
+             : same_name && op->kind == OP_SET_API_KEY)) ||
+          (op->kind == OP_CLEAR && op->account != NULL && g_strcmp0 (account, op->account) != 0) ||
           (op->clear_kind == NULL && g_strcmp0 (g_hash_table_lookup (attributes, "kind"), "gateway") == 0))
         g_object_unref (item);
       else
@@ -670,7 +881,7 @@ step_delete (GTask      *task,
 {
   CkTokenStore *self = g_task_get_source_object (task);
   Op *op = g_task_get_task_data (task);
-  /* A clear names an account only for one gateway session. */
+  /* A write replaces items of its own kind only (see on_searched_for_delete). */
   g_autoptr(GHashTable) attributes = attributes_new (kind, op->kind == OP_CLEAR ? op->account : NULL);
 
   secret_service_search (self->service, ck_token_store_get_schema (), attributes,
@@ -695,8 +906,8 @@ on_stored (GObject      *object,
       return;
     }
 
-  if (op->kind == OP_SET_OAUTH)
-    step_delete (task, "oauth");
+  if (op->kind == OP_SET_OAUTH || op->kind == OP_SET_API_KEY || op->kind == OP_RENAME)
+    step_delete (task, op->clear_kind);
   else
     step_final_load (task);
 }
@@ -733,6 +944,37 @@ on_default_collection (GObject      *object,
       return;
     }
 
+  if (op->kind == OP_RENAME)
+    {
+      CkAccount *account = find_account (self->accounts, NULL, op->account);
+
+      if (account == NULL)
+        {
+          finish_op (task, g_error_new (CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                        "There is no account “%s”; see “claude-keyring accounts”.",
+                                        op->account));
+          return;
+        }
+      op->clear_kind = g_strdup (account->kind);
+      if (account->oauth != NULL)
+        {
+          op->kind = OP_SET_OAUTH;
+          op->tokens = ck_oauth_tokens_ref (account->oauth);
+          op->secret = ck_oauth_tokens_to_json (account->oauth);
+        }
+      else
+        {
+          op->kind = OP_SET_API_KEY;
+          op->secret = g_strdup (account->api_key);
+        }
+      op->label = op->kind == OP_SET_OAUTH ? g_strdup_printf ("Claude Code login (%s)", op->name)
+                                           : g_strdup_printf ("Claude Code API key (%s)", op->name);
+    }
+
+  /* Chosen now, from what the last operation read. */
+  if (op->kind == OP_SET_API_KEY && op->account == NULL)
+    op->account = dup_api_key_id (self, op->name);
+
   switch (op->kind)
     {
     case OP_SET_API_KEY:
@@ -741,6 +983,8 @@ on_default_collection (GObject      *object,
       attributes = attributes_new (op->kind == OP_SET_API_KEY ? "api-key"
                                    : op->kind == OP_SET_OAUTH ? "oauth" : "gateway",
                                    op->account);
+      if (op->name != NULL)
+        g_hash_table_insert (attributes, (gpointer) "name", op->name);
       value = secret_value_new (op->secret, -1, "text/plain");
       secret_service_store (self->service, ck_token_store_get_schema (), attributes,
                             SECRET_COLLECTION_DEFAULT, op->label, value,
@@ -752,6 +996,7 @@ on_default_collection (GObject      *object,
       break;
 
     case OP_LOAD:
+    case OP_RENAME:
     default:
       g_assert_not_reached ();
     }
@@ -977,6 +1222,75 @@ ck_token_store_load_finish (CkTokenStore  *self,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
+/* The id an API key stored under @name gets: the account's of that name,
+ * else a new one (a key from before accounts gets a new one too). */
+static char *
+dup_api_key_id (CkTokenStore *self,
+                const char   *name)
+{
+  for (guint i = 0; i < self->accounts->len; i++)
+    {
+      CkAccount *account = g_ptr_array_index (self->accounts, i);
+
+      if (g_str_equal (account->name, name) && g_str_equal (account->kind, "api-key") &&
+          !account_is_legacy_key (account))
+        return g_strdup (account->id);
+    }
+  return g_uuid_string_random ();
+}
+
+/* The key's id is chosen when the operation runs (on_default_collection). */
+static Op *
+api_key_op_new (const char *name,
+                const char *api_key)
+{
+  Op *op = g_new0 (Op, 1);
+
+  op->kind = OP_SET_API_KEY;
+  op->secret = g_strdup (api_key);
+  op->name = g_strdup (name != NULL && name[0] != '\0' ? name : "api-key");
+  op->clear_kind = g_strdup ("api-key");
+  op->label = g_strdup_printf ("Claude Code API key (%s)", op->name);
+  return op;
+}
+
+/* Removes the items of @kind (NULL: every kind but the gateway's) and,
+ * with @account, of that account only. */
+static Op *
+clear_op_new (const char *kind,
+              const char *account)
+{
+  Op *op = g_new0 (Op, 1);
+
+  op->kind = OP_CLEAR;
+  op->clear_kind = g_strdup (kind);
+  op->account = g_strdup (account);
+  return op;
+}
+
+static Op *
+oauth_op_new (CkTokenStore  *self,
+              CkOAuthTokens *tokens,
+              const char    *id,
+              const char    *name)
+{
+  Op *op = g_new0 (Op, 1);
+
+  op->kind = OP_SET_OAUTH;
+  op->tokens = ck_oauth_tokens_ref (tokens);
+  op->secret = ck_oauth_tokens_to_json (tokens);
+  op->clear_kind = g_strdup ("oauth");
+  if (id == NULL)
+    ck_token_store_pick_oauth_account (self, tokens, NULL, &op->account, &op->name, NULL);
+  else
+    {
+      op->account = g_strdup (id);
+      op->name = g_strdup (name);
+    }
+  op->label = g_strdup_printf ("Claude Code login (%s)", op->name);
+  return op;
+}
+
 void
 ck_token_store_set_api_key_async (CkTokenStore        *self,
                                   const char          *api_key,
@@ -989,11 +1303,7 @@ ck_token_store_set_api_key_async (CkTokenStore        *self,
   g_return_if_fail (CK_IS_TOKEN_STORE (self));
   g_return_if_fail (api_key != NULL && api_key[0] != '\0');
 
-  op = g_new0 (Op, 1);
-  op->kind = OP_SET_API_KEY;
-  op->secret = g_strdup (api_key);
-  op->account = g_strdup ("default");
-  op->label = g_strdup ("Claude Code API key");
+  op = api_key_op_new (NULL, api_key);
   queue_op (self, op, ck_token_store_set_api_key_async, cancellable, callback, user_data);
 }
 
@@ -1020,15 +1330,7 @@ ck_token_store_set_oauth_async (CkTokenStore        *self,
   g_return_if_fail (CK_IS_TOKEN_STORE (self));
   g_return_if_fail (tokens != NULL && tokens->access_token != NULL);
 
-  op = g_new0 (Op, 1);
-  op->kind = OP_SET_OAUTH;
-  op->tokens = ck_oauth_tokens_ref (tokens);
-  op->secret = ck_oauth_tokens_to_json (tokens);
-  op->account = g_strdup (tokens->account_uuid != NULL ? tokens->account_uuid : "default");
-  if (tokens->account_email != NULL)
-    op->label = g_strdup_printf ("Claude Code login (%s)", tokens->account_email);
-  else
-    op->label = g_strdup ("Claude Code login");
+  op = oauth_op_new (self, tokens, NULL, NULL);
   queue_op (self, op, ck_token_store_set_oauth_async, cancellable, callback, user_data);
 }
 
@@ -1054,9 +1356,7 @@ ck_token_store_clear_async (CkTokenStore        *self,
 
   g_return_if_fail (CK_IS_TOKEN_STORE (self));
 
-  op = g_new0 (Op, 1);
-  op->kind = OP_CLEAR;
-  op->clear_kind = g_strdup (kind);
+  op = clear_op_new (kind, NULL);
   queue_op (self, op, ck_token_store_clear_async, cancellable, callback, user_data);
 }
 
@@ -1127,10 +1427,7 @@ ck_token_store_remove_gateway_session_async (CkTokenStore        *self,
   g_return_if_fail (CK_IS_TOKEN_STORE (self));
   g_return_if_fail (id != NULL && id[0] != '\0');
 
-  op = g_new0 (Op, 1);
-  op->kind = OP_CLEAR;
-  op->clear_kind = g_strdup ("gateway");
-  op->account = g_strdup (id);
+  op = clear_op_new ("gateway", id);
   queue_op (self, op, ck_token_store_remove_gateway_session_async, cancellable, callback, user_data);
 }
 
@@ -1141,6 +1438,237 @@ ck_token_store_remove_gateway_session_finish (CkTokenStore  *self,
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ck_token_store_remove_gateway_session_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* Accounts */
+
+GPtrArray *
+ck_token_store_get_accounts (CkTokenStore *self)
+{
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), NULL);
+
+  return self->accounts;
+}
+
+/* By id first, then by name. */
+CkAccount *
+ck_token_store_find_account (CkTokenStore *self,
+                             const char   *name_or_id)
+{
+  CkAccount *account;
+
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), NULL);
+
+  if (name_or_id == NULL || name_or_id[0] == '\0')
+    return NULL;
+  if ((account = find_account (self->accounts, NULL, name_or_id)) != NULL)
+    return account;
+  return find_by_name (self->accounts, name_or_id);
+}
+
+CkAccount *
+ck_token_store_get_fallback_account (CkTokenStore *self)
+{
+  CkAccount *best = NULL;
+
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), NULL);
+
+  for (guint i = 0; i < self->accounts->len; i++)
+    {
+      CkAccount *account = g_ptr_array_index (self->accounts, i);
+
+      if (account->api_key != NULL)
+        return account;
+      if (best == NULL || account->oauth->expires_at_ms > best->oauth->expires_at_ms)
+        best = account;
+    }
+  return best;
+}
+
+CkOAuthTokens *
+ck_token_store_get_oauth_for (CkTokenStore *self,
+                              const char   *id)
+{
+  CkAccount *account;
+
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), NULL);
+
+  if (id == NULL)
+    return self->oauth;
+  account = find_account (self->accounts, "oauth", id);
+  return account != NULL ? account->oauth : NULL;
+}
+
+gboolean
+ck_token_store_pick_oauth_account (CkTokenStore         *self,
+                                   const CkOAuthTokens  *tokens,
+                                   const char           *as_name,
+                                   char                **id,
+                                   char                **name,
+                                   GError              **error)
+{
+  CkAccount *account = NULL;
+  const char *uuid = tokens->account_uuid;
+
+  g_return_val_if_fail (CK_IS_TOKEN_STORE (self), FALSE);
+
+  if (as_name != NULL && as_name[0] != '\0')
+    account = ck_token_store_find_account (self, as_name);
+  else
+    {
+      if (uuid != NULL)
+        account = find_account (self->accounts, "oauth", uuid);
+      /* A login that names no account (claude's .credentials.json) is
+       * "default", as before accounts: it replaces the one stored so. */
+      else if (tokens->account_email == NULL)
+        account = find_account (self->accounts, "oauth", "default");
+      for (guint i = 0; i < self->accounts->len && account == NULL; i++)
+        {
+          CkAccount *other = g_ptr_array_index (self->accounts, i);
+
+          if (other->oauth != NULL && tokens->account_email != NULL &&
+              g_strcmp0 (other->oauth->account_email, tokens->account_email) == 0)
+            account = other;
+        }
+    }
+
+  if (account != NULL && account->oauth == NULL)
+    {
+      g_set_error (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                   "“%s” is the name of an API key; choose another name for the login.",
+                   account->name);
+      return FALSE;
+    }
+  if (account != NULL)
+    {
+      *id = g_strdup (account->id);
+      *name = g_strdup (account->name);
+      return TRUE;
+    }
+
+  if (uuid != NULL && find_account (self->accounts, NULL, uuid) == NULL)
+    *id = g_strdup (uuid);
+  else if (uuid == NULL && tokens->account_email == NULL &&
+           find_account (self->accounts, NULL, "default") == NULL)
+    *id = g_strdup ("default");
+  else
+    *id = g_uuid_string_random ();
+  if (as_name != NULL && as_name[0] != '\0')
+    *name = g_strdup (as_name);
+  else
+    {
+      const char *base = tokens->account_email != NULL ? tokens->account_email : "login";
+
+      *name = g_strdup (base);
+      for (guint n = 2; find_by_name (self->accounts, *name) != NULL; n++)
+        {
+          g_free (*name);
+          *name = g_strdup_printf ("%s-%u", base, n);
+        }
+    }
+  return TRUE;
+}
+
+void
+ck_token_store_set_oauth_for_async (CkTokenStore        *self,
+                                    const char          *id,
+                                    const char          *name,
+                                    CkOAuthTokens       *tokens,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
+  g_return_if_fail (CK_IS_TOKEN_STORE (self));
+  g_return_if_fail (tokens != NULL && tokens->access_token != NULL);
+  g_return_if_fail (id != NULL && name != NULL);
+
+  queue_op (self, oauth_op_new (self, tokens, id, name), ck_token_store_set_oauth_for_async,
+            cancellable, callback, user_data);
+}
+
+void
+ck_token_store_set_api_key_as_async (CkTokenStore        *self,
+                                     const char          *name,
+                                     const char          *api_key,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  Op *op;
+
+  g_return_if_fail (CK_IS_TOKEN_STORE (self));
+  g_return_if_fail (api_key != NULL && api_key[0] != '\0');
+
+  op = api_key_op_new (name, api_key);
+  queue_op (self, op, ck_token_store_set_api_key_as_async, cancellable, callback, user_data);
+}
+
+static void
+on_legacy_key_rewritten (GObject      *object,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  CkTokenStore *self = CK_TOKEN_STORE (object);
+  g_autoptr(GError) error = NULL;
+  Op *op;
+
+  /* Not read back as written: the old item stays, nothing is lost. */
+  if (!ck_token_store_op_finish (self, result, &error))
+    {
+      g_message ("The API key stays in its old item for now: %s", error->message);
+      return;
+    }
+  op = clear_op_new ("api-key", "default");
+  queue_op (self, op, ck_token_store_remove_account_async, NULL, NULL, NULL);
+}
+
+void
+ck_token_store_remove_account_async (CkTokenStore        *self,
+                                     const char          *id,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  CkAccount *account;
+  Op *op;
+
+  g_return_if_fail (CK_IS_TOKEN_STORE (self));
+  g_return_if_fail (id != NULL);
+
+  account = find_account (self->accounts, NULL, id);
+  /* Never a gateway session, whatever its id. */
+  op = clear_op_new (account != NULL ? account->kind : "oauth", id);
+  queue_op (self, op, ck_token_store_remove_account_async, cancellable, callback, user_data);
+}
+
+void
+ck_token_store_rename_account_async (CkTokenStore        *self,
+                                     const char          *id,
+                                     const char          *name,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  Op *op;
+
+  g_return_if_fail (CK_IS_TOKEN_STORE (self));
+  g_return_if_fail (id != NULL && name != NULL && name[0] != '\0');
+
+  op = g_new0 (Op, 1);
+  op->kind = OP_RENAME;
+  op->account = g_strdup (id);
+  op->name = g_strdup (name);
+  queue_op (self, op, ck_token_store_rename_account_async, cancellable, callback, user_data);
+}
+
+gboolean
+ck_token_store_op_finish (CkTokenStore  *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -1175,8 +1703,7 @@ ck_token_store_finalize (GObject *object)
 
   g_clear_object (&self->service);
   g_clear_error (&self->state_error);
-  g_clear_pointer (&self->api_key, ck_secret_free);
-  g_clear_pointer (&self->oauth, ck_oauth_tokens_unref);
+  g_clear_pointer (&self->accounts, g_ptr_array_unref);
   g_clear_pointer (&self->gateway, g_hash_table_unref);
 
   G_OBJECT_CLASS (ck_token_store_parent_class)->finalize (object);
@@ -1252,5 +1779,6 @@ ck_token_store_init (CkTokenStore *self)
 {
   self->timeout_ms = DEFAULT_TIMEOUT_MSEC;
   self->gateway = gateway_table_new ();
+  self->accounts = accounts_new ();
   g_queue_init (&self->queue);
 }

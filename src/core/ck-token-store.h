@@ -21,6 +21,18 @@ typedef enum
   CK_KEYRING_STATE_UNAVAILABLE,  /* no Secret Service, or it does not answer */
 } CkKeyringState;
 
+/* One stored credential: an OAuth login or an API key, under a short name
+ * the user chose (or the login's email, or "api-key"). @id is the item's
+ * "account" attribute, unique across kinds once stored by this version. */
+typedef struct
+{
+  char          *id;
+  char          *name;
+  char          *kind;       /* "oauth" or "api-key" */
+  char          *api_key;    /* kind "api-key" */
+  CkOAuthTokens *oauth;      /* kind "oauth" */
+} CkAccount;
+
 #define CK_TYPE_TOKEN_STORE (ck_token_store_get_type ())
 
 G_DECLARE_FINAL_TYPE (CkTokenStore, ck_token_store, CK, TOKEN_STORE, GObject)
@@ -36,6 +48,54 @@ const char     *ck_token_store_get_state_message  (CkTokenStore         *self);
 const char     *ck_token_store_get_api_key        (CkTokenStore         *self);
 CkOAuthTokens  *ck_token_store_get_oauth          (CkTokenStore         *self);
 GError         *ck_token_store_dup_state_error    (CkTokenStore         *self);
+
+/* Accounts, sorted by name; the pointers stay valid until the next read. */
+GPtrArray      *ck_token_store_get_accounts       (CkTokenStore         *self);
+CkAccount      *ck_token_store_find_account       (CkTokenStore         *self,
+                                                   const char           *name_or_id);
+/* The account chosen when nothing names one: as before accounts, a stored
+ * API key, else the login (the latest expiry among several). */
+CkAccount      *ck_token_store_get_fallback_account (CkTokenStore       *self);
+CkOAuthTokens  *ck_token_store_get_oauth_for      (CkTokenStore         *self,
+                                                   const char           *id);
+/* Which account a login goes to: the one named @as_name, else the one of
+ * the same account uuid or email, else a new one (its id and name are
+ * returned). Fails when @as_name is an API key's name. */
+gboolean        ck_token_store_pick_oauth_account (CkTokenStore         *self,
+                                                   const CkOAuthTokens  *tokens,
+                                                   const char           *as_name,
+                                                   char                **id,
+                                                   char                **name,
+                                                   GError              **error);
+void            ck_token_store_set_oauth_for_async  (CkTokenStore       *self,
+                                                     const char         *id,
+                                                     const char         *name,
+                                                     CkOAuthTokens      *tokens,
+                                                     GCancellable       *cancellable,
+                                                     GAsyncReadyCallback callback,
+                                                     gpointer            user_data);
+/* @name NULL: "api-key". An API key account of that name gets the key. */
+void            ck_token_store_set_api_key_as_async (CkTokenStore       *self,
+                                                     const char         *name,
+                                                     const char         *api_key,
+                                                     GCancellable       *cancellable,
+                                                     GAsyncReadyCallback callback,
+                                                     gpointer            user_data);
+void            ck_token_store_remove_account_async (CkTokenStore       *self,
+                                                     const char         *id,
+                                                     GCancellable       *cancellable,
+                                                     GAsyncReadyCallback callback,
+                                                     gpointer            user_data);
+void            ck_token_store_rename_account_async (CkTokenStore       *self,
+                                                     const char         *id,
+                                                     const char         *name,
+                                                     GCancellable       *cancellable,
+                                                     GAsyncReadyCallback callback,
+                                                     gpointer            user_data);
+/* For every operation above. */
+gboolean        ck_token_store_op_finish          (CkTokenStore         *self,
+                                                   GAsyncResult         *result,
+                                                   GError              **error);
 
 void            ck_token_store_load_async         (CkTokenStore         *self,
                                                    GCancellable         *cancellable,

@@ -360,15 +360,20 @@ update_watches (CkAutoImport *self)
     }
 }
 
-/* Which stored login. Today the agent keeps one login, so a login from a
- * file replaces it; with several accounts, these two pick (or make) the
- * account it belongs to. */
+/* Which stored login: the account the login belongs to (the same
+ * account uuid, else the same email), as the import picks it; NULL when
+ * the login is a new account. */
 
 static CkOAuthTokens *
 stored_login_for (CkAutoImport        *self,
                   const CkOAuthTokens *tokens)
 {
-  return ck_token_store_get_oauth (self->store);
+  g_autofree char *id = NULL;
+  g_autofree char *name = NULL;
+
+  if (!ck_token_store_pick_oauth_account (self->store, tokens, NULL, &id, &name, NULL))
+    return NULL;
+  return ck_token_store_get_oauth_for (self->store, id);
 }
 
 static void

@@ -59,3 +59,45 @@ ck_credential_options_parse (GVariant          *options,
     }
   return TRUE;
 }
+
+/* A string option, borrowed from @options (its children share its data). */
+static gboolean
+lookup_string (GVariant    *options,
+               const char  *key,
+               const char **out)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value (options, key, NULL);
+
+  if (value == NULL)
+    return TRUE;
+  if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+    return FALSE;
+  *out = g_variant_get_string (value, NULL);
+  return TRUE;
+}
+
+gboolean
+ck_credential_options_parse_account (GVariant     *options,
+                                     const char  **account,
+                                     const char  **cwd,
+                                     GError      **error)
+{
+  *account = NULL;
+  *cwd = NULL;
+
+  if (!lookup_string (options, "account", account))
+    {
+      g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                           "The option account must be a string (s).");
+      return FALSE;
+    }
+  if (!lookup_string (options, "cwd", cwd) || (*cwd != NULL && (*cwd)[0] != '/'))
+    {
+      g_set_error_literal (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                           "The option cwd must be an absolute directory (s).");
+      return FALSE;
+    }
+  if (*account != NULL && (*account)[0] == '\0')
+    *account = NULL;
+  return TRUE;
+}

@@ -18,5 +18,11 @@ gboolean ck_credential_options_parse (GVariant          *options,
                                       guint             *min_validity,
                                       CkCredentialKind  *kind,
                                       GError           **error);
+/* Which account: "account" s (a name or id) and "cwd" s (the caller's
+ * working directory, absolute); borrowed from @options, NULL if absent. */
+gboolean ck_credential_options_parse_account (GVariant     *options,
+                                              const char  **account,
+                                              const char  **cwd,
+                                              GError      **error);
 
 G_END_DECLS

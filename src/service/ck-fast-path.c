@@ -51,6 +51,7 @@ typedef struct
   CkTokenStore       *store;
   CkReadLog          *read_log;
   Answer             *answers[N_KINDS];
+  gboolean            has_rules;   /* a cwd may then choose another account */
 } State;
 
 struct _CkFastPath
@@ -116,6 +117,7 @@ answer_locked (State        *state,
   GDBusMessage *reply;
   CkCredentialKind kind;
   guint min_validity;
+  const char *account, *cwd;
   Answer *answer;
 
   if (state->closed)
@@ -126,7 +128,11 @@ answer_locked (State        *state,
     return NULL;
 
   options = g_variant_get_child_value (g_dbus_message_get_body (message), 0);
-  if (!ck_credential_options_parse (options, &min_validity, &kind, NULL))
+  if (!ck_credential_options_parse (options, &min_validity, &kind, NULL) ||
+      !ck_credential_options_parse_account (options, &account, &cwd, NULL))
+    return NULL;
+  /* Learnt answers are the default account's. */
+  if (account != NULL || (cwd != NULL && state->has_rules))
     return NULL;
 
   answer = state->answers[kind];
@@ -255,6 +261,19 @@ ck_fast_path_learn (CkFastPath         *self,
   g_mutex_lock (&self->state->lock);
   g_clear_pointer (&self->state->answers[kind], answer_free);
   self->state->answers[kind] = answer;
+  g_mutex_unlock (&self->state->lock);
+}
+
+/* Whether account-rules has any rule: then a call naming its cwd is the
+ * main loop's to answer. */
+void
+ck_fast_path_set_has_rules (CkFastPath *self,
+                            gboolean    has_rules)
+{
+  g_return_if_fail (self != NULL);
+
+  g_mutex_lock (&self->state->lock);
+  self->state->has_rules = has_rules;
   g_mutex_unlock (&self->state->lock);
 }
 

@@ -28,5 +28,7 @@ void        ck_fast_path_learn  (CkFastPath         *self,
                                  GVariant           *reply,
                                  guint               store_generation);
 void        ck_fast_path_forget (CkFastPath         *self);
+void        ck_fast_path_set_has_rules (CkFastPath  *self,
+                                        gboolean     has_rules);
 
 G_END_DECLS

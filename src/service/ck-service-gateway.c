@@ -272,6 +272,7 @@ session_to_json (CkGatewaySession *session,
   g_autoptr(JsonNode) root = NULL;
   const char *upstream = ck_gateway_session_get_upstream (session);
   const char *remote = ck_gateway_session_get_remote (session);
+  const char *account = ck_gateway_session_get_account (session);
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "id");
@@ -284,6 +285,11 @@ session_to_json (CkGatewaySession *session,
     {
       json_builder_set_member_name (builder, "upstream");
       json_builder_add_string_value (builder, upstream);
+    }
+  if (account != NULL)
+    {
+      json_builder_set_member_name (builder, "account");
+      json_builder_add_string_value (builder, account);
     }
   json_builder_set_member_name (builder, "created");
   json_builder_add_int_value (builder, ck_gateway_session_get_created (session));
@@ -361,6 +367,8 @@ session_from_json (CkService   *self,
                                          json_object_get_string_member_with_default (object, "upstream", NULL),
                                          json_object_get_int_member_with_default (object, "created", 0));
   ck_gateway_session_set_remote (session, remote);
+  /* Items stored before accounts have none: the default account. */
+  ck_gateway_session_set_account (session, json_object_get_string_member_with_default (object, "account", NULL));
   return session;
 }
 
@@ -443,6 +451,7 @@ typedef struct
   CkCredentialKind       kind;
   gboolean               persistent;
   char                  *upstream;
+  char                  *account;   /* chosen by name, rule or default-account */
   char                  *command;
   char                  *remote;
   guint32                remote_port;
@@ -456,6 +465,7 @@ opening_free (Opening *opening)
   g_object_unref (opening->self);
   ck_caller_unref (opening->caller);
   g_free (opening->upstream);
+  g_free (opening->account);
   g_free (opening->command);
   g_free (opening->remote);
   g_clear_pointer (&opening->session, ck_gateway_session_unref);
@@ -640,6 +650,7 @@ open_session (Opening *opening)
       upstream = dup_upstream (self, opening->upstream);
       opening->session = ck_gateway_session_new (opening->kind, upstream);
       ck_gateway_session_set_remote (opening->session, opening->remote);
+      ck_gateway_session_set_account (opening->session, opening->account);
       id = ck_gateway_session_get_id (opening->session);
       opening->opened = opened_new (self, id, opening->caller->pid, opening->caller->exe,
                                     opening->command, opening->persistent);
@@ -789,6 +800,7 @@ open_gateway_session (CkService             *self,
 {
   g_autoptr(GVariant) options = NULL;
   g_autoptr(GError) error = NULL;
+  const char *named, *cwd;
   Opening *opening;
 
   opening = g_new0 (Opening, 1);
@@ -797,14 +809,17 @@ open_gateway_session (CkService             *self,
   opening->caller = ck_caller_ref (caller);
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &options);
-  if (!parse_open_options (options, opening, &error))
+  if (!parse_open_options (options, opening, &error) ||
+      !ck_credential_options_parse_account (options, &named, &cwd, &error))
     {
       _ck_service_return_error (invocation, error);
       opening_free (opening);
       return;
     }
+  /* The session serves the account chosen now (issue 19). */
+  opening->account = _ck_service_choose_account (self, named, cwd, NULL, NULL);
 
-  if (opening->kind != CK_CREDENTIAL_KIND_ANY)
+  if (opening->kind != CK_CREDENTIAL_KIND_ANY && opening->account == NULL)
     {
       open_session (opening);
       return;
@@ -812,8 +827,8 @@ open_gateway_session (CkService             *self,
 
   /* What the client is told it holds: what the gateway would put on its
    * requests now. */
-  ck_resolver_get_credential_async (self->resolver, NULL, CK_CREDENTIAL_KIND_ANY, 0, NULL,
-                                    on_kind_resolved, opening);
+  ck_resolver_get_credential_for_async (self->resolver, opening->account, NULL, opening->kind, 0,
+                                        NULL, on_kind_resolved, opening);
 }
 
 static gboolean

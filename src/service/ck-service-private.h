@@ -64,6 +64,17 @@ void     _ck_service_return_error (GDBusMethodInvocation *invocation,
                                    GError                *error);
 
 void _ck_service_update_status (CkService *self);
+
+/* ck-service-status.c: accounts. The account a caller gets (a name or
+ * id, NULL for the choice made before accounts: helper, key, login) and
+ * why ("option", "rule" with @rule_dir, "default", "fallback"). */
+char      *_ck_service_choose_account  (CkService   *self,
+                                        const char  *named,
+                                        const char  *cwd,
+                                        const char **reason,
+                                        char       **rule_dir);
+CkAccount *_ck_service_default_account (CkService   *self);
+GVariant  *_ck_service_dup_accounts    (CkService   *self);
 void _ck_service_status_clear  (CkService *self);
 void _ck_service_emit_to_permitted (CkService  *self,
                                     const char *signal_name,

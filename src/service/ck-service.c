@@ -24,6 +24,10 @@ G_DEFINE_FINAL_TYPE (CkService, ck_service, G_TYPE_OBJECT)
 
 typedef CkServiceCallerFunc CallerFunc;
 
+#define ACCOUNT_NAME_RULE "An account name is 1 to 64 printable characters without spaces or “/”."
+
+static gboolean account_name_is_valid (const char *name);
+
 /* Caller identification */
 
 typedef struct
@@ -195,21 +199,24 @@ get_credential (CkService             *self,
   g_autoptr(CkCredential) credential = NULL;
   g_autoptr(GError) error = NULL;
   guint generation = ck_token_store_get_generation (self->store);
-  GVariant *options;
+  g_autoptr(GVariant) options = NULL;
+  g_autofree char *account = NULL;
   CkCredentialKind kind;
   guint min_validity;
+  const char *named, *cwd;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &options);
-  if (!ck_credential_options_parse (options, &min_validity, &kind, &error))
+  if (!ck_credential_options_parse (options, &min_validity, &kind, &error) ||
+      !ck_credential_options_parse_account (options, &named, &cwd, &error))
     {
-      g_variant_unref (options);
       return_error (invocation, error);
       return;
     }
-  g_variant_unref (options);
+  account = _ck_service_choose_account (self, named, cwd, NULL, NULL);
 
   /* The common case answers from memory without going back to the loop. */
-  if (ck_resolver_resolve_now (self->resolver, NULL, kind, min_validity, &credential, &error))
+  if (ck_resolver_resolve_for_now (self->resolver, account, NULL, kind, min_validity,
+                                   &credential, &error))
     {
       g_autoptr(GVariant) reply = NULL;
 
@@ -221,15 +228,16 @@ get_credential (CkService             *self,
 
       reply = return_credential (self, invocation, caller, credential);
       /* An answer from the store alone is the fast path's to give next
-       * time; the helper's and the environment's are not. */
-      if (self->fast_path != NULL &&
+       * time; the helper's and the environment's are not, nor one for an
+       * account chosen by name, rule or setting. */
+      if (self->fast_path != NULL && account == NULL &&
           (g_str_equal (credential->source, "keyring") || g_str_equal (credential->source, "oauth")))
         ck_fast_path_learn (self->fast_path, kind, credential, reply, generation);
       return;
     }
 
-  ck_resolver_get_credential_async (self->resolver, NULL, kind, min_validity, NULL,
-                                    on_credential, call_new (self, invocation, caller));
+  ck_resolver_get_credential_for_async (self->resolver, account, NULL, kind, min_validity, NULL,
+                                        on_credential, call_new (self, invocation, caller));
 }
 
 static gboolean
@@ -312,6 +320,17 @@ on_api_key_set (GObject      *object,
 }
 
 static void
+on_api_key_set_as (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean ok = ck_token_store_op_finish (CK_TOKEN_STORE (object), result, &error);
+
+  call_return_empty (user_data, ok, error);
+}
+
+static void
 on_api_key_cleared (GObject      *object,
                     GAsyncResult *result,
                     gpointer      user_data)
@@ -352,6 +371,49 @@ set_api_key (CkService             *self,
     }
   ck_token_store_set_api_key_async (self->store, key, NULL, on_api_key_set,
                                     call_new (self, invocation, NULL));
+}
+
+static void
+set_api_key_as (CkService             *self,
+                GDBusMethodInvocation *invocation,
+                CkCaller              *caller)
+{
+  const char *name, *key;
+  CkAccount *account;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s&s)", &name, &key);
+  if (!api_key_is_valid (key))
+    {
+      g_dbus_method_invocation_return_error_literal (invocation, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                                     "An API key is one line of printable "
+                                                     "characters without spaces.");
+      return;
+    }
+  if (!account_name_is_valid (name))
+    {
+      g_dbus_method_invocation_return_error_literal (invocation, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                                     ACCOUNT_NAME_RULE);
+      return;
+    }
+  if ((account = ck_token_store_find_account (self->store, name)) != NULL && account->api_key == NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                             "“%s” is the name of a login; choose another name "
+                                             "for the key.", name);
+      return;
+    }
+  ck_token_store_set_api_key_as_async (self->store, account != NULL ? account->name : name, key,
+                                       NULL, on_api_key_set_as, call_new (self, invocation, NULL));
+}
+
+static gboolean
+handle_set_api_key_as (CkDBusCredentials1    *skeleton,
+                       GDBusMethodInvocation *invocation,
+                       const char            *name,
+                       const char            *key,
+                       CkService             *self)
+{
+  return with_caller (self, invocation, set_api_key_as);
 }
 
 static gboolean
@@ -474,6 +536,7 @@ login (CkService             *self,
   g_autoptr(GError) error = NULL;
   g_autofree char *url = NULL;
   const char *mode = "claude-ai";
+  const char *name = NULL;
   gboolean open_browser = TRUE;
   gboolean manual = FALSE;
   GVariantIter iter;
@@ -485,7 +548,8 @@ login (CkService             *self,
   while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
     {
       g_autoptr(GVariant) owned = value;
-      const GVariantType *expected = g_str_equal (key, "mode") ? G_VARIANT_TYPE_STRING
+      const GVariantType *expected = g_str_equal (key, "mode") || g_str_equal (key, "name")
+                                     ? G_VARIANT_TYPE_STRING
                                    : g_str_equal (key, "open-browser") || g_str_equal (key, "manual")
                                      ? G_VARIANT_TYPE_BOOLEAN : NULL;
 
@@ -500,6 +564,8 @@ login (CkService             *self,
         }
       if (g_str_equal (key, "mode"))
         mode = g_variant_get_string (value, NULL);
+      else if (g_str_equal (key, "name"))
+        name = g_variant_get_string (value, NULL);
       else if (g_str_equal (key, "open-browser"))
         open_browser = g_variant_get_boolean (value);
       else
@@ -513,10 +579,17 @@ login (CkService             *self,
       return;
     }
 
-  url = ck_oauth_manager_start_login (self->oauth,
-                                      g_str_equal (mode, "console") ? CK_LOGIN_MODE_CONSOLE
-                                                                    : CK_LOGIN_MODE_CLAUDE_AI,
-                                      manual, open_browser, &error);
+  if (name != NULL && !account_name_is_valid (name))
+    {
+      g_dbus_method_invocation_return_error_literal (invocation, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                                     ACCOUNT_NAME_RULE);
+      return;
+    }
+
+  url = ck_oauth_manager_start_login_as (self->oauth, name,
+                                         g_str_equal (mode, "console") ? CK_LOGIN_MODE_CONSOLE
+                                                                       : CK_LOGIN_MODE_CLAUDE_AI,
+                                         manual, open_browser, &error);
   if (url == NULL)
     return_error (invocation, error);
   else
@@ -580,6 +653,397 @@ on_login_finished (CkService  *self,
 {
   /* On success the message is the account: only for permitted callers. */
   _ck_service_emit_to_permitted (self, "LoginFinished", g_variant_new ("(bs)", ok, message));
+}
+
+/* Accounts */
+
+static gboolean
+account_name_is_valid (const char *name)
+{
+  gsize length = strlen (name);
+
+  if (length == 0 || length > 64 || !g_utf8_validate (name, -1, NULL))
+    return FALSE;
+  for (gsize i = 0; i < length; i++)
+    if ((guchar) name[i] <= ' ' || name[i] == 0x7f || name[i] == '/')
+      return FALSE;
+  return TRUE;
+}
+
+static CkAccount *
+find_account_or_error (CkService             *self,
+                       GDBusMethodInvocation *invocation,
+                       const char            *name)
+{
+  CkAccount *account = ck_token_store_find_account (self->store, name);
+
+  if (account == NULL)
+    g_dbus_method_invocation_return_error (invocation, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                           "There is no account “%s”; see “claude-keyring accounts”.",
+                                           name);
+  return account;
+}
+
+/* Rules and the default follow an account renamed (@to) or removed (NULL). */
+static void
+retarget_settings (CkService  *self,
+                   const char *id,
+                   const char *name,
+                   const char *to)
+{
+  g_autoptr(GVariant) rules = g_settings_get_value (self->settings, "account-rules");
+  g_autofree char *named = g_settings_get_string (self->settings, "default-account");
+  GVariantBuilder builder;
+  GVariantIter iter;
+  const char *dir, *value;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{ss}"));
+  g_variant_iter_init (&iter, rules);
+  while (g_variant_iter_next (&iter, "{&s&s}", &dir, &value))
+    if (!g_str_equal (value, name) && !g_str_equal (value, id))
+      g_variant_builder_add (&builder, "{ss}", dir, value);
+    else if (to != NULL)
+      g_variant_builder_add (&builder, "{ss}", dir, g_str_equal (value, id) ? id : to);
+  g_settings_set_value (self->settings, "account-rules", g_variant_builder_end (&builder));
+
+  if (g_str_equal (named, name) || g_str_equal (named, id))
+    g_settings_set_string (self->settings, "default-account",
+                           to == NULL ? "" : g_str_equal (named, id) ? id : to);
+}
+
+static void
+on_loaded_for_accounts (GObject      *object,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  Call *call = user_data;
+  g_autoptr(GVariant) rows = NULL;
+
+  /* A failed read shows as no accounts; GetStatus says why. */
+  ck_token_store_load_finish (CK_TOKEN_STORE (object), result, NULL);
+  rows = _ck_service_dup_accounts (call->self);
+  ck_dbus_credentials1_complete_list_accounts (call->self->skeleton, call->invocation, rows);
+  call_free (call);
+}
+
+static void
+list_accounts (CkService             *self,
+               GDBusMethodInvocation *invocation,
+               CkCaller              *caller)
+{
+  g_autoptr(GVariant) rows = NULL;
+
+  /* Right after start the keyring may not have been read yet. */
+  if (!ck_token_store_is_loaded (self->store))
+    {
+      ck_token_store_load_async (self->store, NULL, on_loaded_for_accounts,
+                                 call_new (self, invocation, NULL));
+      return;
+    }
+  rows = _ck_service_dup_accounts (self);
+  ck_dbus_credentials1_complete_list_accounts (self->skeleton, invocation, rows);
+}
+
+static gboolean
+handle_list_accounts (CkDBusCredentials1    *skeleton,
+                      GDBusMethodInvocation *invocation,
+                      CkService             *self)
+{
+  return with_caller (self, invocation, list_accounts);
+}
+
+static void resolve_account (CkService             *self,
+                             GDBusMethodInvocation *invocation,
+                             CkCaller              *caller);
+
+static void
+on_loaded_for_resolve (GObject      *object,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  Call *call = user_data;
+
+  ck_token_store_load_finish (CK_TOKEN_STORE (object), result, NULL);
+  /* Loaded now, or failed: either way it answers this time. */
+  if (!ck_token_store_is_loaded (call->self->store))
+    return_error (call->invocation, ck_token_store_dup_state_error (call->self->store)
+                                    ?: g_error_new_literal (CK_ERROR, CK_ERROR_KEYRING_UNAVAILABLE,
+                                                            "The keyring could not be read."));
+  else
+    resolve_account (call->self, call->invocation, call->caller);
+  call_free (call);
+}
+
+static void
+resolve_account (CkService             *self,
+                 GDBusMethodInvocation *invocation,
+                 CkCaller              *caller)
+{
+  g_autoptr(GVariant) options = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *chosen = NULL;
+  g_autofree char *rule_dir = NULL;
+  const char *named, *cwd, *reason;
+  CkAccount *account;
+  GVariantBuilder builder;
+
+  if (!ck_token_store_is_loaded (self->store))
+    {
+      ck_token_store_load_async (self->store, NULL, on_loaded_for_resolve,
+                                 call_new (self, invocation, caller));
+      return;
+    }
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &options);
+  if (!ck_credential_options_parse_account (options, &named, &cwd, &error))
+    {
+      return_error (invocation, error);
+      return;
+    }
+  chosen = _ck_service_choose_account (self, named, cwd, &reason, &rule_dir);
+  account = chosen != NULL ? ck_token_store_find_account (self->store, chosen)
+                           : _ck_service_default_account (self);
+  if (account == NULL && chosen != NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                             "There is no account “%s”%s%s; see “claude-keyring accounts”.",
+                                             chosen, rule_dir != NULL ? ", named by the rule for " : "",
+                                             rule_dir != NULL ? rule_dir : "");
+      return;
+    }
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "reason", g_variant_new_string (reason));
+  if (account != NULL)
+    {
+      g_variant_builder_add (&builder, "{sv}", "id", g_variant_new_string (account->id));
+      g_variant_builder_add (&builder, "{sv}", "name", g_variant_new_string (account->name));
+    }
+  if (rule_dir != NULL)
+    g_variant_builder_add (&builder, "{sv}", "rule", g_variant_new_string (rule_dir));
+  ck_dbus_credentials1_complete_resolve_account (self->skeleton, invocation,
+                                                 g_variant_builder_end (&builder));
+}
+
+static gboolean
+handle_resolve_account (CkDBusCredentials1    *skeleton,
+                        GDBusMethodInvocation *invocation,
+                        GVariant              *options,
+                        CkService             *self)
+{
+  return with_caller (self, invocation, resolve_account);
+}
+
+static void
+set_default_account (CkService             *self,
+                     GDBusMethodInvocation *invocation,
+                     CkCaller              *caller)
+{
+  const char *name;
+  CkAccount *account = NULL;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &name);
+  if (name[0] != '\0' && (account = find_account_or_error (self, invocation, name)) == NULL)
+    return;
+  g_settings_set_string (self->settings, "default-account", account != NULL ? account->id : "");
+  ck_dbus_credentials1_complete_set_default_account (self->skeleton, invocation);
+}
+
+static gboolean
+handle_set_default_account (CkDBusCredentials1    *skeleton,
+                            GDBusMethodInvocation *invocation,
+                            const char            *account,
+                            CkService             *self)
+{
+  return with_caller (self, invocation, set_default_account);
+}
+
+typedef struct
+{
+  Call *call;
+  char *id;
+  char *name;
+  char *to;
+} AccountCall;
+
+static void
+account_call_free (AccountCall *data)
+{
+  g_free (data->id);
+  g_free (data->name);
+  g_free (data->to);
+  g_free (data);
+}
+
+static AccountCall *
+account_call_new (CkService             *self,
+                  GDBusMethodInvocation *invocation,
+                  const CkAccount       *account,
+                  const char            *to)
+{
+  AccountCall *data = g_new0 (AccountCall, 1);
+
+  data->call = call_new (self, invocation, NULL);
+  data->id = g_strdup (account->id);
+  data->name = g_strdup (account->name);
+  data->to = g_strdup (to);
+  return data;
+}
+
+static void
+on_account_changed (AccountCall *data,
+                    gboolean     ok,
+                    GError      *error)
+{
+  if (ok)
+    retarget_settings (data->call->self, data->id, data->name, data->to);
+  call_return_empty (data->call, ok, error);
+  account_call_free (data);
+}
+
+static void
+on_account_removed (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean ok = ck_oauth_manager_remove_account_finish (CK_OAUTH_MANAGER (object), result, &error);
+
+  on_account_changed (user_data, ok, error);
+}
+
+static void
+remove_account (CkService             *self,
+                GDBusMethodInvocation *invocation,
+                CkCaller              *caller)
+{
+  const char *name;
+  CkAccount *account;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &name);
+  if ((account = find_account_or_error (self, invocation, name)) == NULL)
+    return;
+  ck_oauth_manager_remove_account_async (self->oauth, account->id, NULL, on_account_removed,
+                                         account_call_new (self, invocation, account, NULL));
+}
+
+static gboolean
+handle_remove_account (CkDBusCredentials1    *skeleton,
+                       GDBusMethodInvocation *invocation,
+                       const char            *account,
+                       CkService             *self)
+{
+  return with_caller (self, invocation, remove_account);
+}
+
+static void
+on_account_renamed (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean ok = ck_token_store_op_finish (CK_TOKEN_STORE (object), result, &error);
+
+  on_account_changed (user_data, ok, error);
+}
+
+static void
+rename_account (CkService             *self,
+                GDBusMethodInvocation *invocation,
+                CkCaller              *caller)
+{
+  const char *name, *to;
+  CkAccount *account, *other;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s&s)", &name, &to);
+  if ((account = find_account_or_error (self, invocation, name)) == NULL)
+    return;
+  if (!account_name_is_valid (to))
+    {
+      g_dbus_method_invocation_return_error_literal (invocation, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                                     ACCOUNT_NAME_RULE);
+      return;
+    }
+  if ((other = ck_token_store_find_account (self->store, to)) != NULL && other != account)
+    {
+      g_dbus_method_invocation_return_error (invocation, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                             "Another account is already called “%s”.", to);
+      return;
+    }
+  ck_token_store_rename_account_async (self->store, account->id, to, NULL, on_account_renamed,
+                                       account_call_new (self, invocation, account, to));
+}
+
+static gboolean
+handle_rename_account (CkDBusCredentials1    *skeleton,
+                       GDBusMethodInvocation *invocation,
+                       const char            *account,
+                       const char            *name,
+                       CkService             *self)
+{
+  return with_caller (self, invocation, rename_account);
+}
+
+static void
+set_account_rule (CkService             *self,
+                  GDBusMethodInvocation *invocation,
+                  CkCaller              *caller)
+{
+  g_autoptr(GVariant) rules = g_settings_get_value (self->settings, "account-rules");
+  g_autofree char *dir = NULL;
+  const char *given, *name, *rule_dir, *value;
+  CkAccount *account = NULL;
+  GVariantBuilder builder;
+  GVariantIter iter;
+  gsize length;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s&s)", &given, &name);
+  if (given[0] != '/')
+    {
+      g_dbus_method_invocation_return_error_literal (invocation, CK_ERROR, CK_ERROR_INVALID_ARGUMENT,
+                                                     "The directory must be absolute.");
+      return;
+    }
+  if (name[0] != '\0' && (account = find_account_or_error (self, invocation, name)) == NULL)
+    return;
+
+  dir = g_canonicalize_filename (given, NULL);
+  length = strlen (dir);
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{ss}"));
+  g_variant_iter_init (&iter, rules);
+  while (g_variant_iter_next (&iter, "{&s&s}", &rule_dir, &value))
+    if (strncmp (rule_dir, dir, length) != 0 || (rule_dir[length] != '\0' &&
+                                                  g_strcmp0 (rule_dir + length, "/") != 0))
+      g_variant_builder_add (&builder, "{ss}", rule_dir, value);
+  /* Rules name the account as the user does: a name reads well in the
+   * setting, and a rename carries it along. */
+  if (account != NULL)
+    g_variant_builder_add (&builder, "{ss}", dir, account->name);
+  g_settings_set_value (self->settings, "account-rules", g_variant_builder_end (&builder));
+  ck_dbus_credentials1_complete_set_account_rule (self->skeleton, invocation);
+}
+
+static gboolean
+handle_set_account_rule (CkDBusCredentials1    *skeleton,
+                         GDBusMethodInvocation *invocation,
+                         const char            *directory,
+                         const char            *account,
+                         CkService             *self)
+{
+  return with_caller (self, invocation, set_account_rule);
+}
+
+static void
+on_accounts_settings_changed (CkService *self)
+{
+  g_autoptr(GVariant) rules = g_settings_get_value (self->settings, "account-rules");
+
+  /* What the fast path learnt may now belong to another account. */
+  if (self->fast_path != NULL)
+    {
+      ck_fast_path_forget (self->fast_path);
+      ck_fast_path_set_has_rules (self->fast_path, g_variant_n_children (rules) > 0);
+    }
+  _ck_service_update_status (self);
 }
 
 /* Doctor */
@@ -666,6 +1130,10 @@ ck_service_new (GSettings *settings)
                            G_CALLBACK (_ck_service_update_status), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->oauth, "notify::refreshing",
                            G_CALLBACK (_ck_service_update_status), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (settings, "changed::default-account",
+                           G_CALLBACK (on_accounts_settings_changed), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (settings, "changed::account-rules",
+                           G_CALLBACK (on_accounts_settings_changed), self, G_CONNECT_SWAPPED);
 
   self->auto_import = ck_auto_import_new (settings, self->store, self->oauth);
   ck_doctor_set_extra_checks (self->doctor, ck_auto_import_add_checks,
@@ -691,6 +1159,7 @@ ck_service_export (CkService        *self,
     return FALSE;
   self->fast_path = ck_fast_path_new (connection, object_path, self->access, self->store,
                                       self->read_log);
+  on_accounts_settings_changed (self);
 
   /* Read the keyring now, so the first caller is answered from memory. */
   ck_token_store_load_async (self->store, NULL, NULL, NULL);
@@ -819,5 +1288,19 @@ ck_service_init (CkService *self)
                            G_CALLBACK (handle_complete_login), self, 0);
   g_signal_connect_object (self->skeleton, "handle-cancel-login",
                            G_CALLBACK (handle_cancel_login), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-list-accounts",
+                           G_CALLBACK (handle_list_accounts), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-resolve-account",
+                           G_CALLBACK (handle_resolve_account), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-set-default-account",
+                           G_CALLBACK (handle_set_default_account), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-remove-account",
+                           G_CALLBACK (handle_remove_account), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-rename-account",
+                           G_CALLBACK (handle_rename_account), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-set-account-rule",
+                           G_CALLBACK (handle_set_account_rule), self, 0);
+  g_signal_connect_object (self->skeleton, "handle-set-api-key-as",
+                           G_CALLBACK (handle_set_api_key_as), self, 0);
   _ck_service_gateway_init (self);
 }

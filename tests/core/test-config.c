@@ -218,6 +218,47 @@ test_loopback_only (Fixture       *fixture,
     }
 }
 
+/* account-rules: the longest directory that holds the path, a whole
+ * component at a time (issue 19). */
+static void
+assert_rule (GSettings  *settings,
+             const char *cwd,
+             const char *account,
+             const char *dir)
+{
+  g_autofree char *matched_dir = NULL;
+  g_autofree char *matched = ck_config_match_account_rule (settings, cwd, &matched_dir);
+
+  g_assert_cmpstr (matched, ==, account);
+  g_assert_cmpstr (matched_dir, ==, dir);
+}
+
+static void
+test_account_rules (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  GSettings *settings = fixture->settings;
+
+  assert_rule (settings, "/home/me/work", NULL, NULL);
+  g_settings_set_value (settings, "account-rules",
+                        g_variant_new_parsed ("{'/home/me/work': 'work', '/home/me/work/oss': 'personal', "
+                                              "'/srv/ci/': 'ci', 'relative': 'nobody', '/': 'root'}"));
+  assert_rule (settings, "/home/me/work", "work", "/home/me/work");
+  assert_rule (settings, "/home/me/work/a/b", "work", "/home/me/work");
+  assert_rule (settings, "/home/me/work/oss", "personal", "/home/me/work/oss");
+  assert_rule (settings, "/home/me/work/oss/x", "personal", "/home/me/work/oss");
+  /* A string prefix is not a parent directory. */
+  assert_rule (settings, "/home/me/workshop", "root", "/");
+  assert_rule (settings, "/home/me/work/ossify", "work", "/home/me/work");
+  /* A trailing slash in the rule is the same directory. */
+  assert_rule (settings, "/srv/ci", "ci", "/srv/ci/");
+  assert_rule (settings, "/srv/ci/job", "ci", "/srv/ci/");
+  assert_rule (settings, "/srv/cinema", "root", "/");
+  /* No cwd, or a relative one, matches nothing. */
+  assert_rule (settings, NULL, NULL, NULL);
+  assert_rule (settings, "relative", NULL, NULL);
+}
+
 #define add_test(path, func) \
   g_test_add ("/config/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
 
@@ -231,6 +272,7 @@ main (int   argc,
   add_test ("settings", test_settings);
   add_test ("environment", test_environment);
   add_test ("loopback-only", test_loopback_only);
+  add_test ("account-rules", test_account_rules);
 
   return g_test_run ();
 }

@@ -39,6 +39,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
       g_assert_cmpint (error->code, ==, CK_ERROR_INVALID_ARGUMENT);
     }
 
+  /* The account options (issue 19): a string each, cwd absolute. */
+  {
+    g_autoptr(GError) account_error = NULL;
+    const char *account, *cwd;
+
+    if (ck_credential_options_parse_account (options, &account, &cwd, &account_error))
+      g_assert_true ((account == NULL || account[0] != '\0') && (cwd == NULL || cwd[0] == '/'));
+    else
+      g_assert_error (account_error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT);
+  }
+
   /* What a D-Bus round trip would make of the same bytes parses alike. */
   {
     g_autoptr(GVariant) normal = g_variant_get_normal_form (options);

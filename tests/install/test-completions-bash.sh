@@ -76,7 +76,7 @@ for prelude in "${preludes[@]}"; do
   expect_exactly "$prelude" "$commands" claude-keyring ""
   expect_exactly "$prelude" "--help --version" claude-keyring -
   # Options before the command do not hide it.
-  expect_exactly "$prelude" "status setup-claude set-api-key ssh" claude-keyring --version s
+  expect_exactly "$prelude" "status setup-claude set-api-key ssh switch" claude-keyring --version s
 
   for command in $commands; do
     options=$("$CK_CLI" "$command" --help 2>&1 \

@@ -21,6 +21,11 @@
 #                                             no refresh_token, the old
 #                                             one stays valid),
 #                      "expires_in": N, "delay_ms": N,
+#                      "user": "1"|"2"  (whose login the next authorize
+#                                        codes are: two users for the
+#                                        accounts tests),
+#                      "refresh_fail_user": null|"1"|"2"  (that user's
+#                                        refreshes answer 500),
 #                      "expires_in_reply": null | "omit" | any JSON value
 #                                  (what the reply carries as expires_in
 #                                   instead of N; the token still lives N s)}
@@ -53,6 +58,14 @@ ORGANIZATION = {
     "organization_type": "claude_max",
     "rate_limit_tier": "default_claude_max_20x",
 }
+# The second user, for tests with two accounts.
+USERS = {
+    "1": (ACCOUNT, ORGANIZATION),
+    "2": ({"uuid": "4a3b2c1d-0000-4000-8000-0000000000b2", "email": "second@example.org",
+           "display_name": "Second User"},
+          {"uuid": "0f0e0d0c-0000-4000-8000-0000000000b2", "name": "Second Org",
+           "organization_type": "claude_team", "rate_limit_tier": "default_claude_max_5x"}),
+}
 SCOPES = "user:profile user:inference user:sessions:claude_code"
 CODE_LIFETIME = 600
 VERIFIER_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
@@ -83,8 +96,9 @@ class Fake:
             "refresh": "ok", "exchange": "ok", "revoke": "ok",
             "profile": "ok", "authorize": "ok", "rotate": True,
             "expires_in": self.default_expires_in, "delay_ms": 0,
-            "expires_in_reply": None,
+            "expires_in_reply": None, "user": "1", "refresh_fail_user": None,
         }
+        self.family_user = {}  # family -> "1" or "2"
         self.counts = {
             "authorize": 0,
             "token_requests": {},
@@ -94,6 +108,7 @@ class Fake:
             "reuse_detected": 0,
             "revokes": 0,
             "profile_calls": 0,
+            "refresh_calls_by_user": {},
         }
         self.last_headers = {}
         self.last_token_request = None
@@ -106,6 +121,7 @@ class Fake:
         access = self.new_token("access")
         refresh = self.new_token("refresh")
         expires_in = int(self.mode["expires_in"])
+        account, organization = USERS[self.family_user.get(family, "1")]
         self.access[access] = {"family": family, "expires": time.time() + expires_in}
         self.refresh[refresh] = {"family": family, "used": False}
         reply = {
@@ -114,8 +130,8 @@ class Fake:
             "refresh_token": refresh,
             "expires_in": expires_in,
             "scope": SCOPES,
-            "account": {"uuid": ACCOUNT["uuid"], "email_address": ACCOUNT["email"]},
-            "organization": {"uuid": ORGANIZATION["uuid"], "name": ORGANIZATION["name"]},
+            "account": {"uuid": account["uuid"], "email_address": account["email"]},
+            "organization": {"uuid": organization["uuid"], "name": organization["name"]},
         }
         if self.mode["expires_in_reply"] == "omit":
             del reply["expires_in"]
@@ -141,6 +157,7 @@ class Fake:
             "revokes": self.counts["revokes"],
             "revoked_families": len(self.revoked_families),
             "profile_calls": self.counts["profile_calls"],
+            "refresh_calls_by_user": dict(self.counts["refresh_calls_by_user"]),
             "authorize": self.counts["authorize"],
             "last_request_headers": dict(self.last_headers),
             "last_token_request": self.last_token_request,
@@ -296,6 +313,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "issued": time.time(),
                     "used": False,
                     "family": None,
+                    "user": self.fake.mode["user"],
                 }
 
         if deny:
@@ -394,14 +412,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             family = self.fake.new_token("family")
             info["family"] = family
+            self.fake.family_user[family] = info["user"]
             self.fake.counts["exchange_ok"] += 1
             body = self.fake.issue(family)
         self.reply(200, body)
 
     def refresh_grant(self, data):
+        token = data.get("refresh_token")
         with self.fake.lock:
             self.fake.counts["refresh_calls"] += 1
-        token = data.get("refresh_token")
+            info = self.fake.refresh.get(token) if isinstance(token, str) else None
+            user = self.fake.family_user.get(info["family"], "1") if info else None
+            if user is not None:
+                by_user = self.fake.counts["refresh_calls_by_user"]
+                by_user[user] = by_user.get(user, 0) + 1
+            failing = user is not None and user == self.fake.mode["refresh_fail_user"]
+        if failing:
+            self.reply(500, {"error": "server_error"})
+            return
         if self.fault("refresh", token if isinstance(token, str) else ""):
             return
         with self.fake.lock:
@@ -472,7 +500,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "malformed":
             self.reply(200, "<html>%s</html>" % token, content_type="text/html")
             return
-        self.reply(200, {"account": dict(ACCOUNT), "organization": dict(ORGANIZATION)})
+        with self.fake.lock:
+            family = self.fake.access[token]["family"]
+            account, organization = USERS[self.fake.family_user.get(family, "1")]
+        self.reply(200, {"account": dict(account), "organization": dict(organization)})
 
     def set_mode(self):
         data = self.read_json()
@@ -484,7 +515,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 problems.append(key)
         for key, allowed in (("revoke", ("ok", "404", "500")),
                              ("profile", ("ok", "401", "500", "malformed")),
-                             ("authorize", ("ok", "deny"))):
+                             ("authorize", ("ok", "deny")),
+                             ("user", ("1", "2")),
+                             ("refresh_fail_user", (None, "1", "2"))):
             if key in data and data[key] not in allowed:
                 problems.append(key)
         if "rotate" in data and not isinstance(data["rotate"], bool):

@@ -40,7 +40,8 @@ has_url () {
 }
 wait_url () { wait_for 10 has_url "$1"; }
 dialog () { window_id "Log In to Claude"; }
-state () { credentials GetStatus | grep -oP "'state': <'\K[a-z-]+"; }
+# The first 'state' is the status's own; the accounts' rows have theirs.
+state () { credentials GetStatus | grep -oP "'state': <'\K[a-z-]+" | head -n 1; }
 
 start_display
 start_notifications
