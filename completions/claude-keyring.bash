@@ -178,7 +178,7 @@ _claude_keyring ()
       elif ((destination)); then
         _claude_keyring_reply "claude"
       elif [[ $cur == -* ]]; then
-        _claude_keyring_reply "--persist --help -p -i -l -J -F -o -t -T -A -v -q -C -4 -6"
+        _claude_keyring_reply "--persist --account --help -p -i -l -J -F -o -t -T -A -v -q -C -4 -6"
       elif declare -F _known_hosts_real >/dev/null; then
         _known_hosts_real -a -- "$cur"
       else

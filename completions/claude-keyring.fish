@@ -127,6 +127,7 @@ complete -c claude-keyring -n '__claude_keyring_using run' -x -a '(__fish_comple
 
 # ssh: ssh's options that matter most, a destination, then the remote command.
 complete -c claude-keyring -n '__claude_keyring_using ssh' -l persist -d 'Keep the session for the next connection, for tmux'
+complete -c claude-keyring -n '__claude_keyring_using ssh' -l account -x -a '(claude-keyring accounts --names 2>/dev/null)' -d 'Use this account'
 complete -c claude-keyring -n '__claude_keyring_using ssh' -s h -l help -d 'Show the options of this command'
 complete -c claude-keyring -n '__claude_keyring_using ssh' -s p -x -d 'Port of the remote sshd'
 complete -c claude-keyring -n '__claude_keyring_using ssh' -s i -r -F -d 'Identity file'

@@ -1,4 +1,4 @@
-/* ck-cli-ssh.c: `claude-keyring ssh [--persist] [SSH OPTIONS…] DESTINATION [-- COMMAND…]`
+/* ck-cli-ssh.c: `claude-keyring ssh [--persist] [--account NAME] [SSH OPTIONS…] DESTINATION [-- COMMAND…]`
  *
  * Runs claude (or COMMAND) on another machine with this desktop's login,
  * the way ssh-agent forwarding lends a key: the credential never leaves
@@ -280,6 +280,17 @@ parse_args (int       argc,
         }
       if (g_str_equal (arg, "--persist"))
         args->persist = TRUE;
+      else if (g_str_equal (arg, "--account") || g_str_has_prefix (arg, "--account="))
+        {
+          const char *name = arg[9] == '=' ? arg + 10 : (i + 1 < argc ? argv[++i] : NULL);
+
+          if (name == NULL || name[0] == '\0')
+            {
+              ck_cli_error ("--account needs the name of an account; see 'claude-keyring accounts'");
+              return FALSE;
+            }
+          ck_cli_set_account (name);
+        }
       else if (g_str_equal (arg, "--help") || g_str_equal (arg, "-h") || g_str_equal (arg, "-?"))
         {
           args->help = TRUE;
@@ -1126,9 +1137,11 @@ print_help (void)
   g_autoptr(GOptionContext) context = NULL;
   g_autofree char *help = NULL;
   gboolean persist = FALSE;
+  g_autofree char *account = NULL;
   const GOptionEntry entries[] = {
     { "persist", 0, 0, G_OPTION_ARG_NONE, &persist,
       "Keep the session for the next connection to DESTINATION; COMMAND defaults to the login shell", NULL },
+    CK_CLI_ACCOUNT_ENTRY (account),
     { NULL }
   };
 

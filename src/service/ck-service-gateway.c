@@ -816,8 +816,20 @@ open_gateway_session (CkService             *self,
       opening_free (opening);
       return;
     }
-  /* The session serves the account chosen now (issue 19). */
+  /* The session serves the account chosen now (issue 19), kept by its
+   * id so that a rename leaves it serving the same one. None chosen: the
+   * fallback of the moment, of the kind asked for, as before accounts. */
   opening->account = _ck_service_choose_account (self, named, cwd, NULL, NULL);
+  if (opening->account != NULL)
+    {
+      CkAccount *account = ck_token_store_find_account (self->store, opening->account);
+
+      if (account != NULL)
+        {
+          g_free (opening->account);
+          opening->account = g_strdup (account->id);
+        }
+    }
 
   if (opening->kind != CK_CREDENTIAL_KIND_ANY && opening->account == NULL)
     {
@@ -961,6 +973,10 @@ list_gateway_sessions (CkService             *self,
       g_variant_builder_add (&list, "{sv}", "token-sha256",
                              g_variant_new_string (ck_gateway_session_get_digest (session)));
       g_variant_builder_add (&list, "{sv}", "remote", g_variant_new_string (remote != NULL ? remote : ""));
+      /* The id of the account it serves ("" when it predates accounts). */
+      g_variant_builder_add (&list, "{sv}", "account",
+                             g_variant_new_string (ck_gateway_session_get_account (session) != NULL
+                                                   ? ck_gateway_session_get_account (session) : ""));
       g_variant_builder_add (&list, "{sv}", "remote-port",
                              g_variant_new_uint32 (opened != NULL ? opened->remote_port : 0));
       /* A remote session is reachable only while its socket listens. */

@@ -144,6 +144,24 @@ FAKE_SSH_CHATTER=1 run host -- echo done
 check "a login shell's chatter does not stop the hand-over" \
   eval '[ "$status" = 0 ] && [ "$(tail -n 1 "$out")" = done ]'
 
+# --- --account ---------------------------------------------------------------------
+
+printf '%s' test-api-key-0002 | "$CK_CLI" set-api-key --as second >/dev/null 2>&1
+second=$("$CK_CLI" accounts --json | python3 -c 'import json, sys
+print(next(a["id"] for a in json.load(sys.stdin) if a["name"] == "second"))')
+list_sessions='gdbus call --session --dest io.github.claudekeyring.ClaudeKeyring --object-path /io/github/claudekeyring/ClaudeKeyring --method io.github.claudekeyring.Credentials1.ListGatewaySessions'
+run --account second host -- sh -c "$list_sessions"
+check "--account NAME: the session serves that account" \
+  eval '[ "$status" = 0 ] && [ -n "$second" ] && grep -q "'"'"'account'"'"': <'"'"'$second'"'"'>" "$out"'
+run host -- sh -c "$list_sessions"
+check "without --account: the default account, not that one" \
+  eval '[ "$status" = 0 ] && grep -q "'"'"'account'"'"': <" "$out" && ! grep -q "$second" "$out"'
+: >"$FAKE_SSH_LOG"
+run --account nobody-here host -- true
+check "--account with an unknown account: one line, no ssh run" \
+  eval '[ "$status" != 0 ] && [ "$(lines "$err")" = 1 ] && grep -q nobody-here "$err" && [ ! -s "$FAKE_SSH_LOG" ]'
+"$CK_CLI" logout second >/dev/null 2>&1
+
 # --- exit statuses, signals --------------------------------------------------------
 
 run host -- sh -c 'exit 7'
