@@ -1066,6 +1066,31 @@ ck_status_window_dup_diagnostics (CkStatusWindow *self)
       g_string_append_printf (text, "last refresh: %s %s\n", iso,
                               refresh_error[0] != '\0' ? refresh_error : "ok");
     }
+  if (g_variant_n_children (ck_status_get_accounts (status)) > 0)
+    {
+      GVariant *row;
+
+      g_string_append (text, "accounts:\n");
+      g_variant_iter_init (&iter, ck_status_get_accounts (status));
+      while ((row = g_variant_iter_next_value (&iter)) != NULL)
+        {
+          g_autoptr(GVariant) owned = row;
+          g_autofree const char **rules = NULL;
+          g_autofree char *joined = NULL;
+          const char *name = "", *kind = "", *account_state = "";
+          gboolean is_default = FALSE;
+
+          g_variant_lookup (row, "name", "&s", &name);
+          g_variant_lookup (row, "kind", "&s", &kind);
+          g_variant_lookup (row, "state", "&s", &account_state);
+          g_variant_lookup (row, "default", "b", &is_default);
+          if (g_variant_lookup (row, "rules", "^a&s", &rules) && rules[0] != NULL)
+            joined = g_strjoinv (", ", (char **) rules);
+          g_string_append_printf (text, "  %s (%s, %s%s)%s%s\n", name, kind, account_state,
+                                  is_default ? ", default" : "",
+                                  joined != NULL ? ": " : "", joined != NULL ? joined : "");
+        }
+    }
   g_string_append_printf (text, "credential reads: %u\n",
                           ck_read_log_get_count (get_read_log (self)));
   g_string_append_printf (text, "gateway sessions: %u\n", ck_status_get_gateway_sessions (status));

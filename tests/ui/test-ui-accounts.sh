@@ -125,6 +125,8 @@ dump_has '^row\t\Qtester@example.com\E\tLogged in, token until [^\t]*Fake Org\t\
   pass "a row offers Make Default, Rename… and Log Out" || { fail "the first login's row"; show_dump; }
 dump_has '^row\tci-key\t[^\t]*\t\[Make Default\]' && fail "the default's row offers Make Default" ||
   pass "the default's row does not offer Make Default"
+dump_has "^diagnostics\t  work \(oauth, logged-in\): \Q$project\E$" && dump_has '^diagnostics\t  ci-key \(api-key, stored, default\)$' &&
+  pass "the copied diagnostics list the accounts" || { fail "diagnostics: accounts"; show_dump; }
 
 place_window () {
   local id
