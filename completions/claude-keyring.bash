@@ -4,7 +4,7 @@
 # loads a file when its command is first completed. Works without
 # bash-completion too: source this file from ~/.bashrc.
 
-_claude_keyring_commands="login logout status token set-api-key helper run setup-claude import doctor accounts switch bind unbind rename"
+_claude_keyring_commands="login logout status token set-api-key helper run ssh setup-claude import doctor accounts switch bind unbind rename"
 
 # _claude_keyring_accounts: completes the names of the stored accounts.
 _claude_keyring_accounts ()
@@ -154,6 +154,35 @@ _claude_keyring ()
         _command_offset "$start"
       else
         _claude_keyring_files
+      fi
+      ;;
+    ssh)
+      # ssh's own syntax: options (those of "BbcDEeFIiJLlmOoPpQRSWw" take
+      # the next word), the destination, then the remote command.
+      local destination=0 start=0
+      for ((i = command_index + 1; i < COMP_CWORD; i++)); do
+        case ${COMP_WORDS[i]} in
+          --) ((destination)) && { start=$((i + 1)); break; } ;;
+          -[BbcDEeFIiJLlmOoPpQRSWw]) ((i++)) ;;
+          -*) ;;
+          *) ((destination)) && { start=$i; break; }; destination=1 ;;
+        esac
+      done
+      case $prev in
+        -[iFE]) _claude_keyring_files; return 0 ;;
+        -J) COMPREPLY=($(compgen -A hostname -- "$cur")); return 0 ;;
+        -[BbcDeILlmOoPpQRSWw]) COMPREPLY=(); return 0 ;;
+      esac
+      if ((start > 0 && start < COMP_CWORD)); then
+        COMPREPLY=()
+      elif ((destination)); then
+        _claude_keyring_reply "claude"
+      elif [[ $cur == -* ]]; then
+        _claude_keyring_reply "--persist --help -p -i -l -J -F -o -t -T -A -v -q -C -4 -6"
+      elif declare -F _known_hosts_real >/dev/null; then
+        _known_hosts_real -a -- "$cur"
+      else
+        COMPREPLY=($(compgen -A hostname -- "$cur"))
       fi
       ;;
     token | helper)

@@ -45,6 +45,32 @@ function __claude_keyring_run_options
     return 0
 end
 
+# Whether "ssh" has its destination yet: ssh's options come first, and
+# "-p 22" takes the word after it.
+function __claude_keyring_ssh_destination
+    __claude_keyring_using ssh
+    or return 1
+    set -l seen_ssh 0
+    set -l skip 0
+    for token in (commandline -opc)[2..-1]
+        if test $seen_ssh = 0
+            test "$token" = ssh
+            and set seen_ssh 1
+            continue
+        end
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        if string match -qr -- '^-[BbcDEeFIiJLlmOoPpQRSWw]$' $token
+            set skip 1
+        else if not string match -q -- '-*' $token
+            return 0
+        end
+    end
+    return 1
+end
+
 complete -c claude-keyring -f
 
 complete -c claude-keyring -n __claude_keyring_no_command -s h -l help -d 'Show the commands'
@@ -56,6 +82,7 @@ complete -c claude-keyring -n __claude_keyring_no_command -a token -d 'Print the
 complete -c claude-keyring -n __claude_keyring_no_command -a set-api-key -d 'Store an API key read from standard input'
 complete -c claude-keyring -n __claude_keyring_no_command -a helper -d 'API key helper for Claude Code'
 complete -c claude-keyring -n __claude_keyring_no_command -a run -d 'Run claude (or a command) with the credential'
+complete -c claude-keyring -n __claude_keyring_no_command -a ssh -d 'Run claude on another machine over ssh with this login'
 complete -c claude-keyring -n __claude_keyring_no_command -a setup-claude -d "Set apiKeyHelper in Claude Code's settings"
 complete -c claude-keyring -n __claude_keyring_no_command -a import -d 'Move ~/.claude/.credentials.json into the keyring'
 complete -c claude-keyring -n __claude_keyring_no_command -a doctor -d 'Check the setup and say what breaks claude'
@@ -97,6 +124,20 @@ complete -c claude-keyring -n __claude_keyring_run_options -l direct -d 'Pass th
 complete -c claude-keyring -n __claude_keyring_run_options -l account -x -a '(claude-keyring accounts --names 2>/dev/null)' -d 'Use this account'
 complete -c claude-keyring -n __claude_keyring_run_options -s h -l help -d 'Show the options of this command'
 complete -c claude-keyring -n '__claude_keyring_using run' -x -a '(__fish_complete_subcommand --fcs-skip=2)'
+
+# ssh: ssh's options that matter most, a destination, then the remote command.
+complete -c claude-keyring -n '__claude_keyring_using ssh' -l persist -d 'Keep the session for the next connection, for tmux'
+complete -c claude-keyring -n '__claude_keyring_using ssh' -s h -l help -d 'Show the options of this command'
+complete -c claude-keyring -n '__claude_keyring_using ssh' -s p -x -d 'Port of the remote sshd'
+complete -c claude-keyring -n '__claude_keyring_using ssh' -s i -r -F -d 'Identity file'
+complete -c claude-keyring -n '__claude_keyring_using ssh' -s F -r -F -d 'ssh configuration file'
+complete -c claude-keyring -n '__claude_keyring_using ssh' -s l -x -a '(__fish_complete_users)' -d 'Login name'
+complete -c claude-keyring -n '__claude_keyring_using ssh' -s J -x -a '(__fish_print_hostnames)' -d 'Jump host'
+complete -c claude-keyring -n '__claude_keyring_using ssh' -s o -x -d 'ssh option'
+complete -c claude-keyring -n '__claude_keyring_using ssh' -s t -d 'Force a terminal'
+complete -c claude-keyring -n '__claude_keyring_using ssh' -s T -d 'No terminal'
+complete -c claude-keyring -n '__claude_keyring_using ssh; and not __claude_keyring_ssh_destination' -x -a '(__fish_print_hostnames)'
+complete -c claude-keyring -n __claude_keyring_ssh_destination -x -a claude -d 'Claude Code on the remote host'
 
 complete -c claude-keyring-agent -f
 complete -c claude-keyring-agent -l headless -d 'Run without tray icon and windows'

@@ -48,10 +48,6 @@
 #define RUN_MIN_VALIDITY 3600
 #define RUN_MIN_VALIDITY_FALLBACK 120
 
-/* Far beyond any real token, and well inside a pipe's buffer, so the
- * write below can never block. */
-#define MAX_TOKEN_LENGTH 16384
-
 #define EXIT_NOT_EXECUTABLE 126
 #define EXIT_NOT_FOUND 127
 
@@ -428,37 +424,6 @@ get_credential (GError **error)
   return NULL;
 }
 
-/* The token and kind of GetCredential's or OpenGatewaySession's reply,
- * checked; FALSE (said) when claude could not use them. */
-static gboolean
-lookup_token (GVariant    *reply,
-              const char **token,
-              gboolean    *is_oauth)
-{
-  const char *kind = NULL;
-
-  if (!g_variant_lookup (reply, "token", "&s", token) || (*token)[0] == '\0' ||
-      !g_variant_lookup (reply, "kind", "&s", &kind))
-    {
-      ck_cli_error ("the agent returned no token; run 'claude-keyring status' to see why");
-      return FALSE;
-    }
-
-  if (strlen (*token) > MAX_TOKEN_LENGTH || strpbrk (*token, "\r\n") != NULL)
-    {
-      ck_cli_error ("the agent returned a token claude could not use; run 'claude-keyring doctor'");
-      return FALSE;
-    }
-
-  *is_oauth = g_str_equal (kind, "oauth");
-  if (!*is_oauth && !g_str_equal (kind, "api-key"))
-    {
-      ck_cli_error ("the agent returned a credential of unknown kind; update claude-keyring");
-      return FALSE;
-    }
-  return TRUE;
-}
-
 /* Puts @token where claude looks for it, in @env: the variable itself
  * with --env, else a pipe the command inherits. */
 static gboolean
@@ -503,7 +468,7 @@ prepare_env (GVariant     *reply,
   const char *token = NULL;
   gboolean is_oauth;
 
-  if (!lookup_token (reply, &token, &is_oauth))
+  if (!ck_cli_lookup_token (reply, &token, &is_oauth))
     return FALSE;
 
   if (is_oauth && !check_no_helper ())
@@ -514,15 +479,6 @@ prepare_env (GVariant     *reply,
   if (base_url != NULL)
     *env = g_environ_setenv (*env, "ANTHROPIC_BASE_URL", base_url, TRUE);
   return pass_token (env, token, is_oauth, use_env);
-}
-
-static void
-print_credential_error (const GError *error)
-{
-  if (g_error_matches (error, CK_ERROR, CK_ERROR_NOT_LOGGED_IN))
-    ck_cli_error ("no credentials are stored; run: claude-keyring login (or claude-keyring set-api-key)");
-  else
-    ck_cli_print_error (error);
 }
 
 /* The credential itself to the command, which replaces this process. */
@@ -536,7 +492,7 @@ run_direct (char     **command,
 
   if (!(credential = get_credential (&error)))
     {
-      print_credential_error (error);
+      ck_cli_print_credential_error (error);
       return CK_EXIT_FAILURE;
     }
 
@@ -546,27 +502,6 @@ run_direct (char     **command,
   return exec_command (command, env);
 }
 
-/* @command as a shell would show it, for the status. */
-static char *
-display_command (char **command)
-{
-  GString *display = g_string_new (NULL);
-
-  for (guint i = 0; command[i] != NULL; i++)
-    {
-      g_autofree char *quoted = NULL;
-      const char *word = command[i];
-
-      if (word[0] == '\0' || word[strspn (word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                 "0123456789-_./:=@%+,")] != '\0')
-        word = quoted = g_shell_quote (word);
-      if (i > 0)
-        g_string_append_c (display, ' ');
-      g_string_append (display, word);
-    }
-  return g_string_free (display, FALSE);
-}
-
 /* OpenGatewaySession for @command; the session lives as long as this
  * process (and its bus connection). */
 static GVariant *
@@ -574,7 +509,7 @@ open_gateway_session (char    **command,
                       GError  **error)
 {
   g_autoptr(GVariant) reply = NULL;
-  g_autofree char *display = display_command (command);
+  g_autofree char *display = ck_cli_display_command (command);
   const char *base_url = g_getenv ("ANTHROPIC_BASE_URL");
   GVariantBuilder options;
 
@@ -616,7 +551,7 @@ run_through_gateway (char     **command,
 
   if (!(session = open_gateway_session (command, &error)))
     {
-      print_credential_error (error);
+      ck_cli_print_credential_error (error);
       return CK_EXIT_FAILURE;
     }
 

@@ -371,6 +371,68 @@ ck_cli_get_credential (guint        min_validity,
   return g_variant_get_child_value (reply, 0);
 }
 
+/* Far beyond any real token, and well inside a pipe's buffer, so that
+ * writing one to a pipe can never block. */
+#define MAX_TOKEN_LENGTH 16384
+
+gboolean
+ck_cli_lookup_token (GVariant    *reply,
+                     const char **token,
+                     gboolean    *is_oauth)
+{
+  const char *kind = NULL;
+
+  if (!g_variant_lookup (reply, "token", "&s", token) || (*token)[0] == '\0' ||
+      !g_variant_lookup (reply, "kind", "&s", &kind))
+    {
+      ck_cli_error ("the agent returned no token; run 'claude-keyring status' to see why");
+      return FALSE;
+    }
+
+  if (strlen (*token) > MAX_TOKEN_LENGTH || strpbrk (*token, "\r\n") != NULL)
+    {
+      ck_cli_error ("the agent returned a token claude could not use; run 'claude-keyring doctor'");
+      return FALSE;
+    }
+
+  *is_oauth = g_str_equal (kind, "oauth");
+  if (!*is_oauth && !g_str_equal (kind, "api-key"))
+    {
+      ck_cli_error ("the agent returned a credential of unknown kind; update claude-keyring");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+ck_cli_print_credential_error (const GError *error)
+{
+  if (g_error_matches (error, CK_ERROR, CK_ERROR_NOT_LOGGED_IN))
+    ck_cli_error ("no credentials are stored; run: claude-keyring login (or claude-keyring set-api-key)");
+  else
+    ck_cli_print_error (error);
+}
+
+char *
+ck_cli_display_command (char **command)
+{
+  GString *display = g_string_new (NULL);
+
+  for (guint i = 0; command[i] != NULL; i++)
+    {
+      g_autofree char *quoted = NULL;
+      const char *word = command[i];
+
+      if (word[0] == '\0' || word[strspn (word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                 "0123456789-_./:=@%+,")] != '\0')
+        word = quoted = g_shell_quote (word);
+      if (i > 0)
+        g_string_append_c (display, ' ');
+      g_string_append (display, word);
+    }
+  return g_string_free (display, FALSE);
+}
+
 /* The gateway entries in Claude Code's settings */
 
 void

@@ -86,6 +86,17 @@ gboolean         ck_cli_parse_options  (GOptionContext  *context,
                                         int             *argc,
                                         char          ***argv);
 
+/* The token and kind of GetCredential's or OpenGatewaySession's reply,
+ * checked; FALSE (said on stderr) when claude could not use them. */
+gboolean         ck_cli_lookup_token   (GVariant    *reply,
+                                        const char **token,
+                                        gboolean    *is_oauth);
+/* Says why no credential or session was had: NotLoggedIn with the fix,
+ * anything else as ck_cli_print_error(). */
+void             ck_cli_print_credential_error (const GError *error);
+/* @command as a shell would show it, for the status. */
+char            *ck_cli_display_command (char **command);
+
 /* The gateway entries of Claude Code's settings file @path (NULL: the
  * default), as setup-claude --gateway writes them. */
 typedef struct
@@ -123,6 +134,7 @@ int ck_cli_run          (int argc, char **argv);
 int ck_cli_setup_claude (int argc, char **argv);
 int ck_cli_import       (int argc, char **argv);
 int ck_cli_doctor       (int argc, char **argv);
+int ck_cli_ssh          (int argc, char **argv);
 int ck_cli_accounts     (int argc, char **argv);
 int ck_cli_switch       (int argc, char **argv);
 int ck_cli_bind         (int argc, char **argv);

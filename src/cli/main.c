@@ -21,6 +21,7 @@ static const CkCliCommand commands[] = {
   { "set-api-key",  "Store an API key read from standard input", ck_cli_set_api_key },
   { "helper",       "API key helper for Claude Code (apiKeyHelper)", ck_cli_helper },
   { "run",          "Run claude (or a command) with the credential", ck_cli_run },
+  { "ssh",          "Run claude on another machine over ssh with this login", ck_cli_ssh },
   { "setup-claude", "Set or remove apiKeyHelper, or the gateway, in Claude Code's settings", ck_cli_setup_claude },
   { "import",       "Move ~/.claude/.credentials.json into the keyring", ck_cli_import },
   { "doctor",       "Check the setup and say what breaks claude", ck_cli_doctor },

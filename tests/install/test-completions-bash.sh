@@ -2,8 +2,9 @@
 # The bash completion loads in a plain bash and in one with bash-completion,
 # completes every command claude-keyring --help lists and every option each
 # command's --help lists, completes files for setup-claude --settings and
-# directories for import --config-dir, and
-# completes the command line after "run" as a command of its own.
+# directories for import --config-dir, completes the command line after
+# "run" as a command of its own, and ssh's options, identity file and
+# remote command.
 #
 #   test-completions-bash.sh COMPLETION_FILE
 set -euo pipefail
@@ -75,7 +76,7 @@ for prelude in "${preludes[@]}"; do
   expect_exactly "$prelude" "$commands" claude-keyring ""
   expect_exactly "$prelude" "--help --version" claude-keyring -
   # Options before the command do not hide it.
-  expect_exactly "$prelude" "status setup-claude set-api-key switch" claude-keyring --version s
+  expect_exactly "$prelude" "status setup-claude set-api-key ssh switch" claude-keyring --version s
 
   for command in $commands; do
     options=$("$CK_CLI" "$command" --help 2>&1 \
@@ -99,6 +100,12 @@ for prelude in "${preludes[@]}"; do
   expect_all "$prelude" "bash" claude-keyring run -- bas
   expect_all "$prelude" "--env" claude-keyring run --e
   expect_all "$prelude" "--direct" claude-keyring run --d
+  # ssh: ssh's options, an identity file, then the remote command.
+  expect_all "$prelude" "--persist" claude-keyring ssh --p
+  expect_exactly "$prelude" "$CK_TEST_ROOT/completion/settings.json" \
+    claude-keyring ssh -i "$CK_TEST_ROOT/completion/sett"
+  expect_exactly "$prelude" "claude" claude-keyring ssh -p 22 me@host cl
+  expect_exactly "$prelude" "claude" claude-keyring ssh --persist me@host -- cl
   expect_exactly "$prelude" "--headless --help --replace --version" claude-keyring-agent --
 done
 

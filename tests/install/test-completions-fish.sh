@@ -70,6 +70,8 @@ touch "$CK_TEST_ROOT/settings.json"
 expect_all "claude-keyring setup-claude --settings $CK_TEST_ROOT/sett" "$CK_TEST_ROOT/settings.json"
 mkdir -p "$CK_TEST_ROOT/claude-work"
 expect_all "claude-keyring import --config-dir $CK_TEST_ROOT/claude-w" "$CK_TEST_ROOT/claude-work/"
+expect_all "claude-keyring ssh -p 22 me@host " claude
+expect_none "claude-keyring ssh -p " claude
 expect_all "claude-keyring run bas" bash
 expect_all "claude-keyring run -- bas" bash
 expect_all "claude-keyring run --env -- claude-keyring-agent --hea" --headless

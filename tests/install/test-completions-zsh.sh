@@ -86,6 +86,8 @@ expect "claude-keyring import --config-dir=$CK_TEST_ROOT/claude-w"$'\t' \
 expect $'claude-keyring run -- claude-keyring-agent --hea\t' 'claude-keyring-agent --headless'
 expect $'claude-keyring run --env claude-keyring-agent --hea\t' 'claude-keyring-agent --headless'
 expect $'claude-keyring run --dir\t' '--direct'
+expect $'claude-keyring ssh --pers\t' 'claude-keyring ssh --persist $'
+expect $'claude-keyring ssh me@host cl\t' 'claude-keyring ssh me@host claude $'
 expect $'claude-keyring-agent --\t' '--headless' '--replace' '--version'
 
 [ "$status" -eq 0 ] && echo "zsh completion offers every command and option"
