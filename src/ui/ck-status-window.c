@@ -21,6 +21,7 @@
 
 #include <glib/gi18n-lib.h>
 
+#include "ck-account-row.h"
 #include "ck-error.h"
 #include "ck-status-window.h"
 
@@ -491,60 +492,49 @@ dup_account_subtitle (GVariant *row)
 {
   g_autoptr(GPtrArray) facts = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
-  g_autofree const char **rules = NULL;
-  const char *name = "", *kind = "", *email = "", *organization = "", *state = "", *error = "";
-  gboolean is_default = FALSE;
-  gint64 expires = 0;
+  g_auto(CkAccountRow) account = { 0 };
 
-  g_variant_lookup (row, "name", "&s", &name);
-  g_variant_lookup (row, "kind", "&s", &kind);
-  g_variant_lookup (row, "email", "&s", &email);
-  g_variant_lookup (row, "organization", "&s", &organization);
-  g_variant_lookup (row, "state", "&s", &state);
-  g_variant_lookup (row, "last-refresh-error", "&s", &error);
-  g_variant_lookup (row, "default", "b", &is_default);
-  g_variant_lookup (row, "expires", "x", &expires);
-  g_variant_lookup (row, "rules", "^a&s", &rules);
+  ck_account_row_init (&account, row);
 
-  if (is_default)
+  if (account.is_default)
     g_ptr_array_add (facts, g_strdup (_("Default")));
-  if (g_str_equal (kind, "api-key"))
+  if (g_str_equal (account.kind, "api-key"))
     g_ptr_array_add (facts, g_strdup (_("API key")));
-  else if (g_str_equal (state, "refreshing"))
+  else if (g_str_equal (account.state, "refreshing"))
     g_ptr_array_add (facts, g_strdup (_("Renewing the login…")));
-  else if (g_str_equal (state, "expired"))
+  else if (g_str_equal (account.state, "expired"))
     g_ptr_array_add (facts, g_strdup (_("Login expired")));
-  else if (expires > 0)
+  else if (account.expires > 0)
     {
-      g_autofree char *until = ck_format_time (expires);
+      g_autofree char *until = ck_format_time (account.expires);
 
       /* Translators: a time such as 14:05; the login is renewed before then */
       g_ptr_array_add (facts, g_strdup_printf (_("Logged in, token until %s"), until));
     }
   else
     g_ptr_array_add (facts, g_strdup (_("Logged in")));
-  if (email[0] != '\0' && !g_str_equal (email, name))
-    g_ptr_array_add (facts, g_strdup (email));
-  if (organization[0] != '\0')
-    g_ptr_array_add (facts, g_strdup (organization));
+  if (account.email[0] != '\0' && !g_str_equal (account.email, account.name))
+    g_ptr_array_add (facts, g_strdup (account.email));
+  if (account.organization[0] != '\0')
+    g_ptr_array_add (facts, g_strdup (account.organization));
   g_ptr_array_add (facts, NULL);
   g_ptr_array_add (lines, g_strjoinv (" · ", (char **) facts->pdata));
 
-  if (rules != NULL && rules[0] != NULL)
+  if (account.rules[0] != NULL)
     {
       g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func (g_free);
       g_autofree char *joined = NULL;
 
-      for (guint i = 0; rules[i] != NULL; i++)
-        g_ptr_array_add (dirs, dup_display_dir (rules[i]));
+      for (guint i = 0; account.rules[i] != NULL; i++)
+        g_ptr_array_add (dirs, dup_display_dir (account.rules[i]));
       g_ptr_array_add (dirs, NULL);
       joined = g_strjoinv (", ", (char **) dirs->pdata);
       /* Translators: the directories bound to the account, comma separated */
       g_ptr_array_add (lines, g_strdup_printf (_("Used in %s"), joined));
     }
-  if (error[0] != '\0')
+  if (account.last_refresh_error[0] != '\0')
     /* Translators: the reason, a sentence */
-    g_ptr_array_add (lines, g_strdup_printf (_("Renewing failed: %s"), error));
+    g_ptr_array_add (lines, g_strdup_printf (_("Renewing failed: %s"), account.last_refresh_error));
 
   g_ptr_array_add (lines, NULL);
   return g_strjoinv ("\n", (char **) lines->pdata);
@@ -571,20 +561,15 @@ static GtkWidget *
 account_row_new (GVariant *row)
 {
   g_autofree char *subtitle = dup_account_subtitle (row);
-  const char *id = "", *name = "", *kind = "";
-  gboolean is_default = FALSE;
+  g_auto(CkAccountRow) account = { 0 };
   GtkWidget *widget;
 
-  g_variant_lookup (row, "id", "&s", &id);
-  g_variant_lookup (row, "name", "&s", &name);
-  g_variant_lookup (row, "kind", "&s", &kind);
-  g_variant_lookup (row, "default", "b", &is_default);
-
-  widget = info_row_new (name, subtitle);
+  ck_account_row_init (&account, row);
+  widget = info_row_new (account.name, subtitle);
 
   /* The default is marked where a radio item would be; the others offer
    * to become it. */
-  if (is_default)
+  if (account.is_default)
     {
       GtkWidget *mark = gtk_image_new_from_icon_name ("starred-symbolic");
 
@@ -603,16 +588,16 @@ account_row_new (GVariant *row)
       adw_action_row_add_prefix (ADW_ACTION_ROW (widget), spacer);
       adw_action_row_add_suffix (ADW_ACTION_ROW (widget),
                                  row_button_new ("non-starred-symbolic", _("Make Default"),
-                                                 "app.default-account", g_variant_new_string (id)));
+                                                 "app.default-account", g_variant_new_string (account.id)));
     }
   adw_action_row_add_suffix (ADW_ACTION_ROW (widget),
                              row_button_new ("document-edit-symbolic", _("Rename…"),
-                                             "status.rename-account", g_variant_new ("(ss)", id, name)));
+                                             "status.rename-account", g_variant_new ("(ss)", account.id, account.name)));
   adw_action_row_add_suffix (ADW_ACTION_ROW (widget),
                              row_button_new ("system-log-out-symbolic",
-                                             g_str_equal (kind, "api-key") ? _("Remove Key") : _("Log Out"),
-                                             "app.remove-account", g_variant_new_string (id)));
-  g_object_set_data_full (G_OBJECT (widget), "ck-account", g_strdup (id), g_free);
+                                             g_str_equal (account.kind, "api-key") ? _("Remove Key") : _("Log Out"),
+                                             "app.remove-account", g_variant_new_string (account.id)));
+  g_object_set_data_full (G_OBJECT (widget), "ck-account", g_strdup (account.id), g_free);
   return widget;
 }
 
@@ -1075,20 +1060,14 @@ ck_status_window_dup_diagnostics (CkStatusWindow *self)
       while ((row = g_variant_iter_next_value (&iter)) != NULL)
         {
           g_autoptr(GVariant) owned = row;
-          g_autofree const char **rules = NULL;
+          g_auto(CkAccountRow) account = { 0 };
           g_autofree char *joined = NULL;
-          const char *name = "", *kind = "", *account_state = "";
-          gboolean is_default = FALSE;
 
-          g_variant_lookup (row, "name", "&s", &name);
-          g_variant_lookup (row, "kind", "&s", &kind);
-          g_variant_lookup (row, "state", "&s", &account_state);
-          g_variant_lookup (row, "default", "b", &is_default);
-          if (g_variant_lookup (row, "rules", "^a&s", &rules) && rules[0] != NULL)
-            joined = g_strjoinv (", ", (char **) rules);
-          g_string_append_printf (text, "  %s (%s, %s%s)%s%s\n", name, kind, account_state,
-                                  is_default ? ", default" : "",
-                                  joined != NULL ? ": " : "", joined != NULL ? joined : "");
+          ck_account_row_init (&account, row);
+          joined = g_strjoinv (", ", (char **) account.rules);
+          g_string_append_printf (text, "  %s (%s, %s%s)%s%s\n", account.name, account.kind, account.state,
+                                  account.is_default ? ", default" : "",
+                                  joined[0] != '\0' ? ": " : "", joined);
         }
     }
   g_string_append_printf (text, "credential reads: %u\n",

@@ -13,6 +13,7 @@
 
 #include <glib/gi18n-lib.h>
 
+#include "ck-account-row.h"
 #include "ck-status.h"
 
 struct _CkStatus
@@ -249,12 +250,11 @@ ck_status_get_default_account_id (CkStatus *self)
   while ((row = g_variant_iter_next_value (&iter)) != NULL)
     {
       g_autoptr(GVariant) owned = row;
-      gboolean is_default = FALSE;
-      const char *id = NULL;
+      g_auto(CkAccountRow) account = { 0 };
 
-      if (g_variant_lookup (row, "default", "b", &is_default) && is_default &&
-          g_variant_lookup (row, "id", "&s", &id))
-        return id;   /* points into self->accounts, which outlives @row */
+      ck_account_row_init (&account, row);
+      if (account.is_default)
+        return account.id;   /* points into self->accounts, which outlives @row */
     }
   return NULL;
 }
@@ -276,11 +276,11 @@ ck_accounts_find_name (GVariant   *accounts,
   while ((row = g_variant_iter_next_value (&iter)) != NULL)
     {
       g_autoptr(GVariant) owned = row;
-      const char *row_email = NULL, *name = NULL;
+      g_auto(CkAccountRow) account = { 0 };
 
-      if (g_variant_lookup (row, "email", "&s", &row_email) && g_str_equal (row_email, email) &&
-          g_variant_lookup (row, "name", "&s", &name))
-        return name;
+      ck_account_row_init (&account, row);
+      if (g_str_equal (account.email, email))
+        return account.name;
     }
   return NULL;
 }

@@ -24,6 +24,7 @@
 #include <adwaita.h>
 #include <glib/gi18n-lib.h>
 
+#include "ck-account-row.h"
 #include "ck-api-key-dialog.h"
 #include "ck-login-dialog.h"
 #include "ck-status-window.h"
@@ -226,17 +227,17 @@ take_new_refresh_error (CkUi     *self,
   while ((row = g_variant_iter_next_value (&iter)) != NULL)
     {
       g_autoptr(GVariant) owned = row;
-      const char *id = NULL, *error = "";
+      g_auto(CkAccountRow) account = { 0 };
+      const char *error;
 
-      if (!g_variant_lookup (row, "id", "&s", &id))
-        continue;
-      g_variant_lookup (row, "last-refresh-error", "&s", &error);
+      ck_account_row_init (&account, row);
+      error = account.last_refresh_error;
       *any |= error[0] != '\0';
       if (error[0] != '\0' &&
-          g_strcmp0 (error, g_hash_table_lookup (self->notified_account_errors, id)) != 0 &&
+          g_strcmp0 (error, g_hash_table_lookup (self->notified_account_errors, account.id)) != 0 &&
           fresh == NULL)
         fresh = g_variant_ref (row);
-      g_hash_table_insert (self->notified_account_errors, g_strdup (id), g_strdup (error));
+      g_hash_table_insert (self->notified_account_errors, g_strdup (account.id), g_strdup (error));
     }
   return fresh;
 }
@@ -253,19 +254,18 @@ notify_status (CkUi *self)
    * that failed, which need not be the default. */
   if (failed != NULL)
     {
-      const char *name = "", *error = "", *account_state = "";
+      g_auto(CkAccountRow) account = { 0 };
       g_autofree char *body = NULL;
 
-      g_variant_lookup (failed, "name", "&s", &name);
-      g_variant_lookup (failed, "last-refresh-error", "&s", &error);
-      g_variant_lookup (failed, "state", "&s", &account_state);
-      if (g_str_equal (account_state, "expired"))
+      ck_account_row_init (&account, failed);
+      if (g_str_equal (account.state, "expired"))
         /* Translators: an account's name, then the reason, a sentence */
-        body = g_strdup_printf (_("%s: %s Log in again so that Claude Code keeps working."), name, error);
+        body = g_strdup_printf (_("%s: %s Log in again so that Claude Code keeps working."),
+                                account.name, account.last_refresh_error);
       else
         /* Translators: an account's name, then the reason, a sentence */
         body = g_strdup_printf (_("%s: %s The current token still works for now; log in again if this persists."),
-                                name, error);
+                                account.name, account.last_refresh_error);
       send_notification (self, "refresh-failed", _("Could Not Renew the Claude Login"), body,
                          _("Log In…"), "app.login", G_NOTIFICATION_PRIORITY_HIGH);
       refresh_failed = TRUE;
@@ -347,27 +347,23 @@ append_accounts (CkUi  *self,
       g_auto(GStrv) parts = NULL;
       g_autofree char *name = NULL;
       g_autofree char *label = NULL;
-      const char *id = NULL, *raw_name = NULL, *kind = "", *state = "";
+      g_auto(CkAccountRow) account = { 0 };
 
-      if (!g_variant_lookup (row, "id", "&s", &id) || !g_variant_lookup (row, "name", "&s", &raw_name))
-        continue;
-      g_variant_lookup (row, "kind", "&s", &kind);
-      g_variant_lookup (row, "state", "&s", &state);
-
+      ck_account_row_init (&account, row);
       /* A name is the user's text, not a mnemonic. */
-      parts = g_strsplit (raw_name, "_", -1);
+      parts = g_strsplit (account.name, "_", -1);
       name = g_strjoinv ("__", parts);
-      if (g_str_equal (kind, "api-key"))
+      if (g_str_equal (account.kind, "api-key"))
         /* Translators: an account's name; the account is an API key */
         label = g_strdup_printf (_("%s (API key)"), name);
-      else if (g_str_equal (state, "expired"))
+      else if (g_str_equal (account.state, "expired"))
         /* Translators: an account's name; its login expired */
         label = g_strdup_printf (_("%s (expired)"), name);
       else
         label = g_strdup (name);
 
       item = g_menu_item_new (label, NULL);
-      g_menu_item_set_action_and_target_value (item, "app.default-account", g_variant_new_string (id));
+      g_menu_item_set_action_and_target_value (item, "app.default-account", g_variant_new_string (account.id));
       g_menu_append_item (menu, item);
     }
 }

@@ -95,6 +95,22 @@ if [ -n "${CK_UI_KEEP_LOGS:-}" ]; then
   pids+=($!)
 fi
 
+# start_fake_oauth: the project's fake OAuth server, $base its URL, and
+# the agent's endpoints (read from its environment) pointing at it.
+start_fake_oauth () {
+  "$(command -v python3)" "$support/fake-oauth-server.py" --port-file "$CK_TEST_ROOT/port" \
+    --client-id ck-test-client 2>"$CK_TEST_ROOT/oauth-server.log" &
+  pids+=($!)
+  wait_for 10 test -s "$CK_TEST_ROOT/port" || die "the fake OAuth server did not start"
+  base=http://127.0.0.1:$(cat "$CK_TEST_ROOT/port")
+  export CLAUDE_KEYRING_AUTHORIZE_URL=$base/oauth/authorize
+  export CLAUDE_KEYRING_CONSOLE_AUTHORIZE_URL=$base/oauth/authorize
+  export CLAUDE_KEYRING_TOKEN_URL=$base/v1/oauth/token
+  export CLAUDE_KEYRING_REVOKE_URL=$base/v1/oauth/revoke
+  export CLAUDE_KEYRING_API_BASE_URL=$base
+  export CLAUDE_KEYRING_CLIENT_ID=ck-test-client
+}
+
 start_notifications () {
   "$CK_UI_BUILD_DIR/ck-fake-notifications" "$CK_TEST_ROOT/notifications.log" &
   pids+=($!)
