@@ -640,85 +640,71 @@ add_account_action (GSimpleAction *action,
   ck_ui_show_add_account (user_data);
 }
 
+/* Commands of the tray and the windows that are one call of the agent
+ * with the action's string (an account, a gateway session): nobody waits
+ * for the answer, so a failure is a notification. Like Log Out, they are
+ * never on the bus. */
+static const struct {
+  const char *action;
+  const char *method;
+  const char *notification;
+  const char *failure;     /* N_() */
+} string_commands[] = {
+  /* The tray's radio items and the status window's Make Default buttons,
+   * as `claude-keyring switch`; the state follows from StatusChanged. */
+  { "default-account", "SetDefaultAccount", "accounts", N_("Could Not Change the Default Account") },
+  /* A row's Log Out: one account. */
+  { "remove-account", "RemoveAccount", "accounts", N_("Could Not Log Out") },
+  /* A gateway row's End: its token is refused from its next request on. */
+  { "end-gateway-session", "CloseGatewaySession", "gateway-session", N_("Could Not End the Gateway Session") },
+};
+
+typedef struct
+{
+  CkUi *self;
+  guint command;
+} StringCall;
+
 static void
-on_default_account_set (GObject      *object,
+on_string_command_done (GObject      *object,
                         GAsyncResult *result,
                         gpointer      user_data)
 {
-  g_autoptr(CkUi) self = user_data;
+  StringCall *call = user_data;
+  g_autoptr(CkUi) self = call->self;
+  g_autoptr(GVariant) reply = NULL;
   g_autoptr(GError) error = NULL;
+  guint command = call->command;
 
-  if (!ck_dbus_credentials1_call_set_default_account_finish (CK_DBUS_CREDENTIALS1 (object), result, &error))
-    notify_failure (self, error, "accounts", _("Could Not Change the Default Account"));
-}
-
-/* The tray's radio items and the status window's Make Default buttons:
- * SetDefaultAccount, as `claude-keyring switch`. The state follows from
- * the StatusChanged that the agent sends. */
-static void
-default_account_action (GSimpleAction *action,
-                        GVariant      *parameter,
-                        gpointer       user_data)
-{
-  CkUi *self = user_data;
-
-  g_debug ("Making account %s the default", g_variant_get_string (parameter, NULL));
-  ck_dbus_credentials1_call_set_default_account (self->proxy, g_variant_get_string (parameter, NULL),
-                                                 self->cancellable, on_default_account_set,
-                                                 g_object_ref (self));
+  g_free (call);
+  reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (object), result, &error);
+  if (reply == NULL)
+    notify_failure (self, error, string_commands[command].notification,
+                    _(string_commands[command].failure));
 }
 
 static void
-on_account_removed (GObject      *object,
-                    GAsyncResult *result,
-                    gpointer      user_data)
-{
-  g_autoptr(CkUi) self = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (!ck_dbus_credentials1_call_remove_account_finish (CK_DBUS_CREDENTIALS1 (object), result, &error))
-    notify_failure (self, error, "accounts", _("Could Not Log Out"));
-}
-
-/* Log Out of one account (the status window's rows). Like Log Out,
- * never on the bus. */
-static void
-remove_account_action (GSimpleAction *action,
+string_command_action (GSimpleAction *action,
                        GVariant      *parameter,
                        gpointer       user_data)
 {
   CkUi *self = user_data;
+  const char *name = g_action_get_name (G_ACTION (action));
 
-  g_debug ("Removing account %s", g_variant_get_string (parameter, NULL));
-  ck_dbus_credentials1_call_remove_account (self->proxy, g_variant_get_string (parameter, NULL),
-                                            self->cancellable, on_account_removed, g_object_ref (self));
-}
+  for (guint i = 0; i < G_N_ELEMENTS (string_commands); i++)
+    if (g_str_equal (string_commands[i].action, name))
+      {
+        StringCall *call = g_new0 (StringCall, 1);
 
-static void
-on_gateway_session_closed (GObject      *object,
-                           GAsyncResult *result,
-                           gpointer      user_data)
-{
-  g_autoptr(CkUi) self = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (!ck_dbus_credentials1_call_close_gateway_session_finish (CK_DBUS_CREDENTIALS1 (object), result, &error))
-    notify_failure (self, error, "gateway-session", _("Could Not End the Gateway Session"));
-}
-
-/* The status window's End buttons: the session's token is refused from
- * its next request on. Like Log Out, never on the bus. */
-static void
-end_gateway_session_action (GSimpleAction *action,
-                            GVariant      *parameter,
-                            gpointer       user_data)
-{
-  CkUi *self = user_data;
-
-  g_debug ("Ending gateway session %s", g_variant_get_string (parameter, NULL));
-  ck_dbus_credentials1_call_close_gateway_session (self->proxy, g_variant_get_string (parameter, NULL),
-                                                   self->cancellable, on_gateway_session_closed,
-                                                   g_object_ref (self));
+        call->self = g_object_ref (self);
+        call->command = i;
+        g_debug ("app.%s: %s (%s)", name, string_commands[i].method, g_variant_get_string (parameter, NULL));
+        g_dbus_proxy_call (G_DBUS_PROXY (self->proxy), string_commands[i].method,
+                           g_variant_new ("(@s)", parameter), G_DBUS_CALL_FLAGS_NONE, -1,
+                           self->cancellable, on_string_command_done, call);
+        return;
+      }
+  g_assert_not_reached ();
 }
 
 static void
@@ -761,9 +747,9 @@ static const GActionEntry actions[] = {
   { "logout", logout_action },
   { "set-api-key", set_api_key_action },
   { "add-account", add_account_action },
-  { "default-account", default_account_action, "s", "''", NULL },
-  { "remove-account", remove_account_action, "s" },
-  { "end-gateway-session", end_gateway_session_action, "s" },
+  { "default-account", string_command_action, "s", "''", NULL },
+  { "remove-account", string_command_action, "s" },
+  { "end-gateway-session", string_command_action, "s" },
   { "quit", quit_action },
 };
 
