@@ -531,30 +531,39 @@ ck_ui_show_status (CkUi *self)
   gtk_window_present (GTK_WINDOW (self->status_window));
 }
 
-void
-ck_ui_show_login (CkUi *self)
+/* The login dialog, made on first use; NULL without a display. */
+static CkLoginDialog *
+ensure_login_dialog (CkUi *self)
 {
-  g_return_if_fail (CK_IS_UI (self));
-
   if (!ensure_gtk (self))
-    return;
+    return NULL;
   if (self->login_dialog == NULL)
     self->login_dialog = g_object_ref_sink (ck_login_dialog_new (self));
   g_application_withdraw_notification (self->application, "login");
-  ck_login_dialog_start (self->login_dialog);
+  return self->login_dialog;
 }
 
 void
-ck_ui_show_add_account (CkUi *self)
+ck_ui_show_login (CkUi *self)
 {
+  CkLoginDialog *dialog;
+
   g_return_if_fail (CK_IS_UI (self));
 
-  if (!ensure_gtk (self))
-    return;
-  if (self->login_dialog == NULL)
-    self->login_dialog = g_object_ref_sink (ck_login_dialog_new (self));
-  g_application_withdraw_notification (self->application, "login");
-  ck_login_dialog_add_account (self->login_dialog);
+  if ((dialog = ensure_login_dialog (self)) != NULL)
+    ck_login_dialog_start (dialog);
+}
+
+/* Add Account…: the login dialog asks for the new account's name first. */
+void
+ck_ui_show_add_account (CkUi *self)
+{
+  CkLoginDialog *dialog;
+
+  g_return_if_fail (CK_IS_UI (self));
+
+  if ((dialog = ensure_login_dialog (self)) != NULL)
+    ck_login_dialog_add_account (dialog);
 }
 
 void

@@ -43,6 +43,12 @@ accounts () {
   "$CK_CLI" accounts --json | "$PY" -S -c 'import json, sys; r = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
 }
 dumped () { dump; dump_has "$1"; }
+# submit TITLE TEXT PATTERN: types TEXT into the window's field and presses
+# Return until the dump has a line matching PATTERN.
+submit () {
+  type_into "$1" "$2" || fail "typing into $1"
+  press "$1" Return dumped "$3"
+}
 default_name () { accounts '" ".join(a["name"] for a in r if a["default"])'; }
 names () { accounts '" ".join(a["name"] for a in r)'; }
 status_default () {
@@ -117,14 +123,7 @@ dump_has '^row\tci-key\t[^\t]*\t\[Make Default\]' && fail "the default's row off
 dump_has "^diagnostics\t  work \(oauth, logged-in\): \Q$project\E$" && dump_has '^diagnostics\t  ci-key \(api-key, stored, default\)$' &&
   pass "the copied diagnostics list the accounts" || { fail "diagnostics: accounts"; show_dump; }
 
-place_window () {
-  local id
-  wait_for 10 eval '[ -n "$(window_id "Claude Keyring")" ]' || return 1
-  id=$(window_id "Claude Keyring")
-  xdotool windowmove "$id" 0 40
-  sleep 0.5
-}
-place_window && screenshot status-window-accounts "$(window_id "Claude Keyring")" || true
+place_window "Claude Keyring" && screenshot status-window-accounts "$(window_id "Claude Keyring")" || true
 
 # Make Default from a row.
 agent_action_click () {
@@ -141,11 +140,9 @@ agent_action_click work "Rename…"
 wait_dump 10 '^window\tAdwWindow\tRename Account' && pass "Rename… opens a dialog" ||
   { fail "Rename… opens a dialog"; show_dump; }
 dump_has '^entry\tAccount name\twork$' && pass "the dialog holds the current name" || fail "the rename entry"
-type_into "Rename Account" "has space" || fail "typing into the rename dialog"
-press "Rename Account" Return dumped '^label\tAn account name is 1 to 64 printable characters' &&
+submit "Rename Account" "has space" '^label\tAn account name is 1 to 64 printable characters' &&
   pass "a refused name: the dialog says why" || { fail "a refused name is explained"; show_dump; }
-type_into "Rename Account" "ci-key" || fail "typing into the rename dialog"
-press "Rename Account" Return dumped '^label\tAnother account is already called “ci-key”' &&
+submit "Rename Account" "ci-key" '^label\tAnother account is already called “ci-key”' &&
   pass "a name in use: the dialog says so" || { fail "a name in use is explained"; show_dump; }
 dump_has '^window\tAdwWindow\tRename Account' && pass "the dialog stays open on a refused name" ||
   fail "the dialog closed on a refused name"
@@ -193,11 +190,9 @@ dump_has '^entry\tAccount name \(optional\)\t$' && pass "which asks for the new 
   { fail "the name field"; show_dump; }
 [ "$(credentials GetStatus | grep -oP "'state': <'\K[a-z-]+" | head -n 1)" != login-pending ] &&
   pass "no login starts before the name is given" || fail "a login started at once"
-type_into "Log In to Claude" "bad name" || fail "typing the name"
-press "Log In to Claude" Return dumped '^label\tAn account name is 1 to 64 printable characters' &&
+submit "Log In to Claude" "bad name" '^label\tAn account name is 1 to 64 printable characters' &&
   pass "a refused name is explained in the dialog" || { fail "a refused name in the login dialog"; show_dump; }
-type_into "Log In to Claude" "work" || fail "typing the name"
-press "Log In to Claude" Return dumped "^label\t\Q$base\E/oauth/authorize\?" &&
+submit "Log In to Claude" "work" "^label\t\Q$base\E/oauth/authorize\?" &&
   pass "the login starts with the name" || { fail "the login starts"; show_dump; }
 url=$(grep -oP "^label\t\K\Q$base\E/oauth/authorize\?.*" "$CK_UI_TEST_DUMP" | head -n 1)
 "$PY" "$support/play-browser.py" "$url" 2>"$CK_TEST_ROOT/browser.log" ||
@@ -212,13 +207,7 @@ press_until_gone "Log In to Claude" Escape '^window\tCkLoginDialog' || fail "Esc
 # key again.
 printf 'test-api-key-ui-accounts\n' | "$CK_CLI" set-api-key --as ci-key 2>/dev/null
 wait_for 10 eval '[ "$(radio_count)" = 3 ]' || fail "three accounts again: $(menu_layout)"
-tray_windows () { xdotool search --onlyvisible --name '^gtk-sni-tray-standalone$' 2>/dev/null | wc -l; }
-before=$(tray_windows)
-for _ in 1 2 3; do
-  xdotool mousemove 14 14 click 3
-  wait_for 3 eval '[ "$(tray_windows)" -gt "$before" ]' && break
-done
-if [ "$(tray_windows)" -gt "$before" ]; then
+if open_tray_menu; then
   pass "a right click opens the menu with the accounts in the tray host"
   sleep 1
   screenshot tray-menu-accounts root "320x260+0+0" || true

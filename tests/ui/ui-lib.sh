@@ -292,6 +292,31 @@ window_id () {
   xdotool search --onlyvisible --name "^$1\$" 2>/dev/null | head -n 1
 }
 
+# place_window TITLE: moves the shown window of that title below a tray
+# bar at the top (windows appear at the top left without a window manager).
+place_window () {
+  local id
+  wanted_window=$1
+  wait_for 10 eval '[ -n "$(window_id "$wanted_window")" ]' || return 1
+  id=$(window_id "$1")
+  xdotool windowmove "$id" 0 40
+  sleep 0.5
+}
+
+tray_windows () { xdotool search --onlyvisible --name '^gtk-sni-tray-standalone$' 2>/dev/null | wc -l; }
+
+# open_tray_menu: a right click on the icon of a tray bar at the top, until
+# the tray host shows its menu (a new window of its own).
+open_tray_menu () {
+  local before
+  before=$(tray_windows)
+  for _ in 1 2 3; do
+    xdotool mousemove 14 14 click 3
+    wait_for 3 eval '[ "$(tray_windows)" -gt "$before" ]' && return 0
+  done
+  return 1
+}
+
 # screenshot NAME WINDOW-ID|root [GEOMETRY]: a PNG in $screenshots; fails
 # when the picture stays empty (one flat colour) for 10 s. A window is
 # mapped before GTK has painted it, and a slow (instrumented) agent paints
