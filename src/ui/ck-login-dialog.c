@@ -23,6 +23,7 @@
 typedef enum
 {
   STATE_IDLE,
+  STATE_NAMING,    /* Add Account…: asking for the new account's name */
   STATE_STARTING,
   STATE_WAITING,   /* our login, waiting for the browser or a code */
   STATE_BUSY,      /* someone else's login is pending */
@@ -38,6 +39,7 @@ struct _CkLoginDialog
   CkDBusCredentials1 *proxy;
   GCancellable       *cancellable;
   char               *url;
+  char               *account_name;   /* the Login's "name", or NULL */
   State               state;
   guint               present_source;
   gboolean            present_when_ready;
@@ -47,6 +49,8 @@ struct _CkLoginDialog
   AdwToastOverlay    *toast_overlay;
   GtkWidget          *cancel_button;
   GtkStack           *stack;
+  GtkEntry           *name_entry;
+  GtkLabel           *name_error_label;
   GtkSpinner         *starting_spinner;
   GtkLabel           *url_label;
   GtkLabel           *browser_error_label;
@@ -72,6 +76,7 @@ set_state (CkLoginDialog *self,
 {
   static const char * const pages[] = {
     [STATE_IDLE] = "starting",
+    [STATE_NAMING] = "naming",
     [STATE_STARTING] = "starting",
     [STATE_WAITING] = "waiting",
     [STATE_BUSY] = "busy",
@@ -93,7 +98,8 @@ set_state (CkLoginDialog *self,
   gtk_spinner_set_spinning (self->starting_spinner, state == STATE_STARTING);
   gtk_spinner_set_spinning (self->waiting_spinner, state == STATE_WAITING);
   gtk_widget_set_visible (self->cancel_button,
-                          state == STATE_STARTING || state == STATE_WAITING || state == STATE_BUSY);
+                          state == STATE_NAMING || state == STATE_STARTING ||
+                          state == STATE_WAITING || state == STATE_BUSY);
 
   if (state == STATE_WAITING)
     {
@@ -108,6 +114,9 @@ set_state (CkLoginDialog *self,
    * the browser does its part, else the page's main button. */
   switch (state)
     {
+    case STATE_NAMING:
+      gtk_widget_grab_focus (GTK_WIDGET (self->name_entry));
+      break;
     case STATE_WAITING:
       gtk_widget_grab_focus (GTK_WIDGET (self->code_entry));
       break;
@@ -200,6 +209,14 @@ on_login (GObject      *object,
           return;
         }
       g_autofree char *message = error_message (error);
+      /* A name the agent refuses: say why where it is typed. */
+      if (self->account_name != NULL && g_error_matches (error, CK_ERROR, CK_ERROR_INVALID_ARGUMENT))
+        {
+          gtk_label_set_label (self->name_error_label, message);
+          gtk_widget_set_visible (GTK_WIDGET (self->name_error_label), TRUE);
+          set_state (self, STATE_NAMING);
+          return;
+        }
       show_failure (self, message);
       return;
     }
@@ -229,6 +246,8 @@ start_login (CkLoginDialog *self)
 
   g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&options, "{sv}", "open-browser", g_variant_new_boolean (FALSE));
+  if (self->account_name != NULL)
+    g_variant_builder_add (&options, "{sv}", "name", g_variant_new_string (self->account_name));
   ck_dbus_credentials1_call_login (self->proxy, g_variant_builder_end (&options),
                                    self->cancellable, on_login, g_object_ref (self));
 }
@@ -341,6 +360,23 @@ on_code_changed (CkLoginDialog *self)
   gtk_widget_set_sensitive (self->code_button, text != NULL && text[0] != '\0');
 }
 
+/* Add Account…: the login is for the account named here, a new one;
+ * without a name the agent names it after the login's email. */
+static void
+on_name_activate (CkLoginDialog *self)
+{
+  g_autofree char *name = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->name_entry)));
+
+  if (self->state != STATE_NAMING)
+    return;
+  g_strstrip (name);
+  g_clear_pointer (&self->account_name, g_free);
+  if (name[0] != '\0')
+    self->account_name = g_steal_pointer (&name);
+  gtk_widget_set_visible (GTK_WIDGET (self->name_error_label), FALSE);
+  start_login (self);
+}
+
 /* Buttons */
 
 static void
@@ -416,16 +452,41 @@ ck_login_dialog_start (CkLoginDialog *self)
 
   if (gtk_widget_get_visible (GTK_WIDGET (self)))
     {
-      if (self->state == STATE_SUCCESS || self->state == STATE_FAILURE)
-        start_login (self);
+      if (self->state == STATE_SUCCESS || self->state == STATE_FAILURE || self->state == STATE_NAMING)
+        {
+          g_clear_pointer (&self->account_name, g_free);
+          start_login (self);
+        }
       gtk_window_present (GTK_WINDOW (self));
       return;
     }
 
+  g_clear_pointer (&self->account_name, g_free);
   self->present_when_ready = TRUE;
   if (self->present_source == 0)
     self->present_source = g_timeout_add (500, present_cb, self);
   start_login (self);
+}
+
+/* Add Account…: asks for the new account's name first. A login already
+ * under way in the dialog is left to finish. */
+void
+ck_login_dialog_add_account (CkLoginDialog *self)
+{
+  g_return_if_fail (CK_IS_LOGIN_DIALOG (self));
+
+  if (gtk_widget_get_visible (GTK_WIDGET (self)) &&
+      self->state != STATE_SUCCESS && self->state != STATE_FAILURE)
+    {
+      gtk_window_present (GTK_WINDOW (self));
+      return;
+    }
+
+  g_clear_pointer (&self->account_name, g_free);
+  gtk_editable_set_text (GTK_EDITABLE (self->name_entry), "");
+  gtk_widget_set_visible (GTK_WIDGET (self->name_error_label), FALSE);
+  self->present_when_ready = TRUE;
+  set_state (self, STATE_NAMING);
 }
 
 gboolean
@@ -461,6 +522,7 @@ ck_login_dialog_finalize (GObject *object)
 
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->url, g_free);
+  g_clear_pointer (&self->account_name, g_free);
 
   G_OBJECT_CLASS (ck_login_dialog_parent_class)->finalize (object);
 }
@@ -478,6 +540,8 @@ ck_login_dialog_class_init (CkLoginDialogClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CkLoginDialog, toast_overlay);
   gtk_widget_class_bind_template_child (widget_class, CkLoginDialog, cancel_button);
   gtk_widget_class_bind_template_child (widget_class, CkLoginDialog, stack);
+  gtk_widget_class_bind_template_child (widget_class, CkLoginDialog, name_entry);
+  gtk_widget_class_bind_template_child (widget_class, CkLoginDialog, name_error_label);
   gtk_widget_class_bind_template_child (widget_class, CkLoginDialog, starting_spinner);
   gtk_widget_class_bind_template_child (widget_class, CkLoginDialog, url_label);
   gtk_widget_class_bind_template_child (widget_class, CkLoginDialog, browser_error_label);
@@ -495,6 +559,7 @@ ck_login_dialog_class_init (CkLoginDialogClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_cancel_clicked);
   gtk_widget_class_bind_template_callback (widget_class, on_open_clicked);
   gtk_widget_class_bind_template_callback (widget_class, on_copy_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_name_activate);
   gtk_widget_class_bind_template_callback (widget_class, on_code_activate);
   gtk_widget_class_bind_template_callback (widget_class, on_code_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_start_over_clicked);

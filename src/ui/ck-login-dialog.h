@@ -15,8 +15,9 @@ G_BEGIN_DECLS
 
 G_DECLARE_FINAL_TYPE (CkLoginDialog, ck_login_dialog, CK, LOGIN_DIALOG, AdwWindow)
 
-CkLoginDialog *ck_login_dialog_new        (CkUi          *ui);
-void           ck_login_dialog_start      (CkLoginDialog *self);
-gboolean       ck_login_dialog_is_waiting (CkLoginDialog *self);
+CkLoginDialog *ck_login_dialog_new         (CkUi          *ui);
+void           ck_login_dialog_start       (CkLoginDialog *self);
+void           ck_login_dialog_add_account (CkLoginDialog *self);
+gboolean       ck_login_dialog_is_waiting  (CkLoginDialog *self);
 
 G_END_DECLS

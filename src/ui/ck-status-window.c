@@ -17,8 +17,11 @@
 
 #include "config.h"
 
+#include <string.h>
+
 #include <glib/gi18n-lib.h>
 
+#include "ck-account-row.h"
 #include "ck-error.h"
 #include "ck-status-window.h"
 
@@ -53,6 +56,8 @@ struct _CkStatusWindow
   GtkLabel        *state_summary;
   GtkWidget       *login_button;
   GtkWidget       *logout_button;
+  AdwPreferencesGroup *accounts_group;
+  GtkListBox      *accounts_list;
   AdwActionRow    *source_row;
   AdwActionRow    *account_row;
   AdwActionRow    *organization_row;
@@ -468,6 +473,324 @@ find_provider (CkStatusWindow *self)
                           on_provider_pid, g_object_ref (self));
 }
 
+/* Accounts */
+
+/* "~/projects/work" for a directory in the home directory. */
+static char *
+dup_display_dir (const char *dir)
+{
+  const char *home = g_get_home_dir ();
+  gsize length = strlen (home);
+
+  if (length > 1 && strncmp (dir, home, length) == 0 && dir[length] == '/')
+    return g_strconcat ("~", dir + length, NULL);
+  return g_strdup (dir);
+}
+
+static char *
+dup_account_subtitle (GVariant *row)
+{
+  g_autoptr(GPtrArray) facts = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  g_auto(CkAccountRow) account = { 0 };
+
+  ck_account_row_init (&account, row);
+
+  if (account.is_default)
+    g_ptr_array_add (facts, g_strdup (_("Default")));
+  if (g_str_equal (account.kind, "api-key"))
+    g_ptr_array_add (facts, g_strdup (_("API key")));
+  else if (g_str_equal (account.state, "refreshing"))
+    g_ptr_array_add (facts, g_strdup (_("Renewing the login…")));
+  else if (g_str_equal (account.state, "expired"))
+    g_ptr_array_add (facts, g_strdup (_("Login expired")));
+  else if (account.expires > 0)
+    {
+      g_autofree char *until = ck_format_time (account.expires);
+
+      /* Translators: a time such as 14:05; the login is renewed before then */
+      g_ptr_array_add (facts, g_strdup_printf (_("Logged in, token until %s"), until));
+    }
+  else
+    g_ptr_array_add (facts, g_strdup (_("Logged in")));
+  if (account.email[0] != '\0' && !g_str_equal (account.email, account.name))
+    g_ptr_array_add (facts, g_strdup (account.email));
+  if (account.organization[0] != '\0')
+    g_ptr_array_add (facts, g_strdup (account.organization));
+  g_ptr_array_add (facts, NULL);
+  g_ptr_array_add (lines, g_strjoinv (" · ", (char **) facts->pdata));
+
+  if (account.rules[0] != NULL)
+    {
+      g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func (g_free);
+      g_autofree char *joined = NULL;
+
+      for (guint i = 0; account.rules[i] != NULL; i++)
+        g_ptr_array_add (dirs, dup_display_dir (account.rules[i]));
+      g_ptr_array_add (dirs, NULL);
+      joined = g_strjoinv (", ", (char **) dirs->pdata);
+      /* Translators: the directories bound to the account, comma separated */
+      g_ptr_array_add (lines, g_strdup_printf (_("Used in %s"), joined));
+    }
+  if (account.last_refresh_error[0] != '\0')
+    /* Translators: the reason, a sentence */
+    g_ptr_array_add (lines, g_strdup_printf (_("Renewing failed: %s"), account.last_refresh_error));
+
+  g_ptr_array_add (lines, NULL);
+  return g_strjoinv ("\n", (char **) lines->pdata);
+}
+
+static GtkWidget *
+row_button_new (const char *icon_name,
+                const char *label,
+                const char *action_name,
+                GVariant   *target)
+{
+  GtkWidget *button = gtk_button_new_from_icon_name (icon_name);
+
+  gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
+  gtk_widget_set_tooltip_text (button, label);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
+  gtk_widget_add_css_class (button, "flat");
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (button), action_name);
+  gtk_actionable_set_action_target_value (GTK_ACTIONABLE (button), target);
+  return button;
+}
+
+static GtkWidget *
+account_row_new (GVariant *row)
+{
+  g_autofree char *subtitle = dup_account_subtitle (row);
+  g_auto(CkAccountRow) account = { 0 };
+  GtkWidget *widget;
+
+  ck_account_row_init (&account, row);
+  widget = info_row_new (account.name, subtitle);
+
+  /* The default is marked where a radio item would be; the others offer
+   * to become it. */
+  if (account.is_default)
+    {
+      GtkWidget *mark = gtk_image_new_from_icon_name ("starred-symbolic");
+
+      gtk_widget_set_tooltip_text (mark, _("The default account"));
+      gtk_accessible_update_property (GTK_ACCESSIBLE (mark), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      _("The default account"), -1);
+      adw_action_row_add_prefix (ADW_ACTION_ROW (widget), mark);
+    }
+  else
+    {
+      GtkWidget *spacer = gtk_image_new ();
+
+      /* Keeps the names aligned with the default's. */
+      gtk_image_set_pixel_size (GTK_IMAGE (spacer), 16);
+      gtk_widget_set_size_request (spacer, 16, -1);
+      adw_action_row_add_prefix (ADW_ACTION_ROW (widget), spacer);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (widget),
+                                 row_button_new ("non-starred-symbolic", _("Make Default"),
+                                                 "app.default-account", g_variant_new_string (account.id)));
+    }
+  adw_action_row_add_suffix (ADW_ACTION_ROW (widget),
+                             row_button_new ("document-edit-symbolic", _("Rename…"),
+                                             "status.rename-account", g_variant_new ("(ss)", account.id, account.name)));
+  adw_action_row_add_suffix (ADW_ACTION_ROW (widget),
+                             row_button_new ("system-log-out-symbolic",
+                                             g_str_equal (account.kind, "api-key") ? _("Remove Key") : _("Log Out"),
+                                             "app.remove-account", g_variant_new_string (account.id)));
+  g_object_set_data_full (G_OBJECT (widget), "ck-account", g_strdup (account.id), g_free);
+  return widget;
+}
+
+static void
+update_accounts (CkStatusWindow *self)
+{
+  GVariant *accounts = ck_status_get_accounts (self->status);
+  GVariantIter iter;
+  GVariant *row;
+
+  clear_list (self->accounts_list);
+  gtk_widget_set_visible (GTK_WIDGET (self->accounts_group), g_variant_n_children (accounts) > 0);
+
+  g_variant_iter_init (&iter, accounts);
+  while ((row = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      g_autoptr(GVariant) owned = row;
+
+      gtk_list_box_append (self->accounts_list, account_row_new (row));
+    }
+}
+
+/* Renaming: a small dialog that stays open on a refused name and says
+ * why, as the agent words it. */
+
+typedef struct
+{
+  CkStatusWindow *self;
+  GtkWidget      *window;
+  GtkWidget      *entry;
+  GtkWidget      *error_label;
+  GtkWidget      *rename_button;
+  char           *id;
+  char           *old_name;
+} RenameDialog;
+
+static void
+rename_dialog_free (RenameDialog *dialog)
+{
+  g_free (dialog->id);
+  g_free (dialog->old_name);
+  g_free (dialog);
+}
+
+static void
+on_account_renamed (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GtkWidget) window = user_data;
+  RenameDialog *dialog = g_object_get_data (G_OBJECT (window), "ck-rename");
+  g_autoptr(GError) error = NULL;
+
+  gtk_widget_set_sensitive (dialog->entry, TRUE);
+  gtk_widget_set_sensitive (dialog->rename_button, TRUE);
+
+  if (!ck_dbus_credentials1_call_rename_account_finish (CK_DBUS_CREDENTIALS1 (object), result, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      g_dbus_error_strip_remote_error (error);
+      gtk_label_set_label (GTK_LABEL (dialog->error_label), error->message);
+      gtk_widget_set_visible (dialog->error_label, TRUE);
+      gtk_widget_grab_focus (dialog->entry);
+      return;
+    }
+
+  if (gtk_widget_get_visible (window))
+    {
+      g_autofree char *message = NULL;
+
+      /* Translators: an account's old name, then its new one */
+      message = g_strdup_printf (_("Renamed “%s” to “%s”"), dialog->old_name,
+                                 gtk_editable_get_text (GTK_EDITABLE (dialog->entry)));
+      adw_toast_overlay_add_toast (dialog->self->toast_overlay, adw_toast_new (message));
+      gtk_window_destroy (GTK_WINDOW (window));
+    }
+}
+
+static void
+on_rename_activate (RenameDialog *dialog)
+{
+  g_autofree char *name = g_strdup (gtk_editable_get_text (GTK_EDITABLE (dialog->entry)));
+
+  if (!gtk_widget_get_sensitive (dialog->rename_button))
+    return;
+  gtk_widget_set_visible (dialog->error_label, FALSE);
+  gtk_widget_set_sensitive (dialog->entry, FALSE);
+  gtk_widget_set_sensitive (dialog->rename_button, FALSE);
+  ck_dbus_credentials1_call_rename_account (ck_ui_get_proxy (dialog->self->ui), dialog->id, name,
+                                            dialog->self->cancellable, on_account_renamed,
+                                            g_object_ref (dialog->window));
+}
+
+static void
+on_rename_changed (RenameDialog *dialog)
+{
+  const char *text = gtk_editable_get_text (GTK_EDITABLE (dialog->entry));
+
+  gtk_widget_set_sensitive (dialog->rename_button, text[0] != '\0' && !g_str_equal (text, dialog->old_name));
+}
+
+static void
+on_rename_cancel (RenameDialog *dialog)
+{
+  gtk_window_destroy (GTK_WINDOW (dialog->window));
+}
+
+static void
+rename_account_action (GtkWidget  *widget,
+                       const char *action_name,
+                       GVariant   *parameter)
+{
+  CkStatusWindow *self = CK_STATUS_WINDOW (widget);
+  RenameDialog *dialog = g_new0 (RenameDialog, 1);
+  g_autofree char *intro = NULL;
+  GtkEventController *shortcuts;
+  GtkWidget *header, *cancel, *box, *label;
+
+  g_variant_get (parameter, "(ss)", &dialog->id, &dialog->old_name);
+  dialog->self = self;
+
+  dialog->window = adw_window_new ();
+  gtk_window_set_title (GTK_WINDOW (dialog->window), _("Rename Account"));
+  gtk_window_set_modal (GTK_WINDOW (dialog->window), TRUE);
+  gtk_window_set_transient_for (GTK_WINDOW (dialog->window), GTK_WINDOW (self));
+  gtk_window_set_destroy_with_parent (GTK_WINDOW (dialog->window), TRUE);
+  gtk_window_set_default_size (GTK_WINDOW (dialog->window), 400, -1);
+  g_object_set_data_full (G_OBJECT (dialog->window), "ck-rename", dialog,
+                          (GDestroyNotify) rename_dialog_free);
+
+  header = adw_header_bar_new ();
+  adw_header_bar_set_show_start_title_buttons (ADW_HEADER_BAR (header), FALSE);
+  adw_header_bar_set_show_end_title_buttons (ADW_HEADER_BAR (header), FALSE);
+  cancel = gtk_button_new_with_mnemonic (_("_Cancel"));
+  g_signal_connect_swapped (cancel, "clicked", G_CALLBACK (on_rename_cancel), dialog);
+  adw_header_bar_pack_start (ADW_HEADER_BAR (header), cancel);
+  dialog->rename_button = gtk_button_new_with_mnemonic (_("_Rename"));
+  gtk_widget_add_css_class (dialog->rename_button, "suggested-action");
+  gtk_widget_set_sensitive (dialog->rename_button, FALSE);
+  g_signal_connect_swapped (dialog->rename_button, "clicked", G_CALLBACK (on_rename_activate), dialog);
+  adw_header_bar_pack_end (ADW_HEADER_BAR (header), dialog->rename_button);
+
+  box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 12);
+  gtk_widget_set_margin_top (box, 18);
+  gtk_widget_set_margin_bottom (box, 24);
+  gtk_widget_set_margin_start (box, 24);
+  gtk_widget_set_margin_end (box, 24);
+  /* Translators: %s is the account's current name */
+  intro = g_strdup_printf (_("A new name for “%s”. Directory bindings and the default follow it."),
+                           dialog->old_name);
+  label = gtk_label_new (intro);
+  gtk_label_set_wrap (GTK_LABEL (label), TRUE);
+  gtk_label_set_max_width_chars (GTK_LABEL (label), 40);
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_box_append (GTK_BOX (box), label);
+
+  dialog->entry = gtk_entry_new ();
+  gtk_editable_set_text (GTK_EDITABLE (dialog->entry), dialog->old_name);
+  gtk_entry_set_placeholder_text (GTK_ENTRY (dialog->entry), _("Account name"));
+  gtk_entry_set_input_hints (GTK_ENTRY (dialog->entry), GTK_INPUT_HINT_NO_SPELLCHECK);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (dialog->entry), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Account name"), -1);
+  g_signal_connect_swapped (dialog->entry, "activate", G_CALLBACK (on_rename_activate), dialog);
+  g_signal_connect_swapped (dialog->entry, "changed", G_CALLBACK (on_rename_changed), dialog);
+  gtk_box_append (GTK_BOX (box), dialog->entry);
+
+  dialog->error_label = gtk_label_new (NULL);
+  gtk_label_set_wrap (GTK_LABEL (dialog->error_label), TRUE);
+  gtk_label_set_max_width_chars (GTK_LABEL (dialog->error_label), 40);
+  gtk_label_set_xalign (GTK_LABEL (dialog->error_label), 0);
+  gtk_widget_add_css_class (dialog->error_label, "error");
+  gtk_widget_set_visible (dialog->error_label, FALSE);
+  gtk_box_append (GTK_BOX (box), dialog->error_label);
+
+  {
+    GtkWidget *content = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+
+    gtk_box_append (GTK_BOX (content), header);
+    gtk_box_append (GTK_BOX (content), box);
+    adw_window_set_content (ADW_WINDOW (dialog->window), content);
+  }
+
+  shortcuts = gtk_shortcut_controller_new ();
+  gtk_shortcut_controller_add_shortcut (GTK_SHORTCUT_CONTROLLER (shortcuts),
+                                        gtk_shortcut_new (gtk_keyval_trigger_new (GDK_KEY_Escape, 0),
+                                                          gtk_named_action_new ("window.close")));
+  gtk_widget_add_controller (dialog->window, shortcuts);
+
+  gtk_window_present (GTK_WINDOW (dialog->window));
+  gtk_widget_grab_focus (dialog->entry);
+}
+
 /* Status */
 
 static void
@@ -489,6 +812,11 @@ update_status (CkStatusWindow *self)
 
   gtk_widget_set_visible (self->login_button, ck_status_offers_login (status));
   gtk_widget_set_visible (self->logout_button, ck_status_has_credentials (status));
+  /* Logout removes every account: with several, say so. */
+  gtk_button_set_label (GTK_BUTTON (self->logout_button),
+                        g_variant_n_children (ck_status_get_accounts (status)) > 1
+                        ? _("Log Out of _All") : _("Log _Out"));
+  update_accounts (self);
 
   set_row (self->source_row, ck_status_get_source_label (status));
   set_row (self->account_row, oauth ? ck_status_get_account (status) : NULL);
@@ -723,6 +1051,25 @@ ck_status_window_dup_diagnostics (CkStatusWindow *self)
       g_string_append_printf (text, "last refresh: %s %s\n", iso,
                               refresh_error[0] != '\0' ? refresh_error : "ok");
     }
+  if (g_variant_n_children (ck_status_get_accounts (status)) > 0)
+    {
+      GVariant *row;
+
+      g_string_append (text, "accounts:\n");
+      g_variant_iter_init (&iter, ck_status_get_accounts (status));
+      while ((row = g_variant_iter_next_value (&iter)) != NULL)
+        {
+          g_autoptr(GVariant) owned = row;
+          g_auto(CkAccountRow) account = { 0 };
+          g_autofree char *joined = NULL;
+
+          ck_account_row_init (&account, row);
+          joined = g_strjoinv (", ", (char **) account.rules);
+          g_string_append_printf (text, "  %s (%s, %s%s)%s%s\n", account.name, account.kind, account.state,
+                                  account.is_default ? ", default" : "",
+                                  joined[0] != '\0' ? ": " : "", joined);
+        }
+    }
   g_string_append_printf (text, "credential reads: %u\n",
                           ck_read_log_get_count (get_read_log (self)));
   g_string_append_printf (text, "gateway sessions: %u\n", ck_status_get_gateway_sessions (status));
@@ -855,6 +1202,8 @@ ck_status_window_class_init (CkStatusWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, state_summary);
   gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, login_button);
   gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, logout_button);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, accounts_group);
+  gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, accounts_list);
   gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, source_row);
   gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, account_row);
   gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, organization_row);
@@ -872,6 +1221,7 @@ ck_status_window_class_init (CkStatusWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CkStatusWindow, checks_list);
 
   gtk_widget_class_install_action (widget_class, "status.run-checks", NULL, run_checks_action);
+  gtk_widget_class_install_action (widget_class, "status.rename-account", "(ss)", rename_account_action);
   gtk_widget_class_install_action (widget_class, "status.copy-diagnostics", NULL, copy_diagnostics_action);
 
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_r, GDK_CONTROL_MASK, "status.run-checks", NULL);

@@ -13,6 +13,7 @@
 
 #include <glib/gi18n-lib.h>
 
+#include "ck-account-row.h"
 #include "ck-status.h"
 
 struct _CkStatus
@@ -30,6 +31,7 @@ struct _CkStatus
   char     *keyring;
   char     *detail;
   char     *last_refresh_error;
+  GVariant *accounts;           /* aa{sv}, the rows of ListAccounts */
   gint64    expires_at;
   gint64    last_refresh;
   guint32   gateway_sessions;
@@ -131,6 +133,14 @@ ck_status_update (CkStatus *self,
   if (!g_variant_dict_lookup (&parsed, "scopes", "^as", &self->scopes))
     self->scopes = g_new0 (char *, 1);
 
+  g_clear_pointer (&self->accounts, g_variant_unref);
+  self->accounts = g_variant_dict_lookup_value (&parsed, "accounts", G_VARIANT_TYPE ("aa{sv}"));
+  if (self->accounts == NULL)
+    self->accounts = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, NULL, 0));
+  /* Serialised, the strings of its rows live as long as it does (the
+   * accessors below hand them out). */
+  g_variant_get_data (self->accounts);
+
   g_signal_emit (self, signals[CHANGED], 0);
   return TRUE;
 }
@@ -217,6 +227,62 @@ ck_status_get_last_refresh_error (CkStatus *self)
 {
   g_return_val_if_fail (CK_IS_STATUS (self), NULL);
   return self->last_refresh_error;
+}
+
+/* Every stored account, as ListAccounts lists them (sorted by name). */
+GVariant *
+ck_status_get_accounts (CkStatus *self)
+{
+  g_return_val_if_fail (CK_IS_STATUS (self), NULL);
+  return self->accounts;
+}
+
+/* The id of the account used where nothing chooses another, or NULL. */
+const char *
+ck_status_get_default_account_id (CkStatus *self)
+{
+  GVariantIter iter;
+  GVariant *row;
+
+  g_return_val_if_fail (CK_IS_STATUS (self), NULL);
+
+  g_variant_iter_init (&iter, self->accounts);
+  while ((row = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      g_autoptr(GVariant) owned = row;
+      g_auto(CkAccountRow) account = { 0 };
+
+      ck_account_row_init (&account, row);
+      if (account.is_default)
+        return account.id;   /* points into self->accounts, which outlives @row */
+    }
+  return NULL;
+}
+
+/* The name of the login of @email among @accounts (rows of ListAccounts,
+ * serialised): what the user calls it. */
+const char *
+ck_accounts_find_name (GVariant   *accounts,
+                       const char *email)
+{
+  GVariantIter iter;
+  GVariant *row;
+
+  g_return_val_if_fail (accounts != NULL, NULL);
+
+  if (email == NULL || email[0] == '\0')
+    return NULL;
+  g_variant_iter_init (&iter, accounts);
+  while ((row = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      g_autoptr(GVariant) owned = row;
+      g_auto(CkAccountRow) account = { 0 };
+
+      ck_account_row_init (&account, row);
+      if (g_str_equal (account.email, email))
+        return account.name;
+    }
+  return NULL;
 }
 
 /* The number of open gateway sessions (ListGatewaySessions has them). */
@@ -497,6 +563,7 @@ ck_status_finalize (GObject *object)
   g_clear_pointer (&self->keyring, g_free);
   g_clear_pointer (&self->detail, g_free);
   g_clear_pointer (&self->last_refresh_error, g_free);
+  g_clear_pointer (&self->accounts, g_variant_unref);
 
   G_OBJECT_CLASS (ck_status_parent_class)->finalize (object);
 }
@@ -536,6 +603,7 @@ ck_status_init (CkStatus *self)
   self->keyring = g_strdup ("unknown");
   self->detail = g_strdup ("");
   self->last_refresh_error = g_strdup ("");
+  self->accounts = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, NULL, 0));
 }
 
 CkStatus *

@@ -40,6 +40,8 @@ const char         *ck_status_get_keyring            (CkStatus   *self);
 const char         *ck_status_get_detail             (CkStatus   *self);
 gint64              ck_status_get_last_refresh       (CkStatus   *self);
 const char         *ck_status_get_last_refresh_error (CkStatus   *self);
+GVariant           *ck_status_get_accounts           (CkStatus   *self);
+const char         *ck_status_get_default_account_id (CkStatus   *self);
 guint               ck_status_get_gateway_sessions   (CkStatus   *self);
 char               *ck_status_dup_gateway_summary    (CkStatus   *self);
 gboolean            ck_status_has_credentials        (CkStatus   *self);
@@ -53,6 +55,9 @@ char               *ck_status_dup_summary            (CkStatus   *self);
 const char         *ck_status_get_source_label       (CkStatus   *self);
 const char         *ck_status_get_subscription_label (CkStatus   *self);
 const char         *ck_status_get_keyring_label      (CkStatus   *self);
+
+const char         *ck_accounts_find_name            (GVariant   *accounts,
+                                                      const char *email);
 
 char               *ck_format_time                   (gint64      unix_seconds);
 char               *ck_format_duration               (gint64      seconds);

@@ -24,6 +24,7 @@
 #include <adwaita.h>
 #include <glib/gi18n-lib.h>
 
+#include "ck-account-row.h"
 #include "ck-api-key-dialog.h"
 #include "ck-login-dialog.h"
 #include "ck-status-window.h"
@@ -50,7 +51,7 @@ struct _CkUi
   CkLoginDialog      *login_dialog;
   CkApiKeyDialog     *api_key_dialog;
 
-  char               *notified_refresh_error;
+  GHashTable         *notified_account_errors;   /* account id → last refresh error told */
   CkState             previous_state;
   guint               gtk_ready : 1;
   guint               have_status : 1;
@@ -90,6 +91,74 @@ login_dialog_visible (CkUi *self)
   return self->login_dialog != NULL && gtk_widget_get_visible (GTK_WIDGET (self->login_dialog));
 }
 
+/* "work (you@example.com)": the name the user gave, and whose login it
+ * is; the email alone when they are the same. */
+static char *
+dup_account_label (GVariant   *accounts,
+                   const char *email)
+{
+  const char *name = ck_accounts_find_name (accounts, email);
+
+  if (name == NULL || g_str_equal (name, email))
+    return g_strdup (email);
+  /* Translators: an account's name, then its email address */
+  return g_strdup_printf (_("%s (%s)"), name, email);
+}
+
+static void
+notify_logged_in (CkUi       *self,
+                  const char *account)
+{
+  g_autofree char *body = NULL;
+
+  if (account != NULL)
+    body = g_strdup_printf (_("Claude Code can now use the account %s."), account);
+  else
+    body = g_strdup (_("Claude Code can now use your account."));
+  send_notification (self, "login", _("Logged In to Claude"), body, NULL, NULL,
+                     G_NOTIFICATION_PRIORITY_NORMAL);
+}
+
+typedef struct
+{
+  CkUi *self;
+  char *email;
+} LoginNotice;
+
+static void
+login_notice_free (LoginNotice *notice)
+{
+  g_object_unref (notice->self);
+  g_free (notice->email);
+  g_free (notice);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LoginNotice, login_notice_free)
+
+/* The login is stored before LoginFinished, but StatusChanged may come
+ * after it: the agent's list names the new account. */
+static void
+on_login_accounts (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(LoginNotice) notice = user_data;
+  g_autoptr(GVariant) accounts = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *label = NULL;
+
+  if (!ck_dbus_credentials1_call_list_accounts_finish (CK_DBUS_CREDENTIALS1 (object), &accounts,
+                                                       result, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      accounts = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, NULL, 0));
+    }
+
+  label = dup_account_label (accounts, notice->email);
+  notify_logged_in (notice->self, label);
+}
+
 static void
 on_login_finished (CkUi       *self,
                    gboolean    ok,
@@ -102,17 +171,16 @@ on_login_finished (CkUi       *self,
       return;
     }
 
-  if (ok)
+  if (ok && message != NULL && message[0] != '\0')
     {
-      g_autofree char *body = NULL;
+      LoginNotice *notice = g_new0 (LoginNotice, 1);
 
-      if (message != NULL && message[0] != '\0')
-        body = g_strdup_printf (_("Claude Code can now use the account %s."), message);
-      else
-        body = g_strdup (_("Claude Code can now use your account."));
-      send_notification (self, "login", _("Logged In to Claude"), body, NULL, NULL,
-                         G_NOTIFICATION_PRIORITY_NORMAL);
+      notice->self = g_object_ref (self);
+      notice->email = g_strdup (message);
+      ck_dbus_credentials1_call_list_accounts (self->proxy, self->cancellable, on_login_accounts, notice);
     }
+  else if (ok)
+    notify_logged_in (self, NULL);
   else
     {
       send_notification (self, "login", _("Claude Login Failed"),
@@ -130,9 +198,13 @@ on_auto_imported (CkUi       *self,
   g_autofree char *body = NULL;
 
   if (account != NULL && account[0] != '\0')
-    /* Translators: %s are an email address, then a file name */
-    body = g_strdup_printf (_("The login of %s that claude wrote to %s is in the keyring now, and out of the file."),
-                            account, path);
+    {
+      g_autofree char *label = dup_account_label (ck_status_get_accounts (self->status), account);
+
+      /* Translators: %s are an account (its email address), then a file name */
+      body = g_strdup_printf (_("The login of %s that claude wrote to %s is in the keyring now, and out of the file."),
+                              label, path);
+    }
   else
     /* Translators: %s is a file name */
     body = g_strdup_printf (_("The login claude wrote to %s is in the keyring now, and out of the file."), path);
@@ -140,30 +212,64 @@ on_auto_imported (CkUi       *self,
                      G_NOTIFICATION_PRIORITY_NORMAL);
 }
 
+/* Remembers each account's refresh error; returns the row of one that is
+ * new since the last call (NULL when none is), for a notification, and
+ * in @any whether some account's last refresh failed. */
+static GVariant *
+take_new_refresh_error (CkUi     *self,
+                        gboolean *any)
+{
+  GVariant *fresh = NULL;
+  GVariantIter iter;
+  GVariant *row;
+
+  g_variant_iter_init (&iter, ck_status_get_accounts (self->status));
+  while ((row = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      g_autoptr(GVariant) owned = row;
+      g_auto(CkAccountRow) account = { 0 };
+      const char *error;
+
+      ck_account_row_init (&account, row);
+      error = account.last_refresh_error;
+      *any |= error[0] != '\0';
+      if (error[0] != '\0' &&
+          g_strcmp0 (error, g_hash_table_lookup (self->notified_account_errors, account.id)) != 0 &&
+          fresh == NULL)
+        fresh = g_variant_ref (row);
+      g_hash_table_insert (self->notified_account_errors, g_strdup (account.id), g_strdup (error));
+    }
+  return fresh;
+}
+
 static void
 notify_status (CkUi *self)
 {
   CkState state = ck_status_get_state (self->status);
-  const char *refresh_error = ck_status_get_last_refresh_error (self->status);
+  gboolean any_failed = FALSE;
+  g_autoptr(GVariant) failed = take_new_refresh_error (self, &any_failed);
   gboolean refresh_failed = FALSE;
 
-  if (refresh_error[0] != '\0' && g_strcmp0 (refresh_error, self->notified_refresh_error) != 0)
+  /* Each account refreshes on its own: the notification names the one
+   * that failed, which need not be the default. */
+  if (failed != NULL)
     {
+      g_auto(CkAccountRow) account = { 0 };
       g_autofree char *body = NULL;
 
-      if (state == CK_STATE_EXPIRED)
-        /* Translators: %s is the reason, a sentence */
-        body = g_strdup_printf (_("%s Log in again so that Claude Code keeps working."), refresh_error);
+      ck_account_row_init (&account, failed);
+      if (g_str_equal (account.state, "expired"))
+        /* Translators: an account's name, then the reason, a sentence */
+        body = g_strdup_printf (_("%s: %s Log in again so that Claude Code keeps working."),
+                                account.name, account.last_refresh_error);
       else
-        /* Translators: %s is the reason, a sentence */
-        body = g_strdup_printf (_("%s The current token still works for now; log in again if this persists."),
-                                refresh_error);
+        /* Translators: an account's name, then the reason, a sentence */
+        body = g_strdup_printf (_("%s: %s The current token still works for now; log in again if this persists."),
+                                account.name, account.last_refresh_error);
       send_notification (self, "refresh-failed", _("Could Not Renew the Claude Login"), body,
                          _("Log In…"), "app.login", G_NOTIFICATION_PRIORITY_HIGH);
       refresh_failed = TRUE;
     }
-  g_free (self->notified_refresh_error);
-  self->notified_refresh_error = g_strdup (refresh_error);
 
   if (state == CK_STATE_EXPIRED && self->previous_state != CK_STATE_EXPIRED &&
       self->previous_state != CK_STATE_UNKNOWN && !refresh_failed)
@@ -171,11 +277,10 @@ notify_status (CkUi *self)
                        _("Log in again so that Claude Code keeps working."),
                        _("Log In…"), "app.login", G_NOTIFICATION_PRIORITY_HIGH);
 
+  if (!any_failed)
+    g_application_withdraw_notification (self->application, "refresh-failed");
   if (state == CK_STATE_LOGGED_IN)
-    {
-      g_application_withdraw_notification (self->application, "refresh-failed");
-      g_application_withdraw_notification (self->application, "login-needed");
-    }
+    g_application_withdraw_notification (self->application, "login-needed");
 }
 
 /* Tray and menu */
@@ -225,21 +330,68 @@ dup_account_line (CkStatus *status)
     }
 }
 
+/* One radio item per account, on app.default-account: choosing one makes
+ * it the default, as `claude-keyring switch` does. */
+static void
+append_accounts (CkUi  *self,
+                 GMenu *menu)
+{
+  GVariantIter iter;
+  GVariant *row;
+
+  g_variant_iter_init (&iter, ck_status_get_accounts (self->status));
+  while ((row = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      g_autoptr(GVariant) owned = row;
+      g_autoptr(GMenuItem) item = NULL;
+      g_auto(GStrv) parts = NULL;
+      g_autofree char *name = NULL;
+      g_autofree char *label = NULL;
+      g_auto(CkAccountRow) account = { 0 };
+
+      ck_account_row_init (&account, row);
+      /* A name is the user's text, not a mnemonic. */
+      parts = g_strsplit (account.name, "_", -1);
+      name = g_strjoinv ("__", parts);
+      if (g_str_equal (account.kind, "api-key"))
+        /* Translators: an account's name; the account is an API key */
+        label = g_strdup_printf (_("%s (API key)"), name);
+      else if (g_str_equal (account.state, "expired"))
+        /* Translators: an account's name; its login expired */
+        label = g_strdup_printf (_("%s (expired)"), name);
+      else
+        label = g_strdup (name);
+
+      item = g_menu_item_new (label, NULL);
+      g_menu_item_set_action_and_target_value (item, "app.default-account", g_variant_new_string (account.id));
+      g_menu_append_item (menu, item);
+    }
+}
+
 static void
 rebuild_menu (CkUi *self)
 {
   g_autoptr(GMenu) account = g_menu_new ();
+  g_autoptr(GMenu) accounts = g_menu_new ();
   g_autoptr(GMenu) commands = g_menu_new ();
   g_autoptr(GMenu) app = g_menu_new ();
   g_autofree char *account_line = dup_account_line (self->status);
+  gboolean any_account = g_variant_n_children (ck_status_get_accounts (self->status)) > 0;
 
   /* No action: shown as a disabled label. */
   g_menu_append (account, account_line, NULL);
+  append_accounts (self, accounts);
 
   if (ck_status_offers_login (self->status))
     g_menu_append (commands, _("_Log In…"), "app.login");
+  if (any_account)
+    g_menu_append (commands, _("Add _Account…"), "app.add-account");
+  /* Logout removes every account: with several, say so. */
   if (ck_status_has_credentials (self->status))
-    g_menu_append (commands, _("Log _Out"), "app.logout");
+    g_menu_append (commands,
+                   g_variant_n_children (ck_status_get_accounts (self->status)) > 1
+                   ? _("Log Out of _All") : _("Log _Out"),
+                   "app.logout");
   g_menu_append (commands, _("_API Key…"), "app.set-api-key");
 
   g_menu_append (app, _("_Status…"), "app.status");
@@ -247,6 +399,8 @@ rebuild_menu (CkUi *self)
 
   g_menu_remove_all (self->menu);
   g_menu_append_section (self->menu, NULL, G_MENU_MODEL (account));
+  if (any_account)
+    g_menu_append_section (self->menu, NULL, G_MENU_MODEL (accounts));
   g_menu_append_section (self->menu, NULL, G_MENU_MODEL (commands));
   g_menu_append_section (self->menu, NULL, G_MENU_MODEL (app));
 }
@@ -272,8 +426,13 @@ static void
 update_actions (CkUi *self)
 {
   GAction *logout = g_action_map_lookup_action (G_ACTION_MAP (self->actions), "logout");
+  GAction *default_account = g_action_map_lookup_action (G_ACTION_MAP (self->actions), "default-account");
+  const char *default_id = ck_status_get_default_account_id (self->status);
 
   g_simple_action_set_enabled (G_SIMPLE_ACTION (logout), ck_status_has_credentials (self->status));
+  /* The agent's word, never our guess: the radio item moves when it says. */
+  g_simple_action_set_state (G_SIMPLE_ACTION (default_account),
+                             g_variant_new_string (default_id != NULL ? default_id : ""));
 }
 
 static void
@@ -290,8 +449,8 @@ on_status_changed (CkUi *self)
   else
     {
       /* Only changes while we watch are news. */
-      g_free (self->notified_refresh_error);
-      self->notified_refresh_error = g_strdup (ck_status_get_last_refresh_error (self->status));
+      gboolean any_failed = FALSE;
+      g_autoptr(GVariant) old = take_new_refresh_error (self, &any_failed);
     }
 
   self->have_status = TRUE;
@@ -372,17 +531,39 @@ ck_ui_show_status (CkUi *self)
   gtk_window_present (GTK_WINDOW (self->status_window));
 }
 
-void
-ck_ui_show_login (CkUi *self)
+/* The login dialog, made on first use; NULL without a display. */
+static CkLoginDialog *
+ensure_login_dialog (CkUi *self)
 {
-  g_return_if_fail (CK_IS_UI (self));
-
   if (!ensure_gtk (self))
-    return;
+    return NULL;
   if (self->login_dialog == NULL)
     self->login_dialog = g_object_ref_sink (ck_login_dialog_new (self));
   g_application_withdraw_notification (self->application, "login");
-  ck_login_dialog_start (self->login_dialog);
+  return self->login_dialog;
+}
+
+void
+ck_ui_show_login (CkUi *self)
+{
+  CkLoginDialog *dialog;
+
+  g_return_if_fail (CK_IS_UI (self));
+
+  if ((dialog = ensure_login_dialog (self)) != NULL)
+    ck_login_dialog_start (dialog);
+}
+
+/* Add Account…: the login dialog asks for the new account's name first. */
+void
+ck_ui_show_add_account (CkUi *self)
+{
+  CkLoginDialog *dialog;
+
+  g_return_if_fail (CK_IS_UI (self));
+
+  if ((dialog = ensure_login_dialog (self)) != NULL)
+    ck_login_dialog_add_account (dialog);
 }
 
 void
@@ -461,30 +642,78 @@ logout_action (GSimpleAction *action,
 }
 
 static void
-on_gateway_session_closed (GObject      *object,
-                           GAsyncResult *result,
-                           gpointer      user_data)
+add_account_action (GSimpleAction *action,
+                    GVariant      *parameter,
+                    gpointer       user_data)
 {
-  g_autoptr(CkUi) self = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (!ck_dbus_credentials1_call_close_gateway_session_finish (CK_DBUS_CREDENTIALS1 (object), result, &error))
-    notify_failure (self, error, "gateway-session", _("Could Not End the Gateway Session"));
+  ck_ui_show_add_account (user_data);
 }
 
-/* The status window's End buttons: the session's token is refused from
- * its next request on. Like Log Out, never on the bus. */
+/* Commands of the tray and the windows that are one call of the agent
+ * with the action's string (an account, a gateway session): nobody waits
+ * for the answer, so a failure is a notification. Like Log Out, they are
+ * never on the bus. */
+static const struct {
+  const char *action;
+  const char *method;
+  const char *notification;
+  const char *failure;     /* N_() */
+} string_commands[] = {
+  /* The tray's radio items and the status window's Make Default buttons,
+   * as `claude-keyring switch`; the state follows from StatusChanged. */
+  { "default-account", "SetDefaultAccount", "accounts", N_("Could Not Change the Default Account") },
+  /* A row's Log Out: one account. */
+  { "remove-account", "RemoveAccount", "accounts", N_("Could Not Log Out") },
+  /* A gateway row's End: its token is refused from its next request on. */
+  { "end-gateway-session", "CloseGatewaySession", "gateway-session", N_("Could Not End the Gateway Session") },
+};
+
+typedef struct
+{
+  CkUi *self;
+  guint command;
+} StringCall;
+
 static void
-end_gateway_session_action (GSimpleAction *action,
-                            GVariant      *parameter,
-                            gpointer       user_data)
+on_string_command_done (GObject      *object,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  StringCall *call = user_data;
+  g_autoptr(CkUi) self = call->self;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  guint command = call->command;
+
+  g_free (call);
+  reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (object), result, &error);
+  if (reply == NULL)
+    notify_failure (self, error, string_commands[command].notification,
+                    _(string_commands[command].failure));
+}
+
+static void
+string_command_action (GSimpleAction *action,
+                       GVariant      *parameter,
+                       gpointer       user_data)
 {
   CkUi *self = user_data;
+  const char *name = g_action_get_name (G_ACTION (action));
 
-  g_debug ("Ending gateway session %s", g_variant_get_string (parameter, NULL));
-  ck_dbus_credentials1_call_close_gateway_session (self->proxy, g_variant_get_string (parameter, NULL),
-                                                   self->cancellable, on_gateway_session_closed,
-                                                   g_object_ref (self));
+  for (guint i = 0; i < G_N_ELEMENTS (string_commands); i++)
+    if (g_str_equal (string_commands[i].action, name))
+      {
+        StringCall *call = g_new0 (StringCall, 1);
+
+        call->self = g_object_ref (self);
+        call->command = i;
+        g_debug ("app.%s: %s (%s)", name, string_commands[i].method, g_variant_get_string (parameter, NULL));
+        g_dbus_proxy_call (G_DBUS_PROXY (self->proxy), string_commands[i].method,
+                           g_variant_new ("(@s)", parameter), G_DBUS_CALL_FLAGS_NONE, -1,
+                           self->cancellable, on_string_command_done, call);
+        return;
+      }
+  g_assert_not_reached ();
 }
 
 static void
@@ -526,7 +755,10 @@ static const GActionEntry actions[] = {
   { "login", login_action },
   { "logout", logout_action },
   { "set-api-key", set_api_key_action },
-  { "end-gateway-session", end_gateway_session_action, "s" },
+  { "add-account", add_account_action },
+  { "default-account", string_command_action, "s", "''", NULL },
+  { "remove-account", string_command_action, "s" },
+  { "end-gateway-session", string_command_action, "s" },
   { "quit", quit_action },
 };
 
@@ -748,7 +980,7 @@ ck_ui_finalize (GObject *object)
   g_clear_object (&self->settings);
   g_clear_object (&self->connection);
   g_clear_object (&self->service);
-  g_clear_pointer (&self->notified_refresh_error, g_free);
+  g_clear_pointer (&self->notified_account_errors, g_hash_table_unref);
 
   G_OBJECT_CLASS (ck_ui_parent_class)->finalize (object);
 }
@@ -767,6 +999,7 @@ ck_ui_init (CkUi *self)
 {
   self->cancellable = g_cancellable_new ();
   self->status = ck_status_new ();
+  self->notified_account_errors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->previous_state = CK_STATE_UNKNOWN;
 }
 

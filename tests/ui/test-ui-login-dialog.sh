@@ -8,18 +8,7 @@
 . "$(dirname "$0")/ui-lib.sh"
 
 PY=$(command -v python3)
-"$PY" "$support/fake-oauth-server.py" --port-file "$CK_TEST_ROOT/port" \
-  --client-id ck-test-client 2>"$CK_TEST_ROOT/oauth-server.log" &
-pids+=($!)
-wait_for 10 test -s "$CK_TEST_ROOT/port" || die "the fake OAuth server did not start"
-base=http://127.0.0.1:$(cat "$CK_TEST_ROOT/port")
-
-export CLAUDE_KEYRING_AUTHORIZE_URL=$base/oauth/authorize
-export CLAUDE_KEYRING_CONSOLE_AUTHORIZE_URL=$base/oauth/authorize
-export CLAUDE_KEYRING_TOKEN_URL=$base/v1/oauth/token
-export CLAUDE_KEYRING_REVOKE_URL=$base/v1/oauth/revoke
-export CLAUDE_KEYRING_API_BASE_URL=$base
-export CLAUDE_KEYRING_CLIENT_ID=ck-test-client
+start_fake_oauth
 
 # "The browser" only records the URL it is given, so that the test
 # decides what happens.

@@ -7,35 +7,13 @@
 . "$(dirname "$0")/ui-lib.sh"
 
 PY=$(command -v python3)
-"$PY" "$support/fake-oauth-server.py" --port-file "$CK_TEST_ROOT/port" \
-  --client-id ck-test-client 2>"$CK_TEST_ROOT/oauth-server.log" &
-pids+=($!)
-wait_for 10 test -s "$CK_TEST_ROOT/port" || die "the fake OAuth server did not start"
-base=http://127.0.0.1:$(cat "$CK_TEST_ROOT/port")
-
-# The agent reads its endpoints from its environment.
-export CLAUDE_KEYRING_AUTHORIZE_URL=$base/oauth/authorize
-export CLAUDE_KEYRING_CONSOLE_AUTHORIZE_URL=$base/oauth/authorize
-export CLAUDE_KEYRING_TOKEN_URL=$base/v1/oauth/token
-export CLAUDE_KEYRING_REVOKE_URL=$base/v1/oauth/revoke
-export CLAUDE_KEYRING_API_BASE_URL=$base
-export CLAUDE_KEYRING_CLIENT_ID=ck-test-client
+start_fake_oauth
 
 start_display
 start_notifications
 start_tray --top --size 28 --color '#303030'
 start_agent
 wait_for 60 item_registered || die "the icon did not register"
-
-# Windows appear at the top left; keep them below the tray bar.
-place_window () {
-  local id
-  wanted_window=$1
-  wait_for 10 eval '[ -n "$(window_id "$wanted_window")" ]' || return 1
-  id=$(window_id "$1")
-  xdotool windowmove "$id" 0 40
-  sleep 0.5
-}
 
 # 1. An API key.
 credentials SetApiKey sk-ant-status-window-key >/dev/null
@@ -110,13 +88,7 @@ layout=$(menu_layout)
   fail "OAuth: menu: $layout"
 [[ $(item_property ToolTip) == *tester@example.com* ]] && pass "OAuth: the tooltip names the account" ||
   fail "OAuth: tooltip: $(item_property ToolTip)"
-tray_windows () { xdotool search --onlyvisible --name '^gtk-sni-tray-standalone$' 2>/dev/null | wc -l; }
-before=$(tray_windows)
-for _ in 1 2 3; do
-  xdotool mousemove 14 14 click 3
-  wait_for 3 eval '[ "$(tray_windows)" -gt "$before" ]' && break
-done
-if [ "$(tray_windows)" -gt "$before" ]; then
+if open_tray_menu; then
   pass "a right click on the icon opens its menu in the tray host"
   sleep 1
   screenshot tray-menu root "320x180+0+0" || true

@@ -95,6 +95,22 @@ if [ -n "${CK_UI_KEEP_LOGS:-}" ]; then
   pids+=($!)
 fi
 
+# start_fake_oauth: the project's fake OAuth server, $base its URL, and
+# the agent's endpoints (read from its environment) pointing at it.
+start_fake_oauth () {
+  "$(command -v python3)" "$support/fake-oauth-server.py" --port-file "$CK_TEST_ROOT/port" \
+    --client-id ck-test-client 2>"$CK_TEST_ROOT/oauth-server.log" &
+  pids+=($!)
+  wait_for 10 test -s "$CK_TEST_ROOT/port" || die "the fake OAuth server did not start"
+  base=http://127.0.0.1:$(cat "$CK_TEST_ROOT/port")
+  export CLAUDE_KEYRING_AUTHORIZE_URL=$base/oauth/authorize
+  export CLAUDE_KEYRING_CONSOLE_AUTHORIZE_URL=$base/oauth/authorize
+  export CLAUDE_KEYRING_TOKEN_URL=$base/v1/oauth/token
+  export CLAUDE_KEYRING_REVOKE_URL=$base/v1/oauth/revoke
+  export CLAUDE_KEYRING_API_BASE_URL=$base
+  export CLAUDE_KEYRING_CLIENT_ID=ck-test-client
+}
+
 start_notifications () {
   "$CK_UI_BUILD_DIR/ck-fake-notifications" "$CK_TEST_ROOT/notifications.log" &
   pids+=($!)
@@ -274,6 +290,31 @@ type_into () {
 # window_id TITLE: the X window of a shown window with this title.
 window_id () {
   xdotool search --onlyvisible --name "^$1\$" 2>/dev/null | head -n 1
+}
+
+# place_window TITLE: moves the shown window of that title below a tray
+# bar at the top (windows appear at the top left without a window manager).
+place_window () {
+  local id
+  wanted_window=$1
+  wait_for 10 eval '[ -n "$(window_id "$wanted_window")" ]' || return 1
+  id=$(window_id "$1")
+  xdotool windowmove "$id" 0 40
+  sleep 0.5
+}
+
+tray_windows () { xdotool search --onlyvisible --name '^gtk-sni-tray-standalone$' 2>/dev/null | wc -l; }
+
+# open_tray_menu: a right click on the icon of a tray bar at the top, until
+# the tray host shows its menu (a new window of its own).
+open_tray_menu () {
+  local before
+  before=$(tray_windows)
+  for _ in 1 2 3; do
+    xdotool mousemove 14 14 click 3
+    wait_for 3 eval '[ "$(tray_windows)" -gt "$before" ]' && return 0
+  done
+  return 1
 }
 
 # screenshot NAME WINDOW-ID|root [GEOMETRY]: a PNG in $screenshots; fails
