@@ -1398,6 +1398,31 @@ listen_loopback (CkGateway  *self,
   return FALSE;
 }
 
+/* Sessions' sockets that a killed agent left: none listens, since one
+ * agent serves a session; a persistent session makes its own again when
+ * it is opened. Only our sockets by their name, never anything else. */
+static gboolean remove_stale_socket (const char  *path,
+                                     GError     **error);
+
+static void
+sweep_session_sockets (void)
+{
+  g_autofree char *dir = g_build_filename (g_get_user_runtime_dir (), "claude-keyring", NULL);
+  g_autoptr(GDir) listing = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    {
+      g_autofree char *path = NULL;
+
+      if (!g_str_has_prefix (name, "gateway-") || !g_str_has_suffix (name, ".sock"))
+        continue;
+      path = g_build_filename (dir, name, NULL);
+      if (remove_stale_socket (path, NULL))
+        g_debug ("Removed a session socket an earlier agent left");
+    }
+}
+
 gboolean
 ck_gateway_start (CkGateway  *self,
                   int         listener_fd,
@@ -1430,6 +1455,7 @@ ck_gateway_start (CkGateway  *self,
     }
 
   self->listening = TRUE;
+  sweep_session_sockets ();
   g_debug ("The gateway listens on port %u", self->port);
   return TRUE;
 }

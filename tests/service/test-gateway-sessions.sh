@@ -311,8 +311,16 @@ ck_call CloseGatewaySession "$id" >/dev/null
 
 ck_agent_stop
 check "persist: the agent that stopped removed the socket" eval '[ ! -e "$p1_socket" ]'
+# What a killed agent leaves: a socket nothing listens on, beside a file
+# that is not a socket, which stays.
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+  "$XDG_RUNTIME_DIR/claude-keyring/gateway-0123abcd.sock"
+: >"$XDG_RUNTIME_DIR/claude-keyring/gateway-not-a-socket.sock"
 # GetStatus first: it answers once the keyring (and the session) is read.
 url=$(sed -n "s/.*'gateway-url': <'\([^']*\)'>.*/\1/p" <<<"$(ck_call GetStatus)")
+check "restart: a socket an earlier agent left is gone, a file that is not a socket stays" \
+  eval '[ ! -e "$XDG_RUNTIME_DIR/claude-keyring/gateway-0123abcd.sock" ] &&
+        [ -f "$XDG_RUNTIME_DIR/claude-keyring/gateway-not-a-socket.sock" ]'
 check "persist: restored after a restart with its remote and port, not connected" \
   eval '[ "$(row_of "$p1_id")" = "me@tmux-host 2222 false" ]'
 check "persist: restored, its token is still refused on the TCP port" eval '[ "$(request p1 "$url")" = 401 ]'
