@@ -274,15 +274,30 @@ static guint signals[N_SIGNALS];
  * given with it: this rides on the remote one. */
 typedef struct
 {
-  GSocket  *socket;
-  char     *session_id;  /* accepted on that session's own socket */
-  gboolean  own;         /* our user's */
+  GSocket   *socket;
+  GIOStream *connection;
+  char      *session_id;  /* accepted on that session's own socket */
+  gboolean   own;         /* our user's */
+  gboolean   busy;        /* a request is under way on it */
+  GSource   *idle_watch;  /* between requests: for the client leaving */
 } Peer;
+
+static void
+peer_unwatch (Peer *peer)
+{
+  if (peer->idle_watch != NULL)
+    {
+      g_source_destroy (peer->idle_watch);
+      g_clear_pointer (&peer->idle_watch, g_source_unref);
+    }
+}
 
 static void
 peer_free (Peer *peer)
 {
+  peer_unwatch (peer);
   g_clear_object (&peer->socket);
+  g_clear_object (&peer->connection);
   g_free (peer->session_id);
   g_free (peer);
 }
@@ -301,6 +316,63 @@ get_socket (SoupServerMessage *msg)
   Peer *peer = get_peer (msg);
 
   return peer != NULL ? peer->socket : NULL;
+}
+
+/* libsoup 3.2 never closes a kept-alive connection whose client closed
+ * it between two requests (fixed in 3.3): the gateway would keep it for
+ * ever, and a few hundred of them (claude's idle ones, ssh's forwarded
+ * ones, anyone's through a forward) would use up its connections. So
+ * between requests the gateway looks for the end itself. */
+static gboolean
+on_idle_readable (GSocket      *socket,
+                  GIOCondition  condition,
+                  gpointer      user_data)
+{
+  Peer *peer = user_data;
+  char byte;
+  gssize n;
+
+  n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return G_SOURCE_CONTINUE;
+
+  g_clear_pointer (&peer->idle_watch, g_source_unref);
+  /* Data: the next request, libsoup's to read. */
+  if (n <= 0 && !peer->busy)
+    g_io_stream_close (peer->connection, NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_request_started (SoupServer        *server,
+                    SoupServerMessage *msg,
+                    gpointer           user_data)
+{
+  Peer *peer = get_peer (msg);
+
+  if (peer == NULL)
+    return;
+  peer->busy = TRUE;
+  peer_unwatch (peer);
+}
+
+static void
+on_request_ended (SoupServer        *server,
+                  SoupServerMessage *msg,
+                  gpointer           user_data)
+{
+  Peer *peer = get_peer (msg);
+
+  if (peer == NULL)
+    return;
+  peer->busy = FALSE;
+  if (peer->idle_watch != NULL || g_io_stream_is_closed (peer->connection) ||
+      g_socket_is_closed (peer->socket))
+    return;
+  peer->idle_watch = g_socket_create_source (peer->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (peer->idle_watch, G_SOURCE_FUNC (on_idle_readable), peer, NULL);
+  g_source_set_static_name (peer->idle_watch, "[ck-gateway] idle connection");
+  g_source_attach (peer->idle_watch, g_main_context_get_thread_default ());
 }
 
 /* One request, from its head to its last byte. Held by the server
@@ -1175,6 +1247,7 @@ accept_connection (Listener *listener,
 
   peer = g_new0 (Peer, 1);
   peer->socket = g_object_ref (socket);
+  peer->connection = G_IO_STREAM (g_object_ref (connection));
   peer->session_id = g_strdup (listener->session_id);
   peer->own = own;
   g_object_set_data_full (G_OBJECT (remote), PEER_KEY, peer, (GDestroyNotify) peer_free);
@@ -1825,6 +1898,9 @@ ck_gateway_init (CkGateway *self)
   self->server = soup_server_new ("raw-paths", TRUE, NULL);
   soup_server_add_early_handler (self->server, NULL, early_handler, self, NULL);
   soup_server_add_handler (self->server, NULL, handler, self, NULL);
+  g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), NULL);
+  g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_ended), NULL);
+  g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_ended), NULL);
 
   /* Many streams at once to one host; bytes as they come (no decoding),
    * no cookies, no auth of libsoup's own. */

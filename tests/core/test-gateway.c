@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #define G_SETTINGS_ENABLE_BACKEND
@@ -746,6 +747,9 @@ typedef struct
   const char        *unix_path;   /* else this socket, or else the port */
   gboolean           closed;
 } Raw;
+
+/* More connections than the gateway keeps open for our user at once. */
+#define MORE_THAN_OPEN_AT_ONCE 300
 
 /* A gateway that stopped answering fails the test rather than hang it. */
 #define RAW_TIMEOUT_SECONDS 30
@@ -2291,6 +2295,39 @@ test_out_of_descriptors (Fixture       *fixture,
   g_assert_cmpuint (raw_status (response), ==, 201);
 }
 
+/* More connections than the gateway keeps open at once, one after the
+ * other, each closed by its client after a kept-alive answer (as claude
+ * closes its idle ones, and ssh each forwarded one): the gateway closes
+ * them too (libsoup 3.2 leaves such a connection open for ever), so the
+ * next client is still served. */
+static void
+test_closed_idle_connections (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  const char *token = ck_gateway_session_get_token (fixture->session);
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+  for (guint i = 0; i <= MORE_THAN_OPEN_AT_ONCE; i++)
+    {
+      g_autoptr(SoupSession) client = soup_session_new ();
+      g_autoptr(SoupMessage) msg = new_request (fixture, "GET", "/v1/models", token);
+      CkTestAsync async = { 0 };
+      g_autoptr(GBytes) body = NULL;
+      g_autoptr(GError) error = NULL;
+
+      soup_session_send_and_read_async (client, msg, G_PRIORITY_DEFAULT, NULL, ck_test_async_cb, &async);
+      body = soup_session_send_and_read_finish (client, ck_test_async_wait (&async), &error);
+      ck_test_async_clear (&async);
+      if (error != NULL)
+        g_error ("request %u: %s", i, error->message);
+      g_assert_cmpuint (soup_message_get_status (msg), ==, 201);
+      soup_session_abort (client);
+      /* The gateway sees the end of the connection. */
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+    }
+}
+
 static void
 test_listen (void)
 {
@@ -2372,6 +2409,7 @@ main (int   argc,
   ADD ("/gateway/concurrent-refresh", test_concurrent_refresh);
   ADD ("/gateway/other-user-connections", test_other_user_connections);
   ADD ("/gateway/out-of-descriptors", test_out_of_descriptors);
+  ADD ("/gateway/closed-idle-connections", test_closed_idle_connections);
   ADD ("/gateway/session-socket", test_session_socket);
   ADD ("/gateway/session-socket-refused", test_session_socket_refused);
 
