@@ -61,12 +61,21 @@
 #define MAX_OWN_CONNECTIONS   256
 #define MAX_OTHER_CONNECTIONS 4
 
+/* Connections open at once on a session's own socket. Anyone on the
+ * remote host who reaches the forwarded port arrives there as our user
+ * (the ssh master): they get a pool of their own, and when it is full the
+ * oldest connection that never showed the session's token makes room. */
+#define MAX_SESSION_CONNECTIONS 64
+
 /* After a failed accept (out of descriptors, most likely) the next try
  * waits this long; the connection waits in the backlog meanwhile. */
 #define ACCEPT_RETRY_MS 100
 
 /* Marks an accepted connection as one of our own user's. */
 #define OWN_KEY "ck-gateway-own"
+
+/* Marks a connection on a session's socket that carried its token. */
+#define PROVEN_KEY "ck-gateway-proven"
 
 /* What the accept path learnt of a connection (a Peer), kept on the
  * remote address libsoup holds for it. */
@@ -1091,6 +1100,9 @@ early_handler (SoupServer        *server,
       return;
     }
 
+  if (peer->session_id != NULL)
+    g_object_set_data (G_OBJECT (peer->connection), PROVEN_KEY, GINT_TO_POINTER (TRUE));
+
   if (ck_gateway_check_target (g_uri_get_path (soup_server_message_get_uri (msg)),
                                g_uri_get_query (soup_server_message_get_uri (msg)),
                                session->token, &target_message) != CK_GATEWAY_HEAD_OK)
@@ -1162,6 +1174,7 @@ typedef struct
   char      *path;
   dev_t      dev;
   ino_t      ino;
+  GPtrArray *connections;  /* of our user, oldest first; they close with it */
 } Listener;
 
 static void
@@ -1175,6 +1188,14 @@ listener_free (Listener *listener)
       g_clear_pointer (&listener->source, g_source_unref);
     }
   g_clear_handle_id (&listener->retry_id, g_source_remove);
+  /* What came through the forward ends with it: a kept-alive connection
+   * must not serve the session once its socket is gone. */
+  if (listener->connections != NULL)
+    {
+      for (guint i = 0; i < listener->connections->len; i++)
+        g_io_stream_close (g_ptr_array_index (listener->connections, i), NULL, NULL);
+      g_ptr_array_unref (listener->connections);
+    }
   g_socket_close (listener->socket, NULL);
   g_object_unref (listener->socket);
   if (listener->path != NULL && lstat (listener->path, &st) == 0 && S_ISSOCK (st.st_mode) &&
@@ -1203,6 +1224,34 @@ peer_is_us (GSocket        *socket,
   return *uid != (uid_t) -1 && *uid == geteuid ();
 }
 
+/* Room for one more connection on a session's socket: FALSE when all
+ * those open there carried the session's token. */
+static gboolean
+make_session_room (Listener *listener)
+{
+  GPtrArray *connections = listener->connections;
+  GIOStream *unproven = NULL;
+
+  for (guint i = connections->len; i > 0; i--)
+    {
+      GIOStream *connection = g_ptr_array_index (connections, i - 1);
+
+      if (g_io_stream_is_closed (connection))
+        g_ptr_array_remove_index (connections, i - 1);
+      else if (g_object_get_data (G_OBJECT (connection), PROVEN_KEY) == NULL)
+        unproven = connection;
+    }
+  if (connections->len < MAX_SESSION_CONNECTIONS)
+    return TRUE;
+  if (unproven == NULL)
+    return FALSE;
+
+  g_debug ("Closed the oldest connection on a session's socket without its token, for a new one");
+  g_io_stream_close (unproven, NULL, NULL);
+  g_ptr_array_remove (connections, unproven);
+  return TRUE;
+}
+
 static void
 accept_connection (Listener *listener,
                    GSocket  *socket)
@@ -1229,8 +1278,18 @@ accept_connection (Listener *listener,
       g_message ("Refusing requests to the gateway from another user (uid %d)", (int) uid);
     }
 
-  open = ck_loopback_count_open (self->connections, OWN_KEY, own);
-  if (open >= (own ? MAX_OWN_CONNECTIONS : MAX_OTHER_CONNECTIONS))
+  if (own && listener->session_id != NULL)
+    {
+      if (!make_session_room (listener))
+        {
+          g_debug ("Dropped a connection on a session's socket: %u open already",
+                   listener->connections->len);
+          g_socket_close (socket, NULL);
+          return;
+        }
+    }
+  else if ((open = ck_loopback_count_open (self->connections, OWN_KEY, own)) >=
+           (own ? MAX_OWN_CONNECTIONS : MAX_OTHER_CONNECTIONS))
     {
       g_debug ("Dropped a connection%s: %u open already", own ? "" : " of another user", open);
       g_socket_close (socket, NULL);
@@ -1243,7 +1302,8 @@ accept_connection (Listener *listener,
 
   connection = g_socket_connection_factory_create_connection (socket);
   g_object_set_data (G_OBJECT (connection), OWN_KEY, GINT_TO_POINTER (own));
-  g_ptr_array_add (self->connections, g_object_ref (connection));
+  g_ptr_array_add (own && listener->session_id != NULL ? listener->connections : self->connections,
+                   g_object_ref (connection));
 
   peer = g_new0 (Peer, 1);
   peer->socket = g_object_ref (socket);
@@ -1776,6 +1836,7 @@ ck_gateway_listen_session (CkGateway   *self,
 
   listener = add_listener (self, socket);
   listener->session_id = g_strdup (id);
+  listener->connections = g_ptr_array_new_with_free_func (g_object_unref);
   listener->path = g_strdup (path);
   listener->dev = st.st_dev;
   listener->ino = st.st_ino;
