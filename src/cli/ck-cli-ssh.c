@@ -306,6 +306,13 @@ parse_args (int       argc,
       ck_cli_error ("a destination is needed, as for ssh: claude-keyring ssh [SSH OPTIONS…] DESTINATION [-- COMMAND…]");
       return FALSE;
     }
+  /* It goes to ssh after the options, where one would be read as an
+   * option (-oProxyCommand=…), and no host name begins so. */
+  if (args->destination[0] == '-')
+    {
+      ck_cli_error ("the destination %s begins with '-': no host name does", args->destination);
+      return FALSE;
+    }
 
   if (i < argc && g_str_equal (argv[i], "--"))
     i++;

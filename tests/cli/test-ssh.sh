@@ -82,6 +82,11 @@ check "an option without its argument: one line" eval '[ "$status" = 2 ] && [ "$
 run -p 22
 check "no destination: one line" eval '[ "$status" = 2 ] && grep -q "a destination is needed" "$err"'
 : >"$FAKE_SSH_LOG"
+run -- '-oProxyCommand=touch ./pwned' host
+check "a destination that ssh would read as an option: one line, no ssh run" \
+  eval '[ "$status" = 2 ] && [ "$(lines "$err")" = 1 ] && grep -q "begins with .-.: no host name does" "$err" &&
+        [ ! -s "$FAKE_SSH_LOG" ]'
+: >"$FAKE_SSH_LOG"
 status=0; PATH=/nonexistent "$CK_CLI" ssh host </dev/null >"$out" 2>"$err" || status=$?
 check "no ssh in PATH: one line, exit 127" \
   eval '[ "$status" = 127 ] && [ "$(lines "$err")" = 1 ] && grep -q "ssh was not found in PATH" "$err"'
