@@ -205,6 +205,15 @@ check "another user of the remote host gets 401 on the forwarded port, with or w
 check "the token works through the forward" eval '[ "$(request_with_token "$base")" = 200 ]'
 gateway=$(ck_call GetStatus | sed -n "s/.*'gateway-url': <'\([^']*\)'>.*/\1/p")
 check "and only there: the gateway's TCP port gives 401" eval '[ "$(request_with_token "$gateway")" = 401 ]'
+# Another user of the remote host holds as many idle connections to the
+# forwarded port as they can (all of the gateway's, before): neither the
+# session nor the gateway's port is locked out.
+exec 8> >(as_nobody "$PY" -c "$(cat "$CK_SOURCE_ROOT/tests/support/hold-connections.py")" "${base##*:}" 300 0.01 \
+            >"$CK_TEST_ROOT/held")
+for _ in $(seq 300); do [ -s "$CK_TEST_ROOT/held" ] && break; sleep 0.1; done
+check "another user holding idle connections to the forward ($(cat "$CK_TEST_ROOT/held") open) locks no one out" \
+  eval '[ "$(request_with_token "$base")" = 200 ] && [ "$(request_with_token "$gateway")" = 401 ]'
+exec 8>&-
 
 # The connection killed (its master ssh): the token is refused within 1 s.
 # refused_after_ms: kills with $1, then polls the session's socket with the
