@@ -52,6 +52,11 @@
 /* How long the lifeline may take to end once told to, and `ssh -O exit`. */
 #define SSH_CLEANUP_TIMEOUT_MS 3000
 
+/* The lifeline's "ck-ready" comes within a second or two over a master
+ * that is up; a startup file of the remote shell that reads its input
+ * would make it wait for ever. */
+#define SSH_READY_TIMEOUT_MS (20 * 1000)
+
 /* The master outlives its last session by this much at most: if this
  * process is killed outright, the remote command hangs up and the
  * connection goes soon after. */
@@ -896,6 +901,7 @@ start_lifeline (CkSsh *self)
   g_autoptr(GError) error = NULL;
   g_autofree char *script = build_session_script (self);
   g_autofree char *remote_command = g_strdup_printf ("exec sh -c '%s'", lifeline_script);
+  guint timeout;
 
   g_ptr_array_add (args, g_steal_pointer (&remote_command));
   self->lifeline = spawn_ssh (self, args, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
@@ -917,13 +923,24 @@ start_lifeline (CkSsh *self)
     }
 
   self->waiting = self->lifeline;
+  self->timed_out = FALSE;
+  timeout = g_timeout_add (SSH_READY_TIMEOUT_MS, on_timeout, self);
   read_lifeline (self);
-  while (self->remote_dir == NULL && !self->lifeline_eof)
+  while (self->remote_dir == NULL && !self->lifeline_eof && !self->timed_out)
     g_main_context_iteration (NULL, TRUE);
   self->waiting = NULL;
+  if (!self->timed_out)
+    g_source_remove (timeout);
 
   if (self->signal != 0)
     return FALSE;
+  if (self->remote_dir == NULL && self->timed_out)
+    {
+      ck_cli_error ("the remote shell on %s did not start the session within %d s: "
+                    "does a startup file there (~/.bashrc, ~/.zshenv) read its input?",
+                    self->args.destination, SSH_READY_TIMEOUT_MS / 1000);
+      return FALSE;
+    }
   if (self->remote_dir == NULL)
     {
       /* The remote shell said why on stderr, or ssh did. */
