@@ -854,6 +854,30 @@ is_forwarding_refused (const char *ssh_error)
          strstr (ssh_error, "forward request failed") != NULL;
 }
 
+/* --persist, the last connection's port taken: whoever holds it may have
+ * been sent the token by a remote claude started then, which has to be
+ * started again anyway. The session ends, and this connection gets a new
+ * one, with a new token. */
+static gboolean
+renew_session (CkSsh *self)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = ck_cli_call ("CloseGatewaySession", g_variant_new ("(s)", self->session_id),
+                       NULL, SSH_DBUS_TIMEOUT_MS, &error);
+  if (reply == NULL)
+    {
+      ck_cli_print_credential_error (error);
+      return FALSE;
+    }
+  g_clear_pointer (&self->session, g_variant_unref);
+  self->session_id = NULL;
+  self->token = NULL;
+  self->remote_port = 0;
+  return open_session (self);
+}
+
 static gboolean
 forward_port (CkSsh *self)
 {
@@ -872,9 +896,12 @@ forward_port (CkSsh *self)
       g_clear_pointer (&ssh_error, g_free);
       stored = 0;
       ck_cli_error ("warning: port %u on %s, which the last connection had, is taken "
-                    "(the server may not have noticed yet that the old connection is gone); "
-                    "a remote claude started then must be started again",
+                    "(the server may not have noticed yet that the old connection is gone, "
+                    "or another user there holds it): this connection gets a new port and token, "
+                    "and a remote claude started then must be started again",
                     self->remote_port, self->args.destination);
+      if (!renew_session (self))
+        return FALSE;
     }
 
   if (stored == 0 && !request_forward (self, 0, &ssh_error))
