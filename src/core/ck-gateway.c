@@ -327,6 +327,20 @@ get_socket (SoupServerMessage *msg)
   return peer != NULL ? peer->socket : NULL;
 }
 
+/* A look at a client's socket that takes nothing: 1 when data waits,
+ * 0 when the client has gone, -1 when there is nothing yet. */
+static int
+peek_client (GSocket *socket)
+{
+  char byte;
+  gssize n;
+
+  n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return -1;
+  return n > 0;
+}
+
 /* libsoup 3.2 never closes a kept-alive connection whose client closed
  * it between two requests (fixed in 3.3): the gateway would keep it for
  * ever, and a few hundred of them (claude's idle ones, ssh's forwarded
@@ -338,16 +352,14 @@ on_idle_readable (GSocket      *socket,
                   gpointer      user_data)
 {
   Peer *peer = user_data;
-  char byte;
-  gssize n;
+  int peeked = peek_client (socket);
 
-  n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+  if (peeked < 0)
     return G_SOURCE_CONTINUE;
 
   g_clear_pointer (&peer->idle_watch, g_source_unref);
   /* Data: the next request, libsoup's to read. */
-  if (n <= 0 && !peer->busy)
+  if (peeked == 0 && !peer->busy)
     g_io_stream_close (peer->connection, NULL, NULL);
   return G_SOURCE_REMOVE;
 }
@@ -569,15 +581,13 @@ on_client_readable (GSocket      *socket,
                     gpointer      user_data)
 {
   Request *request = user_data;
-  char byte;
-  gssize n;
+  int peeked = peek_client (socket);
 
-  n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+  if (peeked < 0)
     return G_SOURCE_CONTINUE;
 
   g_clear_pointer (&request->watch, g_source_unref);
-  if (n > 0)
+  if (peeked > 0)
     return G_SOURCE_REMOVE;
 
   g_debug ("The client left; cancelling its request upstream");

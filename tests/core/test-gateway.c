@@ -2132,6 +2132,23 @@ is_closed_by_gateway (GSocket *socket)
          recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }
 
+/* A remote session of the fixture's gateway, listening on its socket;
+ * the socket's path. */
+static char *
+listen_remote (Fixture          *fixture,
+               CkGatewaySession *remote)
+{
+  g_autoptr(GError) error = NULL;
+  char *path;
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+  ck_gateway_session_set_remote (remote, "user@build-host");
+  ck_gateway_add_session (fixture->gateway, remote);
+  path = ck_gateway_listen_session (fixture->gateway, ck_gateway_session_get_id (remote), &error);
+  g_assert_no_error (error);
+  return path;
+}
+
 /* Anyone on the remote host can connect to the forwarded port, and
  * arrives on the session's socket as our user: they hold more idle
  * connections there than the gateway keeps for our user in all. Neither
@@ -2140,22 +2157,13 @@ static void
 test_session_socket_flood (Fixture       *fixture,
                            gconstpointer  data)
 {
-  CkGateway *gateway = fixture->gateway;
   g_autoptr(CkGatewaySession) remote = ck_gateway_session_new (CK_CREDENTIAL_KIND_API_KEY, NULL);
-  const char *id = ck_gateway_session_get_id (remote);
-  g_autofree char *tcp = g_strdup_printf ("127.0.0.1:%u", ck_gateway_get_port (gateway));
+  g_autofree char *tcp = g_strdup_printf ("127.0.0.1:%u", ck_gateway_get_port (fixture->gateway));
   g_autoptr(GPtrArray) held = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GSocketAddress) address = NULL;
-  g_autofree char *path = NULL;
+  g_autofree char *path = listen_remote (fixture, remote);
+  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (path);
   g_autoptr(GError) error = NULL;
   guint open = 0;
-
-  ck_test_store_set_api_key (fixture->store, API_KEY);
-  ck_gateway_session_set_remote (remote, "user@build-host");
-  ck_gateway_add_session (gateway, remote);
-  path = ck_gateway_listen_session (gateway, id, &error);
-  g_assert_no_error (error);
-  address = g_unix_socket_address_new (path);
 
   for (guint i = 0; i < MORE_THAN_OPEN_AT_ONCE; i++)
     {
@@ -2188,21 +2196,11 @@ test_session_socket_closes_connections (Fixture       *fixture,
   CkGateway *gateway = fixture->gateway;
   g_autoptr(CkGatewaySession) remote = ck_gateway_session_new (CK_CREDENTIAL_KIND_API_KEY, NULL);
   const char *id = ck_gateway_session_get_id (remote);
-  g_autoptr(GSocketAddress) address = NULL;
-  g_autoptr(SoupSession) client = NULL;
+  g_autofree char *path = listen_remote (fixture, remote);
+  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (path);
+  g_autoptr(SoupSession) client = soup_session_new_with_options ("remote-connectable", address, NULL);
+  g_autofree char *bearer = g_strconcat ("Bearer ", ck_gateway_session_get_token (remote), NULL);
   g_autoptr(GError) error = NULL;
-  g_autofree char *path = NULL;
-  g_autofree char *url = NULL;
-  g_autofree char *bearer = NULL;
-
-  ck_test_store_set_api_key (fixture->store, API_KEY);
-  ck_gateway_session_set_remote (remote, "user@build-host");
-  ck_gateway_add_session (gateway, remote);
-  path = ck_gateway_listen_session (gateway, id, &error);
-  g_assert_no_error (error);
-  address = g_unix_socket_address_new (path);
-  client = soup_session_new_with_options ("remote-connectable", address, NULL);
-  bearer = g_strconcat ("Bearer ", ck_gateway_session_get_token (remote), NULL);
 
   for (guint i = 0; i < 2; i++)
     {
