@@ -52,6 +52,11 @@
 /* How long the lifeline may take to end once told to, and `ssh -O exit`. */
 #define SSH_CLEANUP_TIMEOUT_MS 3000
 
+/* The lifeline's "ck-ready" comes within a second or two over a master
+ * that is up; a startup file of the remote shell that reads its input
+ * would make it wait for ever. */
+#define SSH_READY_TIMEOUT_MS (20 * 1000)
+
 /* The master outlives its last session by this much at most: if this
  * process is killed outright, the remote command hangs up and the
  * connection goes soon after. */
@@ -315,6 +320,13 @@ parse_args (int       argc,
   if (args->destination == NULL || args->destination[0] == '\0')
     {
       ck_cli_error ("a destination is needed, as for ssh: claude-keyring ssh [SSH OPTIONS…] DESTINATION [-- COMMAND…]");
+      return FALSE;
+    }
+  /* It goes to ssh after the options, where one would be read as an
+   * option (-oProxyCommand=…), and no host name begins so. */
+  if (args->destination[0] == '-')
+    {
+      ck_cli_error ("the destination %s begins with '-': no host name does", args->destination);
       return FALSE;
     }
 
@@ -855,6 +867,30 @@ is_forwarding_refused (const char *ssh_error)
          strstr (ssh_error, "forward request failed") != NULL;
 }
 
+/* --persist, the last connection's port taken: whoever holds it may have
+ * been sent the token by a remote claude started then, which has to be
+ * started again anyway. The session ends, and this connection gets a new
+ * one, with a new token. */
+static gboolean
+renew_session (CkSsh *self)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = ck_cli_call ("CloseGatewaySession", g_variant_new ("(s)", self->session_id),
+                       NULL, SSH_DBUS_TIMEOUT_MS, &error);
+  if (reply == NULL)
+    {
+      ck_cli_print_credential_error (error);
+      return FALSE;
+    }
+  g_clear_pointer (&self->session, g_variant_unref);
+  self->session_id = NULL;
+  self->token = NULL;
+  self->remote_port = 0;
+  return open_session (self);
+}
+
 static gboolean
 forward_port (CkSsh *self)
 {
@@ -873,9 +909,12 @@ forward_port (CkSsh *self)
       g_clear_pointer (&ssh_error, g_free);
       stored = 0;
       ck_cli_error ("warning: port %u on %s, which the last connection had, is taken "
-                    "(the server may not have noticed yet that the old connection is gone); "
-                    "a remote claude started then must be started again",
+                    "(the server may not have noticed yet that the old connection is gone, "
+                    "or another user there holds it): this connection gets a new port and token, "
+                    "and a remote claude started then must be started again",
                     self->remote_port, self->args.destination);
+      if (!renew_session (self))
+        return FALSE;
     }
 
   if (stored == 0 && !request_forward (self, 0, &ssh_error))
@@ -902,6 +941,7 @@ start_lifeline (CkSsh *self)
   g_autoptr(GError) error = NULL;
   g_autofree char *script = build_session_script (self);
   g_autofree char *remote_command = g_strdup_printf ("exec sh -c '%s'", lifeline_script);
+  guint timeout;
 
   g_ptr_array_add (args, g_steal_pointer (&remote_command));
   self->lifeline = spawn_ssh (self, args, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
@@ -923,13 +963,24 @@ start_lifeline (CkSsh *self)
     }
 
   self->waiting = self->lifeline;
+  self->timed_out = FALSE;
+  timeout = g_timeout_add (SSH_READY_TIMEOUT_MS, on_timeout, self);
   read_lifeline (self);
-  while (self->remote_dir == NULL && !self->lifeline_eof)
+  while (self->remote_dir == NULL && !self->lifeline_eof && !self->timed_out)
     g_main_context_iteration (NULL, TRUE);
   self->waiting = NULL;
+  if (!self->timed_out)
+    g_source_remove (timeout);
 
   if (self->signal != 0)
     return FALSE;
+  if (self->remote_dir == NULL && self->timed_out)
+    {
+      ck_cli_error ("the remote shell on %s did not start the session within %d s: "
+                    "does a startup file there (~/.bashrc, ~/.zshenv) read its input?",
+                    self->args.destination, SSH_READY_TIMEOUT_MS / 1000);
+      return FALSE;
+    }
   if (self->remote_dir == NULL)
     {
       /* The remote shell said why on stderr, or ssh did. */

@@ -61,12 +61,21 @@
 #define MAX_OWN_CONNECTIONS   256
 #define MAX_OTHER_CONNECTIONS 4
 
+/* Connections open at once on a session's own socket. Anyone on the
+ * remote host who reaches the forwarded port arrives there as our user
+ * (the ssh master): they get a pool of their own, and when it is full the
+ * oldest connection that never showed the session's token makes room. */
+#define MAX_SESSION_CONNECTIONS 64
+
 /* After a failed accept (out of descriptors, most likely) the next try
  * waits this long; the connection waits in the backlog meanwhile. */
 #define ACCEPT_RETRY_MS 100
 
 /* Marks an accepted connection as one of our own user's. */
 #define OWN_KEY "ck-gateway-own"
+
+/* Marks a connection on a session's socket that carried its token. */
+#define PROVEN_KEY "ck-gateway-proven"
 
 /* What the accept path learnt of a connection (a Peer), kept on the
  * remote address libsoup holds for it. */
@@ -296,15 +305,30 @@ static guint signals[N_SIGNALS];
  * given with it: this rides on the remote one. */
 typedef struct
 {
-  GSocket  *socket;
-  char     *session_id;  /* accepted on that session's own socket */
-  gboolean  own;         /* our user's */
+  GSocket   *socket;
+  GIOStream *connection;
+  char      *session_id;  /* accepted on that session's own socket */
+  gboolean   own;         /* our user's */
+  gboolean   busy;        /* a request is under way on it */
+  GSource   *idle_watch;  /* between requests: for the client leaving */
 } Peer;
+
+static void
+peer_unwatch (Peer *peer)
+{
+  if (peer->idle_watch != NULL)
+    {
+      g_source_destroy (peer->idle_watch);
+      g_clear_pointer (&peer->idle_watch, g_source_unref);
+    }
+}
 
 static void
 peer_free (Peer *peer)
 {
+  peer_unwatch (peer);
   g_clear_object (&peer->socket);
+  g_clear_object (&peer->connection);
   g_free (peer->session_id);
   g_free (peer);
 }
@@ -323,6 +347,75 @@ get_socket (SoupServerMessage *msg)
   Peer *peer = get_peer (msg);
 
   return peer != NULL ? peer->socket : NULL;
+}
+
+/* A look at a client's socket that takes nothing: 1 when data waits,
+ * 0 when the client has gone, -1 when there is nothing yet. */
+static int
+peek_client (GSocket *socket)
+{
+  char byte;
+  gssize n;
+
+  n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return -1;
+  return n > 0;
+}
+
+/* libsoup 3.2 never closes a kept-alive connection whose client closed
+ * it between two requests (fixed in 3.3): the gateway would keep it for
+ * ever, and a few hundred of them (claude's idle ones, ssh's forwarded
+ * ones, anyone's through a forward) would use up its connections. So
+ * between requests the gateway looks for the end itself. */
+static gboolean
+on_idle_readable (GSocket      *socket,
+                  GIOCondition  condition,
+                  gpointer      user_data)
+{
+  Peer *peer = user_data;
+  int peeked = peek_client (socket);
+
+  if (peeked < 0)
+    return G_SOURCE_CONTINUE;
+
+  g_clear_pointer (&peer->idle_watch, g_source_unref);
+  /* Data: the next request, libsoup's to read. */
+  if (peeked == 0 && !peer->busy)
+    g_io_stream_close (peer->connection, NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_request_started (SoupServer        *server,
+                    SoupServerMessage *msg,
+                    gpointer           user_data)
+{
+  Peer *peer = get_peer (msg);
+
+  if (peer == NULL)
+    return;
+  peer->busy = TRUE;
+  peer_unwatch (peer);
+}
+
+static void
+on_request_ended (SoupServer        *server,
+                  SoupServerMessage *msg,
+                  gpointer           user_data)
+{
+  Peer *peer = get_peer (msg);
+
+  if (peer == NULL)
+    return;
+  peer->busy = FALSE;
+  if (peer->idle_watch != NULL || g_io_stream_is_closed (peer->connection) ||
+      g_socket_is_closed (peer->socket))
+    return;
+  peer->idle_watch = g_socket_create_source (peer->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (peer->idle_watch, G_SOURCE_FUNC (on_idle_readable), peer, NULL);
+  g_source_set_static_name (peer->idle_watch, "[ck-gateway] idle connection");
+  g_source_attach (peer->idle_watch, g_main_context_get_thread_default ());
 }
 
 /* One request, from its head to its last byte. Held by the server
@@ -510,15 +603,13 @@ on_client_readable (GSocket      *socket,
                     gpointer      user_data)
 {
   Request *request = user_data;
-  char byte;
-  gssize n;
+  int peeked = peek_client (socket);
 
-  n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+  if (peeked < 0)
     return G_SOURCE_CONTINUE;
 
   g_clear_pointer (&request->watch, g_source_unref);
-  if (n > 0)
+  if (peeked > 0)
     return G_SOURCE_REMOVE;
 
   g_debug ("The client left; cancelling its request upstream");
@@ -1043,6 +1134,9 @@ early_handler (SoupServer        *server,
       return;
     }
 
+  if (peer->session_id != NULL)
+    g_object_set_data (G_OBJECT (peer->connection), PROVEN_KEY, GINT_TO_POINTER (TRUE));
+
   if (ck_gateway_check_target (g_uri_get_path (soup_server_message_get_uri (msg)),
                                g_uri_get_query (soup_server_message_get_uri (msg)),
                                session->token, &target_message) != CK_GATEWAY_HEAD_OK)
@@ -1114,6 +1208,7 @@ typedef struct
   char      *path;
   dev_t      dev;
   ino_t      ino;
+  GPtrArray *connections;  /* of our user, oldest first; they close with it */
 } Listener;
 
 static void
@@ -1127,6 +1222,14 @@ listener_free (Listener *listener)
       g_clear_pointer (&listener->source, g_source_unref);
     }
   g_clear_handle_id (&listener->retry_id, g_source_remove);
+  /* What came through the forward ends with it: a kept-alive connection
+   * must not serve the session once its socket is gone. */
+  if (listener->connections != NULL)
+    {
+      for (guint i = 0; i < listener->connections->len; i++)
+        g_io_stream_close (g_ptr_array_index (listener->connections, i), NULL, NULL);
+      g_ptr_array_unref (listener->connections);
+    }
   g_socket_close (listener->socket, NULL);
   g_object_unref (listener->socket);
   if (listener->path != NULL && lstat (listener->path, &st) == 0 && S_ISSOCK (st.st_mode) &&
@@ -1155,6 +1258,34 @@ peer_is_us (GSocket        *socket,
   return *uid != (uid_t) -1 && *uid == geteuid ();
 }
 
+/* Room for one more connection on a session's socket: FALSE when all
+ * those open there carried the session's token. */
+static gboolean
+make_session_room (Listener *listener)
+{
+  GPtrArray *connections = listener->connections;
+  GIOStream *unproven = NULL;
+
+  for (guint i = connections->len; i > 0; i--)
+    {
+      GIOStream *connection = g_ptr_array_index (connections, i - 1);
+
+      if (g_io_stream_is_closed (connection))
+        g_ptr_array_remove_index (connections, i - 1);
+      else if (g_object_get_data (G_OBJECT (connection), PROVEN_KEY) == NULL)
+        unproven = connection;
+    }
+  if (connections->len < MAX_SESSION_CONNECTIONS)
+    return TRUE;
+  if (unproven == NULL)
+    return FALSE;
+
+  g_debug ("Closed the oldest connection on a session's socket without its token, for a new one");
+  g_io_stream_close (unproven, NULL, NULL);
+  g_ptr_array_remove (connections, unproven);
+  return TRUE;
+}
+
 static void
 accept_connection (Listener *listener,
                    GSocket  *socket)
@@ -1181,8 +1312,18 @@ accept_connection (Listener *listener,
       g_message ("Refusing requests to the gateway from another user (uid %d)", (int) uid);
     }
 
-  open = ck_loopback_count_open (self->connections, OWN_KEY, own);
-  if (open >= (own ? MAX_OWN_CONNECTIONS : MAX_OTHER_CONNECTIONS))
+  if (own && listener->session_id != NULL)
+    {
+      if (!make_session_room (listener))
+        {
+          g_debug ("Dropped a connection on a session's socket: %u open already",
+                   listener->connections->len);
+          g_socket_close (socket, NULL);
+          return;
+        }
+    }
+  else if ((open = ck_loopback_count_open (self->connections, OWN_KEY, own)) >=
+           (own ? MAX_OWN_CONNECTIONS : MAX_OTHER_CONNECTIONS))
     {
       g_debug ("Dropped a connection%s: %u open already", own ? "" : " of another user", open);
       g_socket_close (socket, NULL);
@@ -1195,10 +1336,12 @@ accept_connection (Listener *listener,
 
   connection = g_socket_connection_factory_create_connection (socket);
   g_object_set_data (G_OBJECT (connection), OWN_KEY, GINT_TO_POINTER (own));
-  g_ptr_array_add (self->connections, g_object_ref (connection));
+  g_ptr_array_add (own && listener->session_id != NULL ? listener->connections : self->connections,
+                   g_object_ref (connection));
 
   peer = g_new0 (Peer, 1);
   peer->socket = g_object_ref (socket);
+  peer->connection = G_IO_STREAM (g_object_ref (connection));
   peer->session_id = g_strdup (listener->session_id);
   peer->own = own;
   g_object_set_data_full (G_OBJECT (remote), PEER_KEY, peer, (GDestroyNotify) peer_free);
@@ -1753,6 +1896,7 @@ ck_gateway_listen_session (CkGateway   *self,
 
   listener = add_listener (self, socket);
   listener->session_id = g_strdup (id);
+  listener->connections = g_ptr_array_new_with_free_func (g_object_unref);
   listener->path = g_strdup (path);
   listener->dev = st.st_dev;
   listener->ino = st.st_ino;
@@ -1875,6 +2019,9 @@ ck_gateway_init (CkGateway *self)
   self->server = soup_server_new ("raw-paths", TRUE, NULL);
   soup_server_add_early_handler (self->server, NULL, early_handler, self, NULL);
   soup_server_add_handler (self->server, NULL, handler, self, NULL);
+  g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), NULL);
+  g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_ended), NULL);
+  g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_ended), NULL);
 
   /* Many streams at once to one host; bytes as they come (no decoding),
    * no cookies, no auth of libsoup's own. */

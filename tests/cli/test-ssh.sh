@@ -82,6 +82,11 @@ check "an option without its argument: one line" eval '[ "$status" = 2 ] && [ "$
 run -p 22
 check "no destination: one line" eval '[ "$status" = 2 ] && grep -q "a destination is needed" "$err"'
 : >"$FAKE_SSH_LOG"
+run -- '-oProxyCommand=touch ./pwned' host
+check "a destination that ssh would read as an option: one line, no ssh run" \
+  eval '[ "$status" = 2 ] && [ "$(lines "$err")" = 1 ] && grep -q "begins with .-.: no host name does" "$err" &&
+        [ ! -s "$FAKE_SSH_LOG" ]'
+: >"$FAKE_SSH_LOG"
 status=0; PATH=/nonexistent "$CK_CLI" ssh host </dev/null >"$out" 2>"$err" || status=$?
 check "no ssh in PATH: one line, exit 127" \
   eval '[ "$status" = 127 ] && [ "$(lines "$err")" = 1 ] && grep -q "ssh was not found in PATH" "$err"'
@@ -214,10 +219,16 @@ check "--persist: the next connection asks for the same remote port" \
         [ "$(grep -c -- "-R 127.0.0.1:4242:" "$FAKE_SSH_LOG")" = 1 ] &&
         [[ $first == *"'"'remote-port'"': <uint32 4242>"* ]] && [ "$(sessions)" = 1 ]'
 FAKE_SSH_PORT_TAKEN=1 FAKE_SSH_PORT=4343 run --persist me@host -- sh -c 'echo "$ANTHROPIC_BASE_URL"'
+after=$(gdbus call --session --dest io.github.claudekeyring.ClaudeKeyring --object-path /io/github/claudekeyring/ClaudeKeyring \
+          --method io.github.claudekeyring.Credentials1.ListGatewaySessions)
+first_hash=$(grep -o "'token-sha256': <'[0-9a-f]*'>" <<<"$first")
 check "--persist: the old port still taken on the server: another one, and a warning that says what to do" \
   eval '[ "$status" = 0 ] && [ "$(cat "$out")" = http://127.0.0.1:4343 ] && [ "$(lines "$err")" = 1 ] &&
         grep -q "^claude-keyring: warning: port 4242 on me@host, which the last connection had, is taken" "$err" &&
-        [[ $(gdbus call --session --dest io.github.claudekeyring.ClaudeKeyring --object-path /io/github/claudekeyring/ClaudeKeyring \
-               --method io.github.claudekeyring.Credentials1.ListGatewaySessions) == *"'"'remote-port'"': <uint32 4343>"* ]]'
+        [[ $after == *"'"'remote-port'"': <uint32 4343>"* ]]'
+# Whoever holds the old port may have been sent the token by a claude
+# started then: it is refused from now on.
+check "--persist: the old port taken: a new token, the old session gone" \
+  eval '[ -n "$first_hash" ] && [[ $after != *"$first_hash"* ]] && [ "$(sessions)" = 1 ]'
 
 exit $fail

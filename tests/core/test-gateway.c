@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #define G_SETTINGS_ENABLE_BACKEND
@@ -746,6 +747,9 @@ typedef struct
   const char        *unix_path;   /* else this socket, or else the port */
   gboolean           closed;
 } Raw;
+
+/* More connections than the gateway keeps open for our user at once. */
+#define MORE_THAN_OPEN_AT_ONCE 300
 
 /* A gateway that stopped answering fails the test rather than hang it. */
 #define RAW_TIMEOUT_SECONDS 30
@@ -2118,6 +2122,110 @@ test_session_socket (Fixture       *fixture,
   assert_gone (other_path);
 }
 
+/* Whether the gateway closed (or never kept) the connection @socket. */
+static gboolean
+is_closed_by_gateway (GSocket *socket)
+{
+  char byte;
+
+  return g_socket_condition_check (socket, G_IO_IN | G_IO_HUP) != 0 &&
+         recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
+/* A remote session of the fixture's gateway, listening on its socket;
+ * the socket's path. */
+static char *
+listen_remote (Fixture          *fixture,
+               CkGatewaySession *remote)
+{
+  g_autoptr(GError) error = NULL;
+  char *path;
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+  ck_gateway_session_set_remote (remote, "user@build-host");
+  ck_gateway_add_session (fixture->gateway, remote);
+  path = ck_gateway_listen_session (fixture->gateway, ck_gateway_session_get_id (remote), &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+/* Anyone on the remote host can connect to the forwarded port, and
+ * arrives on the session's socket as our user: they hold more idle
+ * connections there than the gateway keeps for our user in all. Neither
+ * the gateway's port nor the session's own client is locked out. */
+static void
+test_session_socket_flood (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  g_autoptr(CkGatewaySession) remote = ck_gateway_session_new (CK_CREDENTIAL_KIND_API_KEY, NULL);
+  g_autofree char *tcp = g_strdup_printf ("127.0.0.1:%u", ck_gateway_get_port (fixture->gateway));
+  g_autoptr(GPtrArray) held = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autofree char *path = listen_remote (fixture, remote);
+  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (path);
+  g_autoptr(GError) error = NULL;
+  guint open = 0;
+
+  for (guint i = 0; i < MORE_THAN_OPEN_AT_ONCE; i++)
+    {
+      GSocket *socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                      G_SOCKET_PROTOCOL_DEFAULT, &error);
+
+      g_assert_no_error (error);
+      g_assert_true (g_socket_connect (socket, address, NULL, &error));
+      g_assert_no_error (error);
+      g_ptr_array_add (held, socket);
+      /* Accepted before the next one: the backlog is short. */
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+    }
+
+  g_assert_cmpuint (status_on (fixture, NULL, tcp, ck_gateway_session_get_token (fixture->session)), ==, 201);
+  g_assert_cmpuint (status_on (fixture, path, "127.0.0.1:40123", ck_gateway_session_get_token (remote)), ==, 201);
+  for (guint i = 0; i < held->len; i++)
+    open += !is_closed_by_gateway (g_ptr_array_index (held, i));
+  g_assert_cmpuint (open, <, 100);
+}
+
+/* A connection kept alive through the forward ends with the session's
+ * socket: when the opener of a persistent session goes, no one goes on
+ * using the token over a connection accepted before. */
+static void
+test_session_socket_closes_connections (Fixture       *fixture,
+                                        gconstpointer  data)
+{
+  CkGateway *gateway = fixture->gateway;
+  g_autoptr(CkGatewaySession) remote = ck_gateway_session_new (CK_CREDENTIAL_KIND_API_KEY, NULL);
+  const char *id = ck_gateway_session_get_id (remote);
+  g_autofree char *path = listen_remote (fixture, remote);
+  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (path);
+  g_autoptr(SoupSession) client = soup_session_new_with_options ("remote-connectable", address, NULL);
+  g_autofree char *bearer = g_strconcat ("Bearer ", ck_gateway_session_get_token (remote), NULL);
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(SoupMessage) msg = soup_message_new ("GET", "http://127.0.0.1:40123/v1/models");
+      CkTestAsync async = { 0 };
+      g_autoptr(GBytes) body = NULL;
+
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", bearer);
+      soup_session_send_and_read_async (client, msg, G_PRIORITY_DEFAULT, NULL, ck_test_async_cb, &async);
+      body = soup_session_send_and_read_finish (client, ck_test_async_wait (&async), &error);
+      ck_test_async_clear (&async);
+      if (i == 0)
+        {
+          g_assert_no_error (error);
+          g_assert_cmpuint (soup_message_get_status (msg), ==, 201);
+          /* The opener went; the session stays (a persistent one). */
+          ck_gateway_unlisten_session (gateway, id);
+        }
+      else
+        g_assert_nonnull (error);
+    }
+  g_assert_nonnull (ck_gateway_lookup_session (gateway, id));
+  g_assert_cmpuint (fixture->up.hits, ==, 1);
+}
+
 /* Only a socket of ours is replaced: a file or a symlink at its path
  * stays as it is, and the session gets no socket. */
 static void
@@ -2291,6 +2399,39 @@ test_out_of_descriptors (Fixture       *fixture,
   g_assert_cmpuint (raw_status (response), ==, 201);
 }
 
+/* More connections than the gateway keeps open at once, one after the
+ * other, each closed by its client after a kept-alive answer (as claude
+ * closes its idle ones, and ssh each forwarded one): the gateway closes
+ * them too (libsoup 3.2 leaves such a connection open for ever), so the
+ * next client is still served. */
+static void
+test_closed_idle_connections (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  const char *token = ck_gateway_session_get_token (fixture->session);
+
+  ck_test_store_set_api_key (fixture->store, API_KEY);
+  for (guint i = 0; i <= MORE_THAN_OPEN_AT_ONCE; i++)
+    {
+      g_autoptr(SoupSession) client = soup_session_new ();
+      g_autoptr(SoupMessage) msg = new_request (fixture, "GET", "/v1/models", token);
+      CkTestAsync async = { 0 };
+      g_autoptr(GBytes) body = NULL;
+      g_autoptr(GError) error = NULL;
+
+      soup_session_send_and_read_async (client, msg, G_PRIORITY_DEFAULT, NULL, ck_test_async_cb, &async);
+      body = soup_session_send_and_read_finish (client, ck_test_async_wait (&async), &error);
+      ck_test_async_clear (&async);
+      if (error != NULL)
+        g_error ("request %u: %s", i, error->message);
+      g_assert_cmpuint (soup_message_get_status (msg), ==, 201);
+      soup_session_abort (client);
+      /* The gateway sees the end of the connection. */
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+    }
+}
+
 static void
 test_listen (void)
 {
@@ -2372,8 +2513,11 @@ main (int   argc,
   ADD ("/gateway/concurrent-refresh", test_concurrent_refresh);
   ADD ("/gateway/other-user-connections", test_other_user_connections);
   ADD ("/gateway/out-of-descriptors", test_out_of_descriptors);
+  ADD ("/gateway/closed-idle-connections", test_closed_idle_connections);
   ADD ("/gateway/session-socket", test_session_socket);
   ADD ("/gateway/session-socket-refused", test_session_socket_refused);
+  ADD ("/gateway/session-socket-flood", test_session_socket_flood);
+  ADD ("/gateway/session-socket-closes-connections", test_session_socket_closes_connections);
 
   return g_test_run ();
 }

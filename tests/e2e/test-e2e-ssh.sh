@@ -205,6 +205,15 @@ check "another user of the remote host gets 401 on the forwarded port, with or w
 check "the token works through the forward" eval '[ "$(request_with_token "$base")" = 200 ]'
 gateway=$(ck_call GetStatus | sed -n "s/.*'gateway-url': <'\([^']*\)'>.*/\1/p")
 check "and only there: the gateway's TCP port gives 401" eval '[ "$(request_with_token "$gateway")" = 401 ]'
+# Another user of the remote host holds as many idle connections to the
+# forwarded port as they can (all of the gateway's, before): neither the
+# session nor the gateway's port is locked out.
+exec 8> >(as_nobody "$PY" -c "$(cat "$CK_SOURCE_ROOT/tests/support/hold-connections.py")" "${base##*:}" 300 0.01 \
+            >"$CK_TEST_ROOT/held")
+for _ in $(seq 300); do [ -s "$CK_TEST_ROOT/held" ] && break; sleep 0.1; done
+check "another user holding idle connections to the forward ($(cat "$CK_TEST_ROOT/held") open) locks no one out" \
+  eval '[ "$(request_with_token "$base")" = 200 ] && [ "$(request_with_token "$gateway")" = 401 ]'
+exec 8>&-
 
 # The connection killed (its master ssh): the token is refused within 1 s.
 # refused_after_ms: kills with $1, then polls the session's socket with the
@@ -253,6 +262,33 @@ check "AllowTcpForwarding no: one line naming the setting, exit $rc, within 10 s
         grep -qx "claude-keyring: $DEST does not allow remote port forwarding (sshd_config: AllowTcpForwarding): ask its administrator to set it to yes or remote" "$err"'
 check "AllowTcpForwarding no: nothing left" \
   eval '[ "$(sessions)" = 0 ] && [ -z "$(master_pid)" ] && ! control_dirs_left'
+
+# --- the remote account's login shell -------------------------------------------
+
+# Whatever the shell and however chatty its startup files, the token
+# arrives; a startup file that reads its input gets one line, not a hang.
+mkdir -p "$SSH_HOME/.config/fish"
+echo 'echo startup-out; echo startup-err >&2' | tee "$SSH_HOME/.bashrc" "$SSH_HOME/.zshenv" \
+  "$SSH_HOME/.config/fish/config.fish" >/dev/null
+chown -R "$SSH_UID:$SSH_GID" "$SSH_HOME/.bashrc" "$SSH_HOME/.zshenv" "$SSH_HOME/.config"
+for shell in /bin/bash /bin/zsh /usr/bin/fish; do
+  if [ ! -x "$shell" ]; then echo "ok - login shell $shell # SKIP not installed"; continue; fi
+  usermod -s "$shell" "$SSH_USER"
+  "$CK_CLI" ssh "${SSH_OPTS[@]}" -p "$SSH_PORT" "$DEST" -- sh -c 'IFS= read -r t <&3; echo "${#t}"' \
+    </dev/null >"$out" 2>"$err"; rc=$?
+  check "login shell $shell, chatty startup files: the token arrives ($rc)" \
+    eval '[ "$rc" = 0 ] && [ "$(tail -n 1 "$out")" = 43 ] && no_issued_token_in "$(cat "$out" "$err")"'
+done
+usermod -s /bin/bash "$SSH_USER"
+echo 'cat >/dev/null' >"$SSH_HOME/.bashrc"
+start=$(now_ms)
+timeout 60 "$CK_CLI" ssh "${SSH_OPTS[@]}" -p "$SSH_PORT" "$DEST" -- true </dev/null >"$out" 2>"$err"
+rc=$? elapsed=$(($(now_ms) - start))
+check "a startup file that reads its input: one line after 20 s ($elapsed ms), exit $rc, nothing left" \
+  eval '[ "$rc" = 1 ] && [ "$(wc -l <"$err")" = 1 ] && grep -q "did not start the session within 20 s" "$err" &&
+        [ "$(sessions)" = 0 ] && [ -z "$(master_pid)" ] && ! control_dirs_left'
+rm -rf "$SSH_HOME/.bashrc" "$SSH_HOME/.zshenv" "$SSH_HOME/.config/fish"
+usermod -s /bin/sh "$SSH_USER"
 
 # --- exit status and Ctrl-C, with a terminal and without -----------------------
 
