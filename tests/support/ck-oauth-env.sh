@@ -45,7 +45,8 @@ not_ok () {
 check () {
   local what=$1
   shift
-  if "$@"; then ok "$what"; else not_ok "$what"; fi
+  # What the command prints is no TAP line: it goes with the log.
+  if "$@" >&2; then ok "$what"; else not_ok "$what"; fi
 }
 # A failure the rest of the test cannot do without.
 bail () {
