@@ -195,6 +195,33 @@ info "directory made later: write -> gone in ${ms:-more than 5000} ms"
 check "missing dir: gone within $limit_ms ms once made (${ms:-never} ms)" within_limit "$ms"
 check "missing dir: GetCredential serves it" serves later
 
+# --- Not only the user's: a shared directory, another user's file --------
+# Whoever else may write there could push their own login into this
+# user's keyring: left in place, doctor says why.
+shared_dir=$CK_TEST_ROOT/shared-claude
+mkdir -p "$shared_dir" && chmod 1777 "$shared_dir"
+ck_set claude-config-dirs "['$work_dir', '$new_dir', '$shared_dir']"
+check "shared dir: doctor lists it" wait_doctor "$shared_dir"
+rename_into "$shared_dir" shared 4102444866000
+sleep 1.2
+check "shared dir: the file stays" [ -e "$shared_dir/.credentials.json" ]
+check "shared dir: not imported" serves later
+check "shared dir: doctor says why" doctor_says "$shared_dir/.credentials.json is not only yours"
+rm -f "$shared_dir/.credentials.json"
+if [ "$(id -u)" -eq 0 ]; then
+  login_json foreign 4102444867000 >"$work_dir/.credentials.json.tmp"
+  chown 65534:65534 "$work_dir/.credentials.json.tmp"
+  mv "$work_dir/.credentials.json.tmp" "$work_dir/.credentials.json"
+  sleep 1.2
+  check "another user's file: stays" [ -e "$work_dir/.credentials.json" ]
+  check "another user's file: not imported" serves later
+  check "another user's file: doctor says why" doctor_says "$work_dir/.credentials.json is not only yours"
+  rm -f "$work_dir/.credentials.json"
+else
+  echo "ok - # SKIP another user's file needs root (chown)"
+fi
+ck_set claude-config-dirs "['$work_dir', '$new_dir']"
+
 # --- The keyring locked at that moment ------------------------------------
 gdbus call --session --dest org.freedesktop.secrets --object-path /org/freedesktop/secrets \
   --method org.freedesktop.Secret.Service.Lock "['/org/freedesktop/secrets/collection/login']" >/dev/null ||
