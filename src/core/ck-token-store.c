@@ -261,6 +261,26 @@ find_account (GPtrArray  *accounts,
   return NULL;
 }
 
+gboolean
+ck_account_name_is_valid (const char *name)
+{
+  gsize length = name != NULL ? strlen (name) : 0;
+
+  if (length == 0 || length > 64 || !g_utf8_validate (name, -1, NULL))
+    return FALSE;
+  for (const char *p = name; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      /* Not graphic: spaces, C0 and C1 controls, bidi overrides, zero
+       * width characters, which would let one name pass for another or
+       * drive a terminal that prints it. */
+      if (!g_unichar_isgraph (c) || c == '/' || g_unichar_type (c) == G_UNICODE_FORMAT)
+        return FALSE;
+    }
+  return TRUE;
+}
+
 static CkAccount *
 find_by_name (GPtrArray  *accounts,
               const char *name)
@@ -1548,7 +1568,11 @@ ck_token_store_pick_oauth_account (CkTokenStore         *self,
       return TRUE;
     }
 
-  if (uuid != NULL && find_account (self->accounts, NULL, uuid) == NULL)
+  /* The uuid and email come from the login's file as well as from the
+   * server: an id that is no uuid could be another account's name (and
+   * "work" would then find it first), a name with controls could drive
+   * the terminal that lists it. */
+  if (uuid != NULL && g_uuid_string_is_valid (uuid) && ck_token_store_find_account (self, uuid) == NULL)
     *id = g_strdup (uuid);
   else if (uuid == NULL && tokens->account_email == NULL &&
            find_account (self->accounts, NULL, "default") == NULL)
@@ -1559,7 +1583,8 @@ ck_token_store_pick_oauth_account (CkTokenStore         *self,
     *name = g_strdup (as_name);
   else
     {
-      const char *base = tokens->account_email != NULL ? tokens->account_email : "login";
+      const char *base = ck_account_name_is_valid (tokens->account_email) &&
+                         strlen (tokens->account_email) <= 60 ? tokens->account_email : "login";
 
       *name = g_strdup (base);
       for (guint n = 2; find_by_name (self->accounts, *name) != NULL; n++)
