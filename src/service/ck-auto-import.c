@@ -671,6 +671,18 @@ decide (Attempt *attempt)
       return;
     }
 
+  /* A new account never becomes the default by itself: with no default
+   * set, the one chosen so far (the fallback, the latest expiry, which the
+   * file sets) is pinned first, so a login dropped into the directory
+   * cannot quietly serve every caller. */
+  if (stored == NULL)
+    {
+      g_autofree char *named = g_settings_get_string (self->settings, "default-account");
+      CkAccount *fallback = ck_token_store_get_fallback_account (self->store);
+
+      if (ck_token_store_find_account (self->store, named) == NULL && fallback != NULL)
+        g_settings_set_string (self->settings, "default-account", fallback->id);
+    }
   import_login (self, attempt->tokens, watch->cancellable, on_imported, attempt);
 }
 

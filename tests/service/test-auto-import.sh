@@ -263,6 +263,15 @@ ck_call GetStatus >/dev/null
 ms=$(wait_gone "$(now_ms)" "$creds")
 check "at start, newer: imported (${ms:-never} ms after the start)" [ -n "$ms" ]
 check "at start, newer: GetCredential serves it" serves new-at-start
+
+# --- A login of another account dropped in (by anything that may write
+# ~/.claude): a new account, named in doctor's list, but not the default,
+# however late it expires.
+printf '{"claudeAiOauth":{"accessToken":"test-auto-access-other","refreshToken":"test-auto-refresh-other","expiresAt":4102444990000,"account":{"uuid":"4a3b2c1d-0000-4000-8000-0000000a77ac","emailAddress":"other@example.com"}}}\n' >"$creds"
+ms=$(wait_gone "$(now_ms)" "$creds")
+check "another account: imported (${ms:-never} ms)" [ -n "$ms" ]
+check "another account: listed by its email" eval '"$CK_CLI" accounts | grep -q other@example.com'
+check "another account: the default still serves" serves new-at-start
 check "no token in the agent's log" no_secret_in_log
 
 ck_done
