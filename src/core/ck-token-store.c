@@ -1606,10 +1606,10 @@ ck_token_store_pick_oauth_account (CkTokenStore         *self,
     }
 
   /* The uuid and email come from the login's file as well as from the
-   * server: an id that is no uuid could be another account's name (and
-   * "work" would then find it first), a name with controls could drive
-   * the terminal that lists it. */
-  if (uuid != NULL && g_uuid_string_is_valid (uuid) && ck_token_store_find_account (self, uuid) == NULL)
+   * server: an id that is another account's name would be found first
+   * for that name ("work"), one or a name with controls could drive the
+   * terminal that lists it. */
+  if (uuid != NULL && ck_account_name_is_valid (uuid) && ck_token_store_find_account (self, uuid) == NULL)
     *id = g_strdup (uuid);
   else if (uuid == NULL && tokens->account_email == NULL &&
            find_account (self->accounts, NULL, "default") == NULL)
