@@ -161,23 +161,36 @@ ck_config_match_account_rule (GSettings   *settings,
   g_autoptr(GVariant) rules = NULL;
   g_autofree char *best_dir = NULL;
   g_autofree char *best = NULL;
+  g_autofree char *path = NULL;
+  gsize best_length = 0;
   GVariantIter iter;
   const char *rule_dir, *account;
 
   if (cwd == NULL || cwd[0] != '/')
     return NULL;
 
+  /* Both sides without "..", "." and doubled slashes (a rule written into
+   * the setting by hand, a cwd given over the bus): "/work/../home" is not
+   * in "/work", and "/a////" is not longer than "/a/b". */
+  path = g_canonicalize_filename (cwd, NULL);
   rules = g_settings_get_value (settings, "account-rules");
   g_variant_iter_init (&iter, rules);
   while (g_variant_iter_next (&iter, "{&s&s}", &rule_dir, &account))
-    if (rule_dir[0] == '/' && dir_holds (rule_dir, cwd) &&
-        (best_dir == NULL || strlen (rule_dir) > strlen (best_dir)))
-      {
-        g_free (best_dir);
-        best_dir = g_strdup (rule_dir);
-        g_free (best);
-        best = g_strdup (account);
-      }
+    {
+      g_autofree char *canonical = NULL;
+
+      if (rule_dir[0] != '/')
+        continue;
+      canonical = g_canonicalize_filename (rule_dir, NULL);
+      if (dir_holds (canonical, path) && (best_dir == NULL || strlen (canonical) > best_length))
+        {
+          best_length = strlen (canonical);
+          g_free (best_dir);
+          best_dir = g_strdup (rule_dir);
+          g_free (best);
+          best = g_strdup (account);
+        }
+    }
 
   if (dir != NULL)
     *dir = g_steal_pointer (&best_dir);

@@ -103,6 +103,27 @@ member_string (JsonObject *object,
   return json_node_get_string (node);
 }
 
+/* An email or organization name, shown in terminals, menus and
+ * notifications and read from a file anyone with write access to it
+ * wrote: none with control or format (bidi) characters. */
+static const char *
+member_label (JsonObject *object,
+              const char *name)
+{
+  const char *value = member_string (object, name);
+
+  if (value == NULL || strlen (value) > 256 || !g_utf8_validate (value, -1, NULL))
+    return NULL;
+  for (const char *p = value; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (g_unichar_iscntrl (c) || g_unichar_type (c) == G_UNICODE_FORMAT)
+        return NULL;
+    }
+  return value;
+}
+
 static gboolean
 member_int (JsonObject *object,
             const char *name,
@@ -245,12 +266,12 @@ tokens_from_object (JsonObject  *object,
   if ((account = member_object (object, "account")))
     {
       self->account_uuid = g_strdup (member_string (account, "uuid"));
-      self->account_email = g_strdup (member_string (account, "emailAddress"));
+      self->account_email = g_strdup (member_label (account, "emailAddress"));
     }
   if ((organization = member_object (object, "organization")))
     {
       self->organization_uuid = g_strdup (member_string (organization, "uuid"));
-      self->organization_name = g_strdup (member_string (organization, "name"));
+      self->organization_name = g_strdup (member_label (organization, "name"));
     }
 
   members = json_object_get_members (object);
@@ -338,12 +359,12 @@ ck_oauth_tokens_new_from_token_response (const char  *body,
   if ((account = member_object (object, "account")))
     {
       self->account_uuid = g_strdup (member_string (account, "uuid"));
-      self->account_email = g_strdup (member_string (account, "email_address"));
+      self->account_email = g_strdup (member_label (account, "email_address"));
     }
   if ((organization = member_object (object, "organization")))
     {
       self->organization_uuid = g_strdup (member_string (organization, "uuid"));
-      self->organization_name = g_strdup (member_string (organization, "name"));
+      self->organization_name = g_strdup (member_label (organization, "name"));
     }
 
   return g_steal_pointer (&self);
@@ -404,13 +425,13 @@ ck_oauth_tokens_apply_profile (CkOAuthTokens  *self,
     }
 
   replace_string (&self->account_uuid, member_string (account, "uuid"));
-  if (member_string (account, "email") != NULL)
-    replace_string (&self->account_email, member_string (account, "email"));
+  if (member_label (account, "email") != NULL)
+    replace_string (&self->account_email, member_label (account, "email"));
   else
-    replace_string (&self->account_email, member_string (account, "email_address"));
+    replace_string (&self->account_email, member_label (account, "email_address"));
 
   replace_string (&self->organization_uuid, member_string (organization, "uuid"));
-  replace_string (&self->organization_name, member_string (organization, "name"));
+  replace_string (&self->organization_name, member_label (organization, "name"));
   replace_string (&self->subscription_type,
                   subscription_from_organization_type (member_string (organization,
                                                                       "organization_type")));

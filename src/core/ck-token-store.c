@@ -261,6 +261,26 @@ find_account (GPtrArray  *accounts,
   return NULL;
 }
 
+gboolean
+ck_account_name_is_valid (const char *name)
+{
+  gsize length = name != NULL ? strlen (name) : 0;
+
+  if (length == 0 || length > 64 || !g_utf8_validate (name, -1, NULL))
+    return FALSE;
+  for (const char *p = name; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      /* Not graphic: spaces, C0 and C1 controls, bidi overrides, zero
+       * width characters, which would let one name pass for another or
+       * drive a terminal that prints it. */
+      if (!g_unichar_isgraph (c) || c == '/' || g_unichar_type (c) == G_UNICODE_FORMAT)
+        return FALSE;
+    }
+  return TRUE;
+}
+
 static CkAccount *
 find_by_name (GPtrArray  *accounts,
               const char *name)
@@ -469,9 +489,11 @@ migrate_legacy_key (CkTokenStore *self)
     return;
 
   self->migrated = TRUE;
+  /* (Its name is no other account's, see on_secrets: a write under a name
+   * in use would replace that account's key.) */
   g_message ("Giving the API key stored by an older version an account of its own");
   ck_token_store_set_api_key_as_async (self, legacy->name, legacy->api_key, NULL,
-                                       on_legacy_key_rewritten, NULL);
+                                       on_legacy_key_rewritten, g_strdup (legacy->api_key));
 }
 
 /* Loading */
@@ -548,6 +570,7 @@ on_secrets (GObject      *object,
   Op *op = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) accounts = accounts_new ();
+  g_autoptr(GPtrArray) legacy_keys = g_ptr_array_new_with_free_func (g_object_unref);
   gboolean any_locked = op->any_locked;
   CkAccount *written;
 
@@ -580,6 +603,12 @@ on_secrets (GObject      *object,
 
       if (id == NULL || id[0] == '\0')
         id = "default";
+      if (g_strcmp0 (kind, "api-key") == 0 && text[0] != '\0' && g_str_equal (id, "default"))
+        {
+          /* Sorted out below, once every account is known. */
+          g_ptr_array_add (legacy_keys, g_object_ref (item));
+          continue;
+        }
       if (g_strcmp0 (kind, "api-key") == 0 && text[0] != '\0')
         {
           /* Two items of one account: a rewrite cut short; either will do. */
@@ -627,24 +656,39 @@ on_secrets (GObject      *object,
         }
     }
 
-  /* A key stored before accounts, already written again under its own
-   * id, its old item not deleted yet: one account, not two. */
-  for (guint i = 0; i < accounts->len; i++)
+  /* Keys stored before accounts: one that is already written again under
+   * its own id, its old item not deleted yet, is not a second account;
+   * of the others (two "default" keys, say: one without an account
+   * attribute) the first is the legacy account, migrated at this start,
+   * the next at the next one. */
+  for (guint i = 0; i < legacy_keys->len; i++)
     {
-      CkAccount *legacy = g_ptr_array_index (accounts, i);
+      SecretItem *item = g_ptr_array_index (legacy_keys, i);
+      g_autoptr(GHashTable) attributes = secret_item_get_attributes (item);
+      g_autoptr(SecretValue) value = secret_item_get_secret (item);
+      const char *text = secret_value_get_text (value);
+      const char *name = g_hash_table_lookup (attributes, "name");
+      const char *base = name != NULL && name[0] != '\0' ? name : "api-key";
+      CkAccount *account;
+      gboolean held = FALSE;
 
-      if (!account_is_legacy_key (legacy))
+      for (guint j = 0; j < accounts->len && !held; j++)
+        held = g_strcmp0 (((CkAccount *) g_ptr_array_index (accounts, j))->api_key, text) == 0;
+      if (held)
         continue;
-      for (guint j = 0; j < accounts->len; j++)
+      account = g_new0 (CkAccount, 1);
+      account->id = g_strdup ("default");
+      account->kind = g_strdup ("api-key");
+      /* Under a name no other account has: migrating it under a name in
+       * use would replace that account's key. */
+      account->name = g_strdup (base);
+      for (guint n = 2; find_by_name (accounts, account->name) != NULL; n++)
         {
-          CkAccount *other = g_ptr_array_index (accounts, j);
-
-          if (other != legacy && g_strcmp0 (other->api_key, legacy->api_key) == 0)
-            {
-              g_ptr_array_remove_index (accounts, i);
-              break;
-            }
+          g_free (account->name);
+          account->name = g_strdup_printf ("%s-%u", base, n);
         }
+      account->api_key = g_strdup (text);
+      g_ptr_array_add (accounts, account);
       break;
     }
 
@@ -832,6 +876,16 @@ delete_next (GTask *task)
   g_object_unref (item);
 }
 
+static gboolean
+secret_is (SecretItem *item,
+           const char *secret)
+{
+  g_autoptr(SecretValue) value = secret_item_get_secret (item);
+  const char *text = value != NULL ? secret_value_get_text (value) : NULL;
+
+  return g_strcmp0 (text, secret) == 0;
+}
+
 static void
 on_searched_for_delete (GObject      *object,
                         GAsyncResult *result,
@@ -861,7 +915,9 @@ on_searched_for_delete (GObject      *object,
        * ones, and for a key, the items of another id under its name (a
        * write that seemed to time out, then landed); clearing every kind
        * (a logout) leaves the gateway's sessions. */
-      if ((op->kind != OP_CLEAR &&
+      if ((op->kind == OP_CLEAR && op->secret != NULL &&
+           !secret_is (item, op->secret)) ||
+          (op->kind != OP_CLEAR &&
            !(g_strcmp0 (account, op->account) == 0 ? !same_name
              : same_name && op->kind == OP_SET_API_KEY)) ||
           (op->kind == OP_CLEAR && op->account != NULL && g_strcmp0 (account, op->account) != 0) ||
@@ -885,8 +941,9 @@ step_delete (GTask      *task,
   g_autoptr(GHashTable) attributes = attributes_new (kind, op->kind == OP_CLEAR ? op->account : NULL);
 
   secret_service_search (self->service, ck_token_store_get_schema (), attributes,
-                         SECRET_SEARCH_ALL, g_task_get_cancellable (task),
-                         on_searched_for_delete, task);
+                         SECRET_SEARCH_ALL |
+                         (op->kind == OP_CLEAR && op->secret != NULL ? SECRET_SEARCH_LOAD_SECRETS : 0),
+                         g_task_get_cancellable (task), on_searched_for_delete, task);
 }
 
 /* Writing */
@@ -1548,7 +1605,11 @@ ck_token_store_pick_oauth_account (CkTokenStore         *self,
       return TRUE;
     }
 
-  if (uuid != NULL && find_account (self->accounts, NULL, uuid) == NULL)
+  /* The uuid and email come from the login's file as well as from the
+   * server: an id that is another account's name would be found first
+   * for that name ("work"), one or a name with controls could drive the
+   * terminal that lists it. */
+  if (uuid != NULL && ck_account_name_is_valid (uuid) && ck_token_store_find_account (self, uuid) == NULL)
     *id = g_strdup (uuid);
   else if (uuid == NULL && tokens->account_email == NULL &&
            find_account (self->accounts, NULL, "default") == NULL)
@@ -1559,7 +1620,8 @@ ck_token_store_pick_oauth_account (CkTokenStore         *self,
     *name = g_strdup (as_name);
   else
     {
-      const char *base = tokens->account_email != NULL ? tokens->account_email : "login";
+      const char *base = ck_account_name_is_valid (tokens->account_email) &&
+                         strlen (tokens->account_email) <= 60 ? tokens->account_email : "login";
 
       *name = g_strdup (base);
       for (guint n = 2; find_by_name (self->accounts, *name) != NULL; n++)
@@ -1612,15 +1674,20 @@ on_legacy_key_rewritten (GObject      *object,
 {
   CkTokenStore *self = CK_TOKEN_STORE (object);
   g_autoptr(GError) error = NULL;
+  char *key = user_data;
   Op *op;
 
   /* Not read back as written: the old item stays, nothing is lost. */
   if (!ck_token_store_op_finish (self, result, &error))
     {
       g_message ("The API key stays in its old item for now: %s", error->message);
+      ck_secret_free (key);
       return;
     }
+  /* Only the items of the key written again: another "default" key (two
+   * of them, left by hand or by another tool) waits for its own turn. */
   op = clear_op_new ("api-key", "default");
+  op->secret = key;
   queue_op (self, op, ck_token_store_remove_account_async, NULL, NULL, NULL);
 }
 

@@ -53,6 +53,9 @@ GError         *ck_token_store_dup_state_error    (CkTokenStore         *self);
 GPtrArray      *ck_token_store_get_accounts       (CkTokenStore         *self);
 CkAccount      *ck_token_store_find_account       (CkTokenStore         *self,
                                                    const char           *name_or_id);
+/* A name a user can type and read back: 1 to 64 bytes of UTF-8, no
+ * space, control, format (bidi, zero width) characters or “/”. */
+gboolean        ck_account_name_is_valid          (const char           *name);
 /* The account chosen when nothing names one: as before accounts, a stored
  * API key, else the login (the latest expiry among several). */
 CkAccount      *ck_token_store_get_fallback_account (CkTokenStore       *self);

@@ -10,7 +10,8 @@
  * user.
  *
  * Nothing here may lose a login: a file is only read through
- * ck_claude_credentials_read (no link, a regular file, bounded), a file
+ * ck_claude_credentials_read (no link, a regular file, bounded) and only
+ * when it is the user's own in a directory no one else may write, a file
  * that does not parse is left for claude to finish (the next change tries
  * again), one that is older than the stored login is left alone, and the
  * file goes only while it is still the one read
@@ -19,14 +20,18 @@
  * the keyring changes. Whatever is left in place is reported by doctor.
  *
  * Which stored login a file's login goes to is stored_login_for() and
- * import_login(): today the agent holds one login.
+ * import_login(): the account ck_token_store_pick_oauth_account picks.
  */
 
 #define G_LOG_DOMAIN "ck-auto-import"
 
 #include "config.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
@@ -48,6 +53,7 @@ typedef enum
 {
   PROBLEM_NONE,
   PROBLEM_UNREADABLE,  /* a link, not a regular file, too large */
+  PROBLEM_FOREIGN,     /* another user's file, or others may write there */
   PROBLEM_MALFORMED,   /* not a login the agent can read */
   PROBLEM_EXPIRED,     /* expired, and no refresh token */
   PROBLEM_OLDER,       /* older than the login stored */
@@ -443,6 +449,52 @@ run_in_thread (Attempt             *attempt,
 
 /* Like the doctor's reads, off the main loop: a home directory on a slow
  * or hung file system must not stall the agent. */
+/* Group write is ours alone in a user private group (umask 002). */
+static gboolean
+group_is_private (gid_t gid)
+{
+  struct group *group = getgrgid (gid);
+  struct passwd *user = getpwuid (getuid ());
+
+  return gid == getgid () && group != NULL && user != NULL &&
+         (group->gr_mem == NULL || group->gr_mem[0] == NULL) &&
+         g_strcmp0 (group->gr_name, user->pw_name) == 0;
+}
+
+static gboolean
+writable_by_others (const struct stat *st)
+{
+  return st->st_uid != getuid () || (st->st_mode & S_IWOTH) != 0 ||
+         ((st->st_mode & S_IWGRP) != 0 && !group_is_private (st->st_gid));
+}
+
+/* Only a login the user wrote is taken in: a file of another user, or one
+ * in a directory others may write to (a shared claude-config-dirs entry),
+ * could be anyone's login pushed into the user's keyring, and is not the
+ * agent's to remove either. Checked on the very file read (its inode). */
+static gboolean
+check_owner (Watch                          *watch,
+             const CkClaudeCredentialsStamp *stamp,
+             GError                        **error)
+{
+  struct stat dir_st, file_st;
+
+  if (stat (watch->dir, &dir_st) != 0 || lstat (watch->path, &file_st) != 0 ||
+      file_st.st_ino != stamp->inode || file_st.st_dev != stamp->device)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_AGAIN, "%s changed while it was read", watch->path);
+      return FALSE;
+    }
+  if (writable_by_others (&file_st) || writable_by_others (&dir_st))
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                   "%s or its directory belongs to another user or may be written by others",
+                   watch->path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 read_in_thread (GTask        *task,
                 gpointer      source_object,
@@ -451,8 +503,14 @@ read_in_thread (GTask        *task,
 {
   Attempt *attempt = task_data;
 
-  ck_claude_credentials_read (attempt->watch->path, &attempt->contents, &attempt->length,
-                              &attempt->stamp, &attempt->error);
+  if (ck_claude_credentials_read (attempt->watch->path, &attempt->contents, &attempt->length,
+                                  &attempt->stamp, &attempt->error) &&
+      !check_owner (attempt->watch, &attempt->stamp, &attempt->error))
+    {
+      explicit_bzero (attempt->contents, attempt->length);
+      g_clear_pointer (&attempt->contents, g_free);
+      attempt->length = 0;
+    }
   g_task_return_boolean (task, TRUE);
 }
 
@@ -613,6 +671,18 @@ decide (Attempt *attempt)
       return;
     }
 
+  /* A new account never becomes the default by itself: with no default
+   * set, the one chosen so far (the fallback, the latest expiry, which the
+   * file sets) is pinned first, so a login dropped into the directory
+   * cannot quietly serve every caller. */
+  if (stored == NULL)
+    {
+      g_autofree char *named = g_settings_get_string (self->settings, "default-account");
+      CkAccount *fallback = ck_token_store_get_fallback_account (self->store);
+
+      if (ck_token_store_find_account (self->store, named) == NULL && fallback != NULL)
+        g_settings_set_string (self->settings, "default-account", fallback->id);
+    }
   import_login (self, attempt->tokens, watch->cancellable, on_imported, attempt);
 }
 
@@ -668,6 +738,8 @@ on_read (GObject      *object,
         set_problem (watch, PROBLEM_NONE, NULL);
       else if (g_error_matches (attempt->error, G_FILE_ERROR, G_FILE_ERROR_AGAIN))
         watch->again = TRUE;
+      else if (g_error_matches (attempt->error, G_FILE_ERROR, G_FILE_ERROR_PERM))
+        set_problem (watch, PROBLEM_FOREIGN, attempt->error->message);
       else
         set_problem (watch, PROBLEM_UNREADABLE, attempt->error->message);
       attempt_end (attempt);
@@ -777,6 +849,12 @@ add_problem_check (GVariantBuilder *builder,
       detail = g_strdup_printf ("%s The agent reads only a regular file there, never through a link; "
                                 "for a link, run %s on the directory it points into.",
                                 message, by_hand);
+      break;
+    case PROBLEM_FOREIGN:
+      summary = g_strdup_printf ("%s is not only yours; it was not imported.", watch->path);
+      detail = g_strdup_printf ("The agent takes in a login only from a file of yours in a directory "
+                                "no one else may write to: another user could have put it there. "
+                                "If the login is yours, run %s.", by_hand);
       break;
     case PROBLEM_MALFORMED:
       summary = g_strdup_printf ("%s failed to parse; it was left in place.", watch->path);

@@ -24,7 +24,7 @@ G_DEFINE_FINAL_TYPE (CkService, ck_service, G_TYPE_OBJECT)
 
 typedef CkServiceCallerFunc CallerFunc;
 
-#define ACCOUNT_NAME_RULE "An account name is 1 to 64 printable characters without spaces or “/”."
+#define ACCOUNT_NAME_RULE "An account name is 1 to 64 printable characters without spaces, control characters or “/”."
 
 static gboolean account_name_is_valid (const char *name);
 
@@ -660,14 +660,7 @@ on_login_finished (CkService  *self,
 static gboolean
 account_name_is_valid (const char *name)
 {
-  gsize length = strlen (name);
-
-  if (length == 0 || length > 64 || !g_utf8_validate (name, -1, NULL))
-    return FALSE;
-  for (gsize i = 0; i < length; i++)
-    if ((guchar) name[i] <= ' ' || name[i] == 0x7f || name[i] == '/')
-      return FALSE;
-  return TRUE;
+  return ck_account_name_is_valid (name);
 }
 
 static CkAccount *

@@ -257,6 +257,18 @@ test_account_rules (Fixture       *fixture,
   /* No cwd, or a relative one, matches nothing. */
   assert_rule (settings, NULL, NULL, NULL);
   assert_rule (settings, "relative", NULL, NULL);
+
+  /* Junk written into the setting by hand, and a cwd that is not
+   * canonical: matched a whole component at a time all the same. */
+  g_settings_set_value (settings, "account-rules",
+                        g_variant_new_parsed ("{'/p/a////': 'outer', '/p/a/b': 'inner', "
+                                              "'/q/./x/../y': 'q', '/': 'root'}"));
+  assert_rule (settings, "/p/a/b/c", "inner", "/p/a/b");
+  assert_rule (settings, "/p/a/c", "outer", "/p/a////");
+  assert_rule (settings, "/p/a/b/../c", "outer", "/p/a////");
+  assert_rule (settings, "/p/a/b/..", "outer", "/p/a////");
+  assert_rule (settings, "/q/y/z", "q", "/q/./x/../y");
+  assert_rule (settings, "/q/x", "root", "/");
 }
 
 #define add_test(path, func) \

@@ -195,6 +195,33 @@ info "directory made later: write -> gone in ${ms:-more than 5000} ms"
 check "missing dir: gone within $limit_ms ms once made (${ms:-never} ms)" within_limit "$ms"
 check "missing dir: GetCredential serves it" serves later
 
+# --- Not only the user's: a shared directory, another user's file --------
+# Whoever else may write there could push their own login into this
+# user's keyring: left in place, doctor says why.
+shared_dir=$CK_TEST_ROOT/shared-claude
+mkdir -p "$shared_dir" && chmod 1777 "$shared_dir"
+ck_set claude-config-dirs "['$work_dir', '$new_dir', '$shared_dir']"
+check "shared dir: doctor lists it" wait_doctor "$shared_dir"
+rename_into "$shared_dir" shared 4102444866000
+sleep 1.2
+check "shared dir: the file stays" [ -e "$shared_dir/.credentials.json" ]
+check "shared dir: not imported" serves later
+check "shared dir: doctor says why" doctor_says "$shared_dir/.credentials.json is not only yours"
+rm -f "$shared_dir/.credentials.json"
+if [ "$(id -u)" -eq 0 ]; then
+  login_json foreign 4102444867000 >"$work_dir/.credentials.json.tmp"
+  chown 65534:65534 "$work_dir/.credentials.json.tmp"
+  mv "$work_dir/.credentials.json.tmp" "$work_dir/.credentials.json"
+  sleep 1.2
+  check "another user's file: stays" [ -e "$work_dir/.credentials.json" ]
+  check "another user's file: not imported" serves later
+  check "another user's file: doctor says why" doctor_says "$work_dir/.credentials.json is not only yours"
+  rm -f "$work_dir/.credentials.json"
+else
+  echo "ok - # SKIP another user's file needs root (chown)"
+fi
+ck_set claude-config-dirs "['$work_dir', '$new_dir']"
+
 # --- The keyring locked at that moment ------------------------------------
 gdbus call --session --dest org.freedesktop.secrets --object-path /org/freedesktop/secrets \
   --method org.freedesktop.Secret.Service.Lock "['/org/freedesktop/secrets/collection/login']" >/dev/null ||
@@ -236,6 +263,15 @@ ck_call GetStatus >/dev/null
 ms=$(wait_gone "$(now_ms)" "$creds")
 check "at start, newer: imported (${ms:-never} ms after the start)" [ -n "$ms" ]
 check "at start, newer: GetCredential serves it" serves new-at-start
+
+# --- A login of another account dropped in (by anything that may write
+# ~/.claude): a new account, named in doctor's list, but not the default,
+# however late it expires.
+printf '{"claudeAiOauth":{"accessToken":"test-auto-access-other","refreshToken":"test-auto-refresh-other","expiresAt":4102444990000,"account":{"uuid":"4a3b2c1d-0000-4000-8000-0000000a77ac","emailAddress":"other@example.com"}}}\n' >"$creds"
+ms=$(wait_gone "$(now_ms)" "$creds")
+check "another account: imported (${ms:-never} ms)" [ -n "$ms" ]
+check "another account: listed by its email" eval '"$CK_CLI" accounts | grep -q other@example.com'
+check "another account: the default still serves" serves new-at-start
 check "no token in the agent's log" no_secret_in_log
 
 ck_done

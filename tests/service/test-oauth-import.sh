@@ -48,4 +48,21 @@ served=$(hash_of "$("$CK_CLI" token 2>/dev/null)")
 check "the keyring holds the imported login (after a restart)" [ "$served" = "$imported" ]
 check "status: the imported expiry" [ "$(ck_status_field 'd["expires-at"]')" = 4102444800 ]
 
+# The account uuid and email of an imported login come from its file (or
+# anyone with ImportCredentials): a uuid that is another account's name
+# must not take that name over, an email with a terminal's escape
+# sequence must not become a name, and names with bidi or C1 controls are
+# refused.
+ck_call SetApiKeyAs work test-api-key-import >/dev/null || bail "SetApiKeyAs failed"
+ck_call ImportCredentials "'{\"claudeAiOauth\":{\"accessToken\":\"test-imported-access-0002\",\"refreshToken\":\"test-imported-refresh-0002\",\"expiresAt\":4102444900000,\"account\":{\"uuid\":\"work\",\"emailAddress\":\"x\\u001b]0;owned\\u0007@example.com\"}}}'" \
+  >/dev/null || bail "ImportCredentials failed"
+resolved=$(ck_call ResolveAccount "{'account': <'work'>}")
+check "a uuid equal to an account's name does not take it over" eval '[[ $resolved == *"'"'name'"': <'"'work'"'>"* ]]'
+accounts=$(ck_call ListAccounts)
+check "an email with an escape sequence is no account name" eval '[[ $accounts != *owned* && $accounts == *"<'"'login'"'>"* ]]'
+for bad in 'w\u202eork' 'x\u009by' 'a\u00a0b' 'zero\u200bwidth'; do
+  out=$(ck_call RenameAccount work "'$bad'" 2>&1)
+  check "rename to $bad is refused" eval '[[ $out == *InvalidArgument* ]]'
+done
+
 ck_done
