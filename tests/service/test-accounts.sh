@@ -101,6 +101,11 @@ check "CLAUDE_KEYRING_ACCOUNT overrides the rule" \
   [ "$(CLAUDE_KEYRING_ACCOUNT=ci-key token_in "$root/work")" = key ]
 check "--account beats CLAUDE_KEYRING_ACCOUNT" \
   [ "$(CLAUDE_KEYRING_ACCOUNT=ci-key token_in "$root/elsewhere" --account work)" = "$USER2" ]
+check "ANTHROPIC_API_KEY in the caller's environment beats --account and the rule" \
+  eval '[ "$(cd "$root/work" && ANTHROPIC_API_KEY=test-env-key-accounts "$CK_CLI" token --account work 2>/dev/null)" = test-env-key-accounts ]'
+out=$(cd "$root/work" && ANTHROPIC_API_KEY=test-env-key-accounts "$CK_CLI" run --direct --env -- \
+        sh -c 'printf %s "$ANTHROPIC_API_KEY${CLAUDE_CODE_OAUTH_TOKEN:-}"' 2>/dev/null)
+check "and run in a bound directory leaves it to claude, adding no account's token" [ "$out" = test-env-key-accounts ]
 check "a plain GetCredential (no account, no cwd) keeps the default" \
   eval '[ "$(who "$(ck_call GetCredential "{}" | sed -n "s/.*'"'"'token'"'"': <'"'"'\([^'"'"']*\)'"'"'>.*/\1/p")")" = "$USER1" ]'
 
