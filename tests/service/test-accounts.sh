@@ -142,6 +142,9 @@ persistent_who () {
 }
 for _ in $(seq 50); do [ "$(persistent_who)" != failed ] && break; sleep 0.1; done
 check "a persistent session serves its account after a restart" [ "$(persistent_who)" = "$USER2" ]
+"$CK_CLI" rename work work-renamed >/dev/null 2>&1
+check "renamed, the session serves the same account" [ "$(persistent_who)" = "$USER2" ]
+"$CK_CLI" rename work-renamed work >/dev/null 2>&1
 ck_call CloseGatewaySession "'$gw_id'" >/dev/null
 
 (cd "$root/elsewhere" && "$CK_CLI" token --account nope >/dev/null 2>"$CK_TEST_ROOT/nope.err")
