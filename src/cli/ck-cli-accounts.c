@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <json-glib/json-glib.h>
 
@@ -161,13 +162,17 @@ ck_cli_switch (int    argc,
   return CK_EXIT_OK;
 }
 
-/* @given, or the working directory, made absolute. */
+/* @given, or the working directory, made absolute and, where it exists,
+ * with its symlinks resolved: callers pass their physical working
+ * directory (ck_cli_add_account_options), which a rule must contain. */
 static char *
 dup_directory (const char *given)
 {
   g_autofree char *cwd = g_get_current_dir ();
+  g_autofree char *path = g_canonicalize_filename (given != NULL ? given : cwd, cwd);
+  char *physical = realpath (path, NULL);
 
-  return g_canonicalize_filename (given != NULL ? given : cwd, cwd);
+  return physical != NULL ? physical : g_steal_pointer (&path);
 }
 
 int
@@ -215,6 +220,15 @@ ck_cli_unbind (int    argc,
   dir = dup_directory (argc == 2 ? argv[1] : NULL);
   if (!call_simple ("SetAccountRule", g_variant_new ("(ss)", dir, "")))
     return CK_EXIT_FAILURE;
+  /* A rule written as the path was typed, through a symlink, by hand or
+   * by an earlier version, goes too. */
+  {
+    g_autofree char *cwd = g_get_current_dir ();
+    g_autofree char *typed = g_canonicalize_filename (argc == 2 ? argv[1] : cwd, cwd);
+
+    if (!g_str_equal (typed, dir) && !call_simple ("SetAccountRule", g_variant_new ("(ss)", typed, "")))
+      return CK_EXIT_FAILURE;
+  }
   printf ("%s has no account rule now.\n", dir);
   return CK_EXIT_OK;
 }

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -68,7 +69,9 @@ void
 ck_cli_add_account_options (GVariantBuilder *options)
 {
   const char *name = cli_account != NULL ? cli_account : g_getenv ("CLAUDE_KEYRING_ACCOUNT");
-  g_autofree char *cwd = g_get_current_dir ();
+  /* The physical directory (g_get_current_dir () prefers $PWD, which may
+   * go through a symlink): `bind` stores rules with symlinks resolved. */
+  g_autofree char *cwd = realpath (".", NULL);
 
   if (name != NULL && name[0] != '\0')
     g_variant_builder_add (options, "{sv}", "account", g_variant_new_string (name));

@@ -97,6 +97,17 @@ check "elsewhere the default account" [ "$(token_in "$root/elsewhere")" = "$USER
 check "the API key's directory gets the key" [ "$(token_in "$root/ci")" = key ]
 check "--account overrides the rule" [ "$(token_in "$root/work" --account personal)" = "$USER1" ]
 check "--account by name elsewhere" [ "$(token_in "$root/elsewhere" --account work)" = "$USER2" ]
+# Symlinks: a rule holds the directory with its links resolved, and the CLI
+# passes its physical working directory ($PWD may go through a link).
+ln -s "$root/work" "$root/work-link"
+check "a bound directory reached through a symlink uses its account" \
+  [ "$(token_in "$root/work-link")" = "$USER2" ]
+mkdir -p "$root/linked-target"
+ln -s "$root/linked-target" "$root/link-to-bind"
+"$CK_CLI" bind "$root/link-to-bind" work >/dev/null 2>&1
+check "bind through a symlink binds its target" [ "$(token_in "$root/linked-target")" = "$USER2" ]
+"$CK_CLI" unbind "$root/link-to-bind" >/dev/null 2>&1
+check "and unbind through it removes that rule" [ "$(token_in "$root/linked-target")" = "$USER1" ]
 check "CLAUDE_KEYRING_ACCOUNT overrides the rule" \
   [ "$(CLAUDE_KEYRING_ACCOUNT=ci-key token_in "$root/work")" = key ]
 check "--account beats CLAUDE_KEYRING_ACCOUNT" \
