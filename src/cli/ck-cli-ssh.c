@@ -1116,8 +1116,12 @@ cleanup (CkSsh *self)
 
   if (self->lifeline != NULL)
     {
-      /* "done": the command ended, nothing to hang up. */
-      if (self->user_session_exited && self->delivered && !self->lifeline_eof)
+      /* "done": the command ended, nothing to hang up. Not after a signal
+       * that came before the lifeline could pass it on (the user's ssh was
+       * ended here instead, which leaves a command without a terminal
+       * running): the end of file then hangs it up. */
+      if (self->user_session_exited && self->delivered && !self->lifeline_eof &&
+          (self->signal == 0 || self->forwarded != 0))
         g_output_stream_write_all (self->lifeline_in, "done\n", 5, NULL, NULL, NULL);
       g_output_stream_close (self->lifeline_in, NULL, NULL);
       if (!self->lifeline_exited)

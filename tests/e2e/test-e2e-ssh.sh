@@ -339,7 +339,10 @@ check "no terminal: SIGINT reaches the remote command, its exit status 42 comes 
 pid=$!
 for _ in $(seq 200); do ps -o comm= -u "$SSH_USER" | grep -qx sleep && break; sleep 0.05; done
 kill -TERM "$pid"; wait "$pid"; rc=$?
-sleep 0.5
+all_gone () {
+  [ -z "$(user_processes)" ] && [ "$(sessions)" = 0 ] && [ -z "$(master_pid)" ] && ! control_dirs_left
+}
+for _ in $(seq 50); do all_gone && break; sleep 0.1; done
 check "no terminal: SIGTERM ends the remote command ($rc), the session, the master" \
   eval '[ "$rc" = 143 ] && [ -z "$(user_processes)" ] &&
         [ "$(sessions)" = 0 ] && [ -z "$(master_pid)" ] && ! control_dirs_left'
