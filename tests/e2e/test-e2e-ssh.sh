@@ -337,7 +337,9 @@ check "no terminal: SIGINT reaches the remote command, its exit status 42 comes 
   eval '[ "$rc" = 42 ] && grep -qx got-INT "$out"'
 "$CK_CLI" ssh "${SSH_OPTS[@]}" -p "$SSH_PORT" "$DEST" -- sleep 100 </dev/null >"$out" 2>"$err" &
 pid=$!
-for _ in $(seq 200); do ps -o comm= -u "$SSH_USER" | grep -qx sleep && break; sleep 0.05; done
+# The command itself: the lifeline's watchdog is a "sleep" of the user too,
+# there from before the hand-over.
+for _ in $(seq 200); do ps -o args= -u "$SSH_USER" | grep -qx "sleep 100" && break; sleep 0.05; done
 kill -TERM "$pid"; wait "$pid"; rc=$?
 all_gone () {
   [ -z "$(user_processes)" ] && [ "$(sessions)" = 0 ] && [ -z "$(master_pid)" ] && ! control_dirs_left
